@@ -1,0 +1,58 @@
+# The whole set-up of a fresh clone is `make run` or `make test`; everything else is a step of them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: help install kafka-jars run test test-unit lint format bench lock clean
+
+help:
+	@echo "make run    set up, start the local Kafka, create topics, run the pipeline with demo traffic"
+	@echo "make test   set up, start a Kafka for the tests, run the whole suite, stop it"
+	@echo "make lint   ruff and mypy"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Jars come from Maven Central into ~/.cache/dom, once per Kafka release; skipped when a cluster
+# is given with DOM_KAFKA_BOOTSTRAP.
+kafka-jars: install
+ifndef DOM_KAFKA_BOOTSTRAP
+	$(BIN)/dom kafka fetch
+endif
+
+run: kafka-jars
+	$(BIN)/python -m dom.run
+
+# The test session starts its own broker (port 19092, data under var/test-kafka) and stops it
+# at the end, unless DOM_KAFKA_BOOTSTRAP names a cluster.
+test: kafka-jars
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy dom schemas streams connectors
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin every dependency from pyproject.toml into constraints.txt.
+lock:
+	rm -rf /tmp/dom-lock-venv
+	$(PYTHON) -m venv /tmp/dom-lock-venv
+	/tmp/dom-lock-venv/bin/pip install -q --upgrade pip
+	/tmp/dom-lock-venv/bin/pip install -q -e '.[dev]'
+	/tmp/dom-lock-venv/bin/pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,115 @@
+"""The ``dom`` command line. Each verb lives in its own group; later verbs are added beside them.
+
+Only verbs that work are registered, so ``dom --help`` never advertises a stub.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from dom.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Distributed order management on Kafka. Settings come from DOM_* environment variables."""
+    ctx.obj = Settings()
+
+
+# ---- dom kafka ----------------------------------------------------------------------------------
+
+
+@main.group()
+def kafka() -> None:
+    """The local single-node Kafka broker (for when no DOM_KAFKA_BOOTSTRAP cluster is given)."""
+
+
+@kafka.command("fetch")
+@click.pass_obj
+def kafka_fetch(settings: Settings) -> None:
+    """Fetch the pinned Kafka release's jars from Maven Central into the cache."""
+    from dom.kafka_local import fetch_jars, kafka_version
+
+    libs = fetch_jars(settings)
+    click.echo(f"Apache Kafka {kafka_version()} jars in {libs}")
+
+
+@kafka.command("start")
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for readiness.")
+@click.pass_obj
+def kafka_start(settings: Settings, timeout: float) -> None:
+    """Start the local broker (fetching jars and formatting storage the first time)."""
+    from dom.kafka_local import KafkaLauncherError, LocalKafka, kafka_version
+
+    began = time.monotonic()
+    try:
+        status = LocalKafka(settings).start(timeout=timeout)
+    except KafkaLauncherError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Apache Kafka {kafka_version()} ready at {status.bootstrap} "
+        f"(pid {status.pid}, {time.monotonic() - began:.1f}s, data in {status.directory})"
+    )
+
+
+@kafka.command("stop")
+@click.pass_obj
+def kafka_stop(settings: Settings) -> None:
+    """Stop the local broker; its data is kept for the next start."""
+    from dom.kafka_local import LocalKafka
+
+    stopped = LocalKafka(settings).stop()
+    click.echo("stopped" if stopped else "not running")
+
+
+@kafka.command("status")
+@click.pass_obj
+def kafka_status(settings: Settings) -> None:
+    """Say whether the local broker runs and answers; exit 1 when it does not."""
+    from dom.kafka_local import LocalKafka
+
+    status = LocalKafka(settings).status()
+    if status.running:
+        state = "ready" if status.reachable else "starting (not answering yet)"
+        click.echo(f"running, {state}: {status.bootstrap} pid {status.pid} ({status.directory})")
+    else:
+        click.echo(f"not running ({status.directory})")
+    sys.exit(0 if status.reachable else 1)
+
+
+# ---- dom topics ---------------------------------------------------------------------------------
+
+
+@main.group()
+def topics() -> None:
+    """The contract's topics on the configured cluster."""
+
+
+@topics.command("create")
+@click.pass_obj
+def topics_create(settings: Settings) -> None:
+    """Create every registry topic that is missing (safe to run again)."""
+    from dom.admin import create_topics
+
+    for result in create_topics(settings):
+        click.echo(f"{result.outcome:8} {result.name} ({result.partitions} partitions)")
+
+
+@topics.command("list")
+@click.pass_obj
+def topics_list(settings: Settings) -> None:
+    """List the registry: every topic, its key, records and cleanup policy."""
+    from schemas.topics import ALL_TOPICS
+
+    for topic in ALL_TOPICS:
+        policy = "compacted" if topic.compacted else "delete"
+        records = ", ".join(r.removeprefix("dom.v1.") for r in topic.records) or "original bytes"
+        click.echo(f"{settings.topic(topic.name):34} key={topic.key:12} {policy:9} {records}")
+
+
+if __name__ == "__main__":
+    main()

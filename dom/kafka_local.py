@@ -1,0 +1,294 @@
+"""A real single-node Apache Kafka (KRaft, broker+controller) run from Maven Central jars.
+
+`deploy/kafka/pom.xml` pins the release. Its jars are fetched once with Maven into a cache
+outside git; the broker is formatted with ``kafka.tools.StorageTool`` and started with ``java``
+(main class ``kafka.Kafka``) on 127.0.0.1, logging to a file, with a pid file and a readiness
+check through the admin API. Stopping it keeps its data, so the next start finds its topics.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from dom.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+_MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+class KafkaLauncherError(RuntimeError):
+    """The local broker could not be fetched, formatted, started or stopped."""
+
+
+def kafka_version(pom: Path = POM) -> str:
+    """The Apache Kafka release the pom pins."""
+    node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", _MAVEN_NS)
+    if node is None or not (node.text or "").strip():
+        raise KafkaLauncherError(f"{pom} has no <kafka.version> property")
+    return (node.text or "").strip()
+
+
+def libs_dir(settings: Settings, pom: Path = POM) -> Path:
+    """Where the jars of the pinned release live once fetched."""
+    return settings.kafka_home / f"kafka-{kafka_version(pom)}" / "libs"
+
+
+def fetch_jars(settings: Settings, pom: Path = POM) -> Path:
+    """Copy the broker's runtime jars from Maven Central into the cache (once per release)."""
+    libs = libs_dir(settings, pom)
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaLauncherError("Maven (mvn) is needed to fetch Kafka's jars; install it")
+    libs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs}",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise KafkaLauncherError(f"mvn failed fetching Kafka jars:\n{result.stdout}{result.stderr}")
+    marker.write_text(kafka_version(pom) + "\n")
+    return libs
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What `dom kafka status` reports."""
+
+    pid: int | None
+    reachable: bool
+    bootstrap: str
+    directory: Path
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+class LocalKafka:
+    """One local broker, described entirely by its settings (port, directory, heap)."""
+
+    def __init__(self, settings: Settings, pom: Path = POM) -> None:
+        self.settings = settings
+        self.pom = pom
+        self.dir = settings.local_kafka_dir.resolve()
+        self.data = self.dir / "data"
+        self.pid_file = self.dir / "kafka.pid"
+        self.log_file = self.dir / "server.log"
+        self.bootstrap = f"127.0.0.1:{settings.kafka_port}"
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> BrokerStatus:
+        """Start the broker unless it runs already; return once the admin API answers."""
+        if self._live_pid() is not None:
+            self._wait_ready(timeout)
+            return self.status()
+        libs = fetch_jars(self.settings, self.pom)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_configs()
+        if not (self.data / "meta.properties").exists():
+            self._format(libs)
+        self._launch(libs)
+        self._wait_ready(timeout)
+        return self.status()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``); True if it ran."""
+        pid = self._live_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> BrokerStatus:
+        pid = self._live_pid()
+        reachable = pid is not None and _admin_answers(self.bootstrap, timeout=2.0)
+        return BrokerStatus(
+            pid=pid, reachable=reachable, bootstrap=self.bootstrap, directory=self.dir
+        )
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _live_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def _write_configs(self) -> None:
+        s = self.settings
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data),
+            "num.partitions": str(s.topic_partitions),
+            # Topics come from the registry (`dom topics create`); a typo must not invent one.
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "168",
+        }
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        (self.dir / "server.properties").write_text(text)
+        (self.dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_file))
+
+    def _java(self) -> str:
+        java_home = os.environ.get("JAVA_HOME")
+        java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+        if not java:
+            raise KafkaLauncherError("Java 17+ is needed to run the local broker; install it")
+        return java
+
+    def _classpath_args(self, libs: Path) -> list[str]:
+        return ["-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}"]
+
+    def _format(self, libs: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cmd = [
+            self._java(),
+            *self._classpath_args(libs),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.dir / "server.properties"),
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise KafkaLauncherError(f"formatting storage failed:\n{result.stdout}{result.stderr}")
+
+    def _launch(self, libs: Path) -> None:
+        heap = self.settings.kafka_heap
+        cmd = [
+            self._java(),
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            *self._classpath_args(libs),
+            "kafka.Kafka",
+            str(self.dir / "server.properties"),
+        ]
+        with open(self.dir / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self._live_pid()
+            if pid is None:
+                raise KafkaLauncherError(f"the broker exited during start-up:\n{self._log_tail()}")
+            if _admin_answers(self.bootstrap, timeout=1.0):
+                return
+            time.sleep(0.3)
+        raise KafkaLauncherError(
+            f"the broker did not answer within {timeout:.0f}s:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 30) -> str:
+        for path in (self.log_file, self.dir / "stdout.log"):
+            if path.exists():
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log written)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it has exited
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _admin_answers(bootstrap: str, timeout: float) -> bool:
+    """True when the broker serves metadata: the admin API, not a sleep, says it is ready."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _QUIET})  # type: ignore[dict-item]
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return bool(metadata.brokers)
+
+
+# librdkafka logs connection refusals loudly while the broker boots; they are expected there.
+_QUIET = logging.getLogger("dom.kafka_local.probe")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""

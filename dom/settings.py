@@ -1,0 +1,141 @@
+"""Every setting of the pipeline in one typed object, read from ``DOM_`` environment variables.
+
+The same object renders the Faust broker URL and credentials and the librdkafka configuration,
+so a worker and a connector pointed at one cluster can never disagree about how to reach it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "dom"
+
+
+class Settings(BaseSettings):
+    """Typed settings; ``Settings()`` reads ``DOM_*`` variables, tests pass their own values."""
+
+    model_config = SettingsConfigDict(env_prefix="DOM_", extra="ignore")
+
+    # The cluster.
+    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_client_id: str = "dom"
+
+    # The contract's topics: a prefix lets several pipelines (or test runs) share one cluster.
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    schema_registry_url: str | None = None
+    schema_registry_basic_auth: SecretStr | None = None
+
+    metrics_port: int = 9300
+    data_dir: Path = Path("var")
+
+    # The local single-node broker of `dom kafka`.
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    kafka_home: Path = Field(default_factory=_default_cache_dir)
+    kafka_data_dir: Path | None = None
+
+    def topic(self, name: str) -> str:
+        """The real name of a contract topic under this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def local_kafka_dir(self) -> Path:
+        """Where the local broker keeps its config, logs, pid file and data."""
+        return self.kafka_data_dir or self.data_dir / "kafka"
+
+    # ---- Faust -------------------------------------------------------------------------------
+
+    def faust_broker_url(self) -> str:
+        """``kafka://host1:port;host2:port`` as Faust wants it."""
+        hosts = [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
+        return "kafka://" + ";".join(hosts)
+
+    def faust_credentials(self) -> Any:
+        """Faust's credentials object for SSL/SASL clusters, or None for PLAINTEXT."""
+        import faust  # imported here: connectors and the CLI must not pay for Faust
+
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return None
+        context = self._ssl_context() if protocol.endswith("SSL") else None
+        if protocol == "SSL":
+            return faust.SSLCredentials(context)
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=self.kafka_sasl_username,
+            password=password,
+            ssl_context=context,
+            mechanism=self.kafka_sasl_mechanism or "PLAIN",
+        )
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+        )
+        if self.kafka_ssl_certfile:
+            keyfile = str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None
+            context.load_cert_chain(str(self.kafka_ssl_certfile), keyfile)
+        return context
+
+    # ---- librdkafka (confluent-kafka) ---------------------------------------------------------
+
+    def librdkafka_config(self, **overrides: Any) -> dict[str, Any]:
+        """The connection part of a confluent-kafka client config; callers add role settings."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "client.id": self.kafka_client_id,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL"):
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
+            if self.kafka_sasl_username is not None:
+                conf["sasl.username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_security_protocol.endswith("SSL"):
+            if self.kafka_ssl_cafile:
+                conf["ssl.ca.location"] = str(self.kafka_ssl_cafile)
+            if self.kafka_ssl_certfile:
+                conf["ssl.certificate.location"] = str(self.kafka_ssl_certfile)
+            if self.kafka_ssl_keyfile:
+                conf["ssl.key.location"] = str(self.kafka_ssl_keyfile)
+        conf.update(overrides)
+        return conf
+
+    def producer_config(self, **overrides: Any) -> dict[str, Any]:
+        """A durable producer: idempotent, ``acks=all``, so a retry never duplicates an event."""
+        return self.librdkafka_config(
+            **{"enable.idempotence": True, "acks": "all", "linger.ms": 5, **overrides}
+        )
+
+    def schema_registry_config(self) -> dict[str, Any] | None:
+        """Config for confluent-kafka's SchemaRegistryClient, or None to write single-object."""
+        if not self.schema_registry_url:
+            return None
+        conf: dict[str, Any] = {"url": self.schema_registry_url}
+        if self.schema_registry_basic_auth:
+            conf["basic.auth.user.info"] = self.schema_registry_basic_auth.get_secret_value()
+        return conf

@@ -1,0 +1,92 @@
+"""The one topic registry: name, key, value records and retention of every topic the pipeline uses.
+
+Connectors, stages, `dom topics create` and the tests all read topic names from here, so a
+topic is declared once. Names are the contract's; a deployment may put a prefix in front of all
+of them (``DOM_TOPIC_PREFIX``) to share a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"  # upstream systems produce
+    OUTBOUND = "outbound"  # the pipeline produces, users consume
+    INTERNAL = "internal"  # between the pipeline's own stages
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of the registry."""
+
+    name: str
+    key: str
+    records: tuple[str, ...]
+    direction: Direction
+    compacted: bool = False
+    description: str = ""
+
+    def config(self) -> dict[str, str]:
+        """Topic-level configs for CreateTopics."""
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+        return {"cleanup.policy": "delete"}
+
+
+def _records(*names: str) -> tuple[str, ...]:
+    return tuple(f"dom.v1.{n}" for n in names)
+
+
+LOCATIONS = Topic("dom.locations.v1", "location_id", _records("Location"), Direction.INBOUND,
+                  compacted=True, description="Location master (DCs and stores)")
+PRODUCTS = Topic("dom.products.v1", "sku", _records("Product"), Direction.INBOUND,
+                 compacted=True, description="Product master")
+STOCK = Topic("dom.stock.v1", "sku", _records("StockEvent"), Direction.INBOUND,
+              description="On-hand snapshots, adjustments and safety stock per location")
+ORDERS = Topic("dom.orders.v1", "order_id", _records("OrderPlaced", "OrderCancelled"),
+               Direction.INBOUND, description="Orders from every channel")
+FULFILLMENT_EVENTS = Topic("dom.fulfillment.events.v1", "order_id",
+                           _records("FulfillmentUpdate"), Direction.INBOUND,
+                           description="Warehouse and store updates on shipments")
+RETURNS = Topic("dom.returns.v1", "order_id", _records("ReturnRequested", "ReturnReceived"),
+                Direction.INBOUND, description="Return requests and receipts")
+RULES = Topic("dom.rules.v1", "rule_id", _records("Rule"), Direction.INBOUND, compacted=True,
+              description="Operator rules; a tombstone deletes")
+
+ORDER_STATUS = Topic("dom.order-status.v1", "order_id", _records("OrderStatusChanged"),
+                     Direction.OUTBOUND, description="Every status change of every order")
+FULFILLMENT_COMMANDS = Topic("dom.fulfillment.commands.v1", "location_id",
+                             _records("FulfillmentCommand"), Direction.OUTBOUND,
+                             description="What each location must ship, pick up or transfer")
+PACKAGING_COMMANDS = Topic("dom.packaging.commands.v1", "location_id",
+                           _records("PackagingCommand"), Direction.OUTBOUND,
+                           description="How each shipment is packed")
+RETURN_LABEL_COMMANDS = Topic("dom.return-labels.commands.v1", "order_id",
+                              _records("ReturnLabelCommand"), Direction.OUTBOUND,
+                              description="Printable return labels")
+AVAILABILITY = Topic("dom.inventory.availability.v1", "sku", _records("Availability"),
+                     Direction.OUTBOUND, compacted=True,
+                     description="Available-to-promise per SKU and location")
+DLQ = Topic("dom.dlq.v1", "original key", (), Direction.OUTBOUND,
+            description="Undecodable or invalid inputs, original bytes, reason in headers")
+
+CONTRACT_TOPICS: tuple[Topic, ...] = (
+    LOCATIONS, PRODUCTS, STOCK, ORDERS, FULFILLMENT_EVENTS, RETURNS, RULES,
+    ORDER_STATUS, FULFILLMENT_COMMANDS, PACKAGING_COMMANDS, RETURN_LABEL_COMMANDS,
+    AVAILABILITY, DLQ,
+)
+
+# Stages add their internal topics here, so `dom topics create` knows every topic.
+INTERNAL_TOPICS: tuple[Topic, ...] = ()
+
+ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
+
+
+def by_name(name: str) -> Topic:
+    """The registry entry of a topic, by its unprefixed name."""
+    for topic in ALL_TOPICS:
+        if topic.name == name:
+            return topic
+    raise KeyError(f"no topic {name!r} in the registry")

@@ -1,0 +1,87 @@
+"""Test-session wiring: one real Kafka broker for every test that crosses Kafka.
+
+Where it comes from, in order: the cluster named by ``DOM_KAFKA_BOOTSTRAP``; testcontainers'
+Kafka when a Docker engine answers; otherwise the project's own local broker from Maven jars
+(`dom.kafka_local`), started fresh for the session and stopped at its end. Each test gets
+settings with a fresh topic prefix, so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dom.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_KAFKA_DIR = REPO_ROOT / "var" / "test-kafka"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of the session's real broker."""
+    given = os.environ.get("DOM_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from dom.kafka_local import LocalKafka
+
+    shutil.rmtree(TEST_KAFKA_DIR, ignore_errors=True)
+    settings = Settings(
+        kafka_port=free_port(), kafka_controller_port=free_port(), kafka_data_dir=TEST_KAFKA_DIR
+    )
+    broker = LocalKafka(settings)
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on the session broker under a topic prefix unique to this test."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "kafka_bootstrap": kafka_bootstrap,
+            "topic_prefix": prefix,
+            "topic_partitions": 3,
+            "data_dir": tmp_path / "var",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
