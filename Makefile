@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install kafka-jars run test test-unit lint format bench lock clean
+.PHONY: help install kafka-jars test-tools run test test-unit lint format bench lock clean
 
 help:
 	@echo "make run    set up, start the local Kafka, create topics, run the pipeline with demo traffic"
@@ -29,9 +29,12 @@ endif
 run: kafka-jars
 	$(BIN)/python -m dom.run
 
-# The test session starts its own broker (port 19092, data under var/test-kafka) and stops it
+# The test session starts its own broker (free ports, data under var/test-kafka) and stops it
 # at the end, unless DOM_KAFKA_BOOTSTRAP names a cluster.
-test: kafka-jars
+test-tools:
+	scripts/install-test-tools.sh
+
+test: kafka-jars test-tools
 	$(BIN)/python -m pytest
 
 test-unit: install
