@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -20,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from dom.processes import DetachedProcess, LaunchError, java_executable, maven
 from dom.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +25,7 @@ POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 _MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 
-class KafkaLauncherError(RuntimeError):
-    """The local broker could not be fetched, formatted, started or stopped."""
+KafkaLauncherError = LaunchError
 
 
 def kafka_version(pom: Path = POM) -> str:
@@ -50,23 +47,10 @@ def fetch_jars(settings: Settings, pom: Path = POM) -> Path:
     marker = libs / ".complete"
     if marker.exists():
         return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise KafkaLauncherError("Maven (mvn) is needed to fetch Kafka's jars; install it")
     libs.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(pom),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={libs}",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise KafkaLauncherError(f"mvn failed fetching Kafka jars:\n{result.stdout}{result.stderr}")
+    maven(
+        pom, "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"
+    )
     marker.write_text(kafka_version(pom) + "\n")
     return libs
 
@@ -93,15 +77,15 @@ class LocalKafka:
         self.pom = pom
         self.dir = settings.local_kafka_dir.resolve()
         self.data = self.dir / "data"
-        self.pid_file = self.dir / "kafka.pid"
         self.log_file = self.dir / "server.log"
+        self.process = DetachedProcess(self.dir / "kafka.pid", self.dir / "stdout.log")
         self.bootstrap = f"127.0.0.1:{settings.kafka_port}"
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> BrokerStatus:
         """Start the broker unless it runs already; return once the admin API answers."""
-        if self._live_pid() is not None:
+        if self.process.live_pid() is not None:
             self._wait_ready(timeout)
             return self.status()
         libs = fetch_jars(self.settings, self.pom)
@@ -115,36 +99,16 @@ class LocalKafka:
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``); True if it ran."""
-        pid = self._live_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.1)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return self.process.stop(timeout)
 
     def status(self) -> BrokerStatus:
-        pid = self._live_pid()
+        pid = self.process.live_pid()
         reachable = pid is not None and _admin_answers(self.bootstrap, timeout=2.0)
         return BrokerStatus(
             pid=pid, reachable=reachable, bootstrap=self.bootstrap, directory=self.dir
         )
 
     # ---- internals ---------------------------------------------------------------------------
-
-    def _live_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _alive(pid) else None
 
     def _write_configs(self) -> None:
         s = self.settings
@@ -175,20 +139,13 @@ class LocalKafka:
         (self.dir / "server.properties").write_text(text)
         (self.dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_file))
 
-    def _java(self) -> str:
-        java_home = os.environ.get("JAVA_HOME")
-        java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-        if not java:
-            raise KafkaLauncherError("Java 17+ is needed to run the local broker; install it")
-        return java
-
     def _classpath_args(self, libs: Path) -> list[str]:
         return ["-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}"]
 
     def _format(self, libs: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         cmd = [
-            self._java(),
+            java_executable(),
             *self._classpath_args(libs),
             "kafka.tools.StorageTool",
             "format",
@@ -204,7 +161,7 @@ class LocalKafka:
     def _launch(self, libs: Path) -> None:
         heap = self.settings.kafka_heap
         cmd = [
-            self._java(),
+            java_executable(),
             f"-Xmx{heap}",
             f"-Xms{heap}",
             "-XX:+UseG1GC",
@@ -214,21 +171,12 @@ class LocalKafka:
             "kafka.Kafka",
             str(self.dir / "server.properties"),
         ]
-        with open(self.dir / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self.process.launch(cmd)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pid = self._live_pid()
-            if pid is None:
+            if self.process.live_pid() is None:
                 raise KafkaLauncherError(f"the broker exited during start-up:\n{self._log_tail()}")
             if _admin_answers(self.bootstrap, timeout=1.0):
                 return
@@ -237,27 +185,9 @@ class LocalKafka:
             f"the broker did not answer within {timeout:.0f}s:\n{self._log_tail()}"
         )
 
-    def _log_tail(self, lines: int = 30) -> str:
-        for path in (self.log_file, self.dir / "stdout.log"):
-            if path.exists():
-                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        return "(no log written)"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it has exited
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def _log_tail(self) -> str:
+        """The end of the broker's log4j file, where start-up failures are explained."""
+        return DetachedProcess(self.process.pid_file, self.log_file).log_tail()
 
 
 def _admin_answers(bootstrap: str, timeout: float) -> bool:
