@@ -39,49 +39,149 @@ def _records(*names: str) -> tuple[str, ...]:
     return tuple(f"dom.v1.{n}" for n in names)
 
 
-LOCATIONS = Topic("dom.locations.v1", "location_id", _records("Location"), Direction.INBOUND,
-                  compacted=True, description="Location master (DCs and stores)")
-PRODUCTS = Topic("dom.products.v1", "sku", _records("Product"), Direction.INBOUND,
-                 compacted=True, description="Product master")
-STOCK = Topic("dom.stock.v1", "sku", _records("StockEvent"), Direction.INBOUND,
-              description="On-hand snapshots, adjustments and safety stock per location")
-ORDERS = Topic("dom.orders.v1", "order_id", _records("OrderPlaced", "OrderCancelled"),
-               Direction.INBOUND, description="Orders from every channel")
-FULFILLMENT_EVENTS = Topic("dom.fulfillment.events.v1", "order_id",
-                           _records("FulfillmentUpdate"), Direction.INBOUND,
-                           description="Warehouse and store updates on shipments")
-RETURNS = Topic("dom.returns.v1", "order_id", _records("ReturnRequested", "ReturnReceived"),
-                Direction.INBOUND, description="Return requests and receipts")
-RULES = Topic("dom.rules.v1", "rule_id", _records("Rule"), Direction.INBOUND, compacted=True,
-              description="Operator rules; a tombstone deletes")
-
-ORDER_STATUS = Topic("dom.order-status.v1", "order_id", _records("OrderStatusChanged"),
-                     Direction.OUTBOUND, description="Every status change of every order")
-FULFILLMENT_COMMANDS = Topic("dom.fulfillment.commands.v1", "location_id",
-                             _records("FulfillmentCommand"), Direction.OUTBOUND,
-                             description="What each location must ship, pick up or transfer")
-PACKAGING_COMMANDS = Topic("dom.packaging.commands.v1", "location_id",
-                           _records("PackagingCommand"), Direction.OUTBOUND,
-                           description="How each shipment is packed")
-RETURN_LABEL_COMMANDS = Topic("dom.return-labels.commands.v1", "order_id",
-                              _records("ReturnLabelCommand"), Direction.OUTBOUND,
-                              description="Printable return labels")
-AVAILABILITY = Topic("dom.inventory.availability.v1", "sku", _records("Availability"),
-                     Direction.OUTBOUND, compacted=True,
-                     description="Available-to-promise per SKU and location")
-DLQ = Topic("dom.dlq.v1", "original key", (), Direction.OUTBOUND,
-            description="Undecodable or invalid inputs, original bytes, reason in headers")
-
-CONTRACT_TOPICS: tuple[Topic, ...] = (
-    LOCATIONS, PRODUCTS, STOCK, ORDERS, FULFILLMENT_EVENTS, RETURNS, RULES,
-    ORDER_STATUS, FULFILLMENT_COMMANDS, PACKAGING_COMMANDS, RETURN_LABEL_COMMANDS,
-    AVAILABILITY, DLQ,
+LOCATIONS = Topic(
+    "dom.locations.v1",
+    "location_id",
+    _records("Location"),
+    Direction.INBOUND,
+    compacted=True,
+    description="Location master (DCs and stores)",
+)
+PRODUCTS = Topic(
+    "dom.products.v1",
+    "sku",
+    _records("Product"),
+    Direction.INBOUND,
+    compacted=True,
+    description="Product master",
+)
+STOCK = Topic(
+    "dom.stock.v1",
+    "sku",
+    _records("StockEvent"),
+    Direction.INBOUND,
+    description="On-hand snapshots, adjustments and safety stock per location",
+)
+ORDERS = Topic(
+    "dom.orders.v1",
+    "order_id",
+    _records("OrderPlaced", "OrderCancelled"),
+    Direction.INBOUND,
+    description="Orders from every channel",
+)
+FULFILLMENT_EVENTS = Topic(
+    "dom.fulfillment.events.v1",
+    "order_id",
+    _records("FulfillmentUpdate"),
+    Direction.INBOUND,
+    description="Warehouse and store updates on shipments",
+)
+RETURNS = Topic(
+    "dom.returns.v1",
+    "order_id",
+    _records("ReturnRequested", "ReturnReceived"),
+    Direction.INBOUND,
+    description="Return requests and receipts",
+)
+RULES = Topic(
+    "dom.rules.v1",
+    "rule_id",
+    _records("Rule"),
+    Direction.INBOUND,
+    compacted=True,
+    description="Operator rules; a tombstone deletes",
 )
 
-# Stages add their internal topics here, so `dom topics create` knows every topic.
-INTERNAL_TOPICS: tuple[Topic, ...] = ()
+ORDER_STATUS = Topic(
+    "dom.order-status.v1",
+    "order_id",
+    _records("OrderStatusChanged"),
+    Direction.OUTBOUND,
+    description="Every status change of every order",
+)
+FULFILLMENT_COMMANDS = Topic(
+    "dom.fulfillment.commands.v1",
+    "location_id",
+    _records("FulfillmentCommand"),
+    Direction.OUTBOUND,
+    description="What each location must ship, pick up or transfer",
+)
+PACKAGING_COMMANDS = Topic(
+    "dom.packaging.commands.v1",
+    "location_id",
+    _records("PackagingCommand"),
+    Direction.OUTBOUND,
+    description="How each shipment is packed",
+)
+RETURN_LABEL_COMMANDS = Topic(
+    "dom.return-labels.commands.v1",
+    "order_id",
+    _records("ReturnLabelCommand"),
+    Direction.OUTBOUND,
+    description="Printable return labels",
+)
+AVAILABILITY = Topic(
+    "dom.inventory.availability.v1",
+    "sku",
+    _records("Availability"),
+    Direction.OUTBOUND,
+    compacted=True,
+    description="Available-to-promise per SKU and location",
+)
+DLQ = Topic(
+    "dom.dlq.v1",
+    "original key",
+    (),
+    Direction.OUTBOUND,
+    description="Undecodable or invalid inputs, original bytes, reason in headers",
+)
+
+CONTRACT_TOPICS: tuple[Topic, ...] = (
+    LOCATIONS,
+    PRODUCTS,
+    STOCK,
+    ORDERS,
+    FULFILLMENT_EVENTS,
+    RETURNS,
+    RULES,
+    ORDER_STATUS,
+    FULFILLMENT_COMMANDS,
+    PACKAGING_COMMANDS,
+    RETURN_LABEL_COMMANDS,
+    AVAILABILITY,
+    DLQ,
+)
+
+# Between the pipeline's own stages (the order saga's scatter/gather over sku owners).
+SKU_COMMANDS = Topic(
+    "dom.internal.sku-commands.v1",
+    "sku",
+    _records("SkuCommand"),
+    Direction.INTERNAL,
+    description="Reserve/release/consume requests to the owner of a sku",
+)
+SKU_RESULTS = Topic(
+    "dom.internal.sku-results.v1",
+    "order_id",
+    _records("SkuResult"),
+    Direction.INTERNAL,
+    description="Sku owners' answers, back to the owner of the order",
+)
+
+INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)
 
 ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
+
+
+_BY_RECORD = {record: topic for topic in ALL_TOPICS for record in topic.records}
+
+
+def topic_for(avro_name: str) -> Topic:
+    """The one topic a record travels on; its ``key`` names the record field used as key."""
+    try:
+        return _BY_RECORD[avro_name]
+    except KeyError:
+        raise KeyError(f"no topic carries {avro_name!r}") from None
 
 
 def by_name(name: str) -> Topic:

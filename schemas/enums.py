@@ -1,0 +1,121 @@
+"""Enumerations of the event contract, one per Avro enum in ``schemas/avro``.
+
+Each is a ``StrEnum`` whose members are the Avro symbols, so a member is written to
+Avro as is and compares equal to the plain string a decoder returns.
+"""
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """Sales channel an order came in through."""
+
+    WEB = "WEB"
+    MARKETPLACE = "MARKETPLACE"
+    POS = "POS"
+    WHOLESALE = "WHOLESALE"
+    CALL_CENTER = "CALL_CENTER"
+
+
+class FulfillmentMethod(StrEnum):
+    """How the customer receives an order."""
+
+    SHIP = "SHIP"
+    PICKUP = "PICKUP"
+
+
+class ServiceLevel(StrEnum):
+    """Delivery speed the customer paid for."""
+
+    STANDARD = "STANDARD"
+    EXPRESS = "EXPRESS"
+    NEXT_DAY = "NEXT_DAY"
+
+
+class LocationKind(StrEnum):
+    """A distribution centre or a store."""
+
+    DC = "DC"
+    STORE = "STORE"
+
+
+class Capability(StrEnum):
+    """What a location can do."""
+
+    SHIP = "SHIP"
+    PICKUP = "PICKUP"
+    SHIP_FROM_STORE = "SHIP_FROM_STORE"
+    RETURNS = "RETURNS"
+
+
+class StockEventKind(StrEnum):
+    """Absolute on-hand level, signed delta, or absolute safety level."""
+
+    SNAPSHOT = "SNAPSHOT"
+    ADJUSTMENT = "ADJUSTMENT"
+    SAFETY_STOCK = "SAFETY_STOCK"
+
+
+class FulfillmentStatus(StrEnum):
+    """What a location reports about a shipment."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    SHIPPED = "SHIPPED"
+    PICKED_UP = "PICKED_UP"
+
+
+class ItemCondition(StrEnum):
+    """Condition of a returned item; only SELLABLE goes back on hand."""
+
+    SELLABLE = "SELLABLE"
+    DAMAGED = "DAMAGED"
+
+
+class RuleStage(StrEnum):
+    """Pipeline stage whose decisions a rule takes part in."""
+
+    ROUTING = "ROUTING"
+    PACKAGING = "PACKAGING"
+    MARKETING = "MARKETING"
+
+
+class OrderStatus(StrEnum):
+    """Lifecycle status of an order."""
+
+    RECEIVED = "RECEIVED"
+    ALLOCATED = "ALLOCATED"
+    PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
+    BACKORDERED = "BACKORDERED"
+    ON_HOLD = "ON_HOLD"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    SHIPPED = "SHIPPED"
+    COMPLETED = "COMPLETED"
+    RETURN_AUTHORIZED = "RETURN_AUTHORIZED"
+    RETURNED = "RETURNED"
+
+
+class FulfillmentKind(StrEnum):
+    """What a fulfillment command asks a location to do."""
+
+    SHIP = "SHIP"
+    SHIP_FROM_STORE = "SHIP_FROM_STORE"
+    PICKUP = "PICKUP"
+    TRANSFER = "TRANSFER"
+
+
+class InsertKind(StrEnum):
+    """Kind of item or printed matter added to a parcel."""
+
+    SAMPLE = "SAMPLE"
+    DISCOUNT_CODE = "DISCOUNT_CODE"
+    NOTE = "NOTE"
+    GIFT = "GIFT"
+
+
+class LabelFormat(StrEnum):
+    """Printable format of a return label."""
+
+    ZPL = "ZPL"
+    PDF = "PDF"

@@ -1,0 +1,175 @@
+"""Pydantic models of the order lifecycle: orders, fulfilment updates, returns, status.
+
+Field names and defaults mirror the Avro records of the same names. Only rules
+about a single value or record live here; whether an order can be routed (a SHIP
+order without an address, say) is for the routing stage to decide and report.
+"""
+
+from typing import ClassVar, Self
+
+from pydantic import model_validator
+
+from schemas.common import (
+    Address,
+    CurrencyCode,
+    DomModel,
+    Id,
+    Message,
+    Money,
+    Quantity,
+    Timestamp,
+)
+from schemas.enums import (
+    Channel,
+    FulfillmentMethod,
+    FulfillmentStatus,
+    ItemCondition,
+    OrderStatus,
+    ServiceLevel,
+)
+
+
+class Customer(DomModel):
+    """Who placed an order."""
+
+    customer_id: Id
+    loyalty_tier: str | None = None
+    email: str | None = None
+
+
+class OrderLine(DomModel):
+    """One sku and quantity of an order."""
+
+    line_id: Id
+    sku: Id
+    quantity: Quantity
+    unit_price: Money
+
+
+class OrderPlaced(Message):
+    """A customer order as a channel received it."""
+
+    avro_name: ClassVar[str] = "dom.v1.OrderPlaced"
+
+    event_id: Id
+    order_id: Id
+    channel: Channel
+    channel_order_ref: str
+    placed_at: Timestamp
+    customer: Customer
+    fulfillment_method: FulfillmentMethod
+    pickup_location_id: Id | None = None
+    ship_to: Address | None = None
+    lines: tuple[OrderLine, ...] = ()
+    currency: CurrencyCode
+    order_total: Money
+    service_level: ServiceLevel
+    tags: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _line_ids_unique(self) -> Self:
+        # Allocations, shipments and cancellations refer to lines by line_id.
+        seen: set[str] = set()
+        for line in self.lines:
+            if line.line_id in seen:
+                raise ValueError(f"line_id {line.line_id!r} appears more than once")
+            seen.add(line.line_id)
+        return self
+
+
+class OrderCancelled(Message):
+    """The customer or channel cancelled an order."""
+
+    avro_name: ClassVar[str] = "dom.v1.OrderCancelled"
+
+    event_id: Id
+    order_id: Id
+    reason: str
+    cancelled_at: Timestamp
+
+
+class FulfillmentUpdate(Message):
+    """A location's report on a shipment it was asked to fulfil."""
+
+    avro_name: ClassVar[str] = "dom.v1.FulfillmentUpdate"
+
+    event_id: Id
+    order_id: Id
+    shipment_id: Id
+    location_id: Id
+    status: FulfillmentStatus
+    reason: str | None = None
+    tracking_number: str | None = None
+    occurred_at: Timestamp
+
+
+class ReturnLine(DomModel):
+    """One sku and quantity a customer wants to return."""
+
+    sku: Id
+    quantity: Quantity
+    reason: str
+
+
+class ReturnRequested(Message):
+    """A customer asked to return items of an order."""
+
+    avro_name: ClassVar[str] = "dom.v1.ReturnRequested"
+
+    event_id: Id
+    return_id: Id
+    order_id: Id
+    lines: tuple[ReturnLine, ...] = ()
+    ship_from: Address
+    requested_at: Timestamp
+
+
+class ReceivedLine(DomModel):
+    """One sku and quantity a location received back, with its condition."""
+
+    sku: Id
+    quantity: Quantity
+    condition: ItemCondition
+
+
+class ReturnReceived(Message):
+    """A location received returned items."""
+
+    avro_name: ClassVar[str] = "dom.v1.ReturnReceived"
+
+    event_id: Id
+    return_id: Id
+    order_id: Id
+    location_id: Id
+    lines: tuple[ReceivedLine, ...] = ()
+    received_at: Timestamp
+
+
+class ShipmentLine(DomModel):
+    """A quantity of one order line in a shipment."""
+
+    line_id: Id
+    sku: Id
+    quantity: Quantity
+
+
+class Shipment(DomModel):
+    """Part of an order that one location fulfils."""
+
+    shipment_id: Id
+    location_id: Id
+    lines: tuple[ShipmentLine, ...] = ()
+
+
+class OrderStatusChanged(Message):
+    """The pipeline's decision about, or a change of, an order."""
+
+    avro_name: ClassVar[str] = "dom.v1.OrderStatusChanged"
+
+    event_id: Id
+    order_id: Id
+    status: OrderStatus
+    reason: str
+    shipments: tuple[Shipment, ...] = ()
+    rules_fired: tuple[str, ...] = ()
+    at: Timestamp
