@@ -111,5 +111,31 @@ def topics_list(settings: Settings) -> None:
         click.echo(f"{settings.topic(topic.name):34} key={topic.key:12} {policy:9} {records}")
 
 
+# ---- dom worker ---------------------------------------------------------------------------------
+
+
+@main.command("worker")
+@click.option("--name", help="Worker name (its data directory); default DOM_WORKER_NAME.")
+@click.option("--web-port", type=int, help="HTTP port; default DOM_WEB_PORT (6066).")
+@click.option(
+    "--loglevel",
+    default="info",
+    show_default=True,
+    type=click.Choice(["crit", "error", "warn", "info", "debug"]),
+)
+@click.pass_obj
+def worker(settings: Settings, name: str | None, web_port: int | None, loglevel: str) -> None:
+    """Run the pipeline's stages; several workers share the partitions between them."""
+    import faust
+
+    from streams.app import create_app
+
+    updates = {k: v for k, v in (("worker_name", name), ("web_port", web_port)) if v}
+    settings = settings.model_copy(update=updates)
+    settings.worker_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = create_app(settings)
+    faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
+
+
 if __name__ == "__main__":
     main()

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     metrics_port: int = 9300
     data_dir: Path = Path("var")
 
+    # A worker (`dom worker`): several may run side by side, each with its own name and port.
+    worker_name: str = "worker-1"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    # How long a silent worker keeps its partitions before the group moves them.
+    broker_session_timeout: float = Field(default=30.0, gt=0)
+    # Routing policy.
+    max_shipments: int = Field(default=3, ge=1)
+    shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
+    max_routing_attempts: int = Field(default=3, ge=1)
+
     # The local single-node broker of `dom kafka`.
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -60,6 +71,16 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The real name of a contract topic under this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def worker_dir(self) -> Path:
+        """The worker's own RocksDB directory (two workers must never share one)."""
+        return self.data_dir / "workers" / self.worker_name
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id: the consumer group and the prefix of changelog topics."""
+        return f"{self.topic_prefix}dom"
 
     @property
     def local_kafka_dir(self) -> Path:
@@ -127,8 +148,16 @@ class Settings(BaseSettings):
 
     def producer_config(self, **overrides: Any) -> dict[str, Any]:
         """A durable producer: idempotent, ``acks=all``, so a retry never duplicates an event."""
+        # murmur2 is what the Java client and Faust (aiokafka) use: every producer must place a
+        # key on the same partition, or an order's events would reach two different owners.
         return self.librdkafka_config(
-            **{"enable.idempotence": True, "acks": "all", "linger.ms": 5, **overrides}
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",
+                **overrides,
+            }
         )
 
     def schema_registry_config(self) -> dict[str, Any] | None:

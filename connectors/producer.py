@@ -1,0 +1,84 @@
+"""Producing contract events the way every connector must: confluent-kafka, idempotent,
+``acks=all``, delivery failures counted, the topic and key taken from the registry, and a flush
+before the process goes away."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec
+from schemas.models import Message as Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryReport:
+    """What the broker confirmed, and what it refused (with the last error)."""
+
+    delivered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ContractProducer:
+    """Send contract records to their registry topic, keyed as the contract says."""
+
+    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+        self.settings = settings
+        self.codec = codec or Codec.from_url(
+            settings.schema_registry_url, **(settings.schema_registry_config() or {})
+        )
+        self.report = DeliveryReport()
+        self._producer = Producer(settings.producer_config())
+
+    def send(self, record: Record) -> None:
+        topic = registry.topic_for(record.avro_name)
+        key = str(getattr(record, topic.key))
+        self.send_raw(topic.name, key.encode(), self.codec.encode(record))
+
+    def send_raw(self, topic_name: str, key: bytes | None, value: bytes | None) -> None:
+        """Bytes as they are, to a registry topic (by unprefixed name)."""
+        while True:
+            try:
+                self._producer.produce(
+                    self.settings.topic(topic_name),
+                    value=value,
+                    key=key,
+                    on_delivery=self._delivered,
+                )
+                break
+            except BufferError:  # the local queue is full: let deliveries drain, then retry
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def send_all(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.send(record)
+
+    def flush(self, timeout: float = 30.0) -> DeliveryReport:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            self.report.failed += remaining
+            self.report.errors.append(f"{remaining} messages still undelivered after flush")
+        return self.report
+
+    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.report.delivered += 1
+            return
+        self.report.failed += 1
+        self.report.errors = [*self.report.errors[-9:], str(err)]
+        log.error("delivery failed: %s", err)
+
+    def __enter__(self) -> ContractProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

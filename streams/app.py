@@ -1,0 +1,99 @@
+"""The composition root: ``create_app(settings)`` builds the Faust app with every stage.
+
+Nothing connects at import time; a worker is ``dom worker`` (or ``create_app`` in a test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec
+from streams.inventory_stage import build_inventory_stage
+from streams.order_stage import build_order_stage
+from streams.outbox import Outbox
+from streams.views import NetworkView, follow_topics
+from streams.web import register_pages
+
+
+@dataclass
+class Pipeline:
+    """The app and the pieces tests and pages reach for."""
+
+    app: faust.App
+    view: NetworkView
+    orders: Any
+    inventory: Any
+
+
+def create_app(settings: Settings) -> Pipeline:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker_url(),
+        broker_credentials=settings.faust_credentials(),
+        store="rocksdb://",
+        datadir=str(settings.worker_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout / 5),
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=16384,
+        producer_acks=-1,
+        producer_linger=0.005,
+        table_standby_replicas=0,
+        autodiscover=False,
+    )
+    # Table writes and sends queue in the producer buffer; its class default (100) makes every
+    # incoming event wait on the broker (faust #173).
+    app.producer.buffer.max_messages = 10_000
+    codec = Codec.from_url(
+        settings.schema_registry_url, **(settings.schema_registry_config() or {})
+    )
+    outbox = Outbox(app, settings, codec)
+    view = NetworkView()
+    inventory = build_inventory_stage(app, settings, codec, outbox, view)
+    orders = build_order_stage(app, settings, codec, outbox, view)
+    watched = [
+        settings.topic(t.name)
+        for t in (
+            registry.LOCATIONS,
+            registry.PRODUCTS,
+            registry.AVAILABILITY,
+            registry.FULFILLMENT_COMMANDS,
+        )
+    ]
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_network() -> None:
+        await follow_topics(
+            view,
+            codec,
+            _aiokafka_conf(settings),
+            watched,
+            locations_topic=settings.topic(registry.LOCATIONS.name),
+        )
+
+    register_pages(app, view, orders)
+    return Pipeline(app=app, view=view, orders=orders, inventory=inventory)
+
+
+def _aiokafka_conf(settings: Settings) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        conf["security_protocol"] = settings.kafka_security_protocol
+        if settings.kafka_security_protocol.endswith("SSL"):
+            conf["ssl_context"] = settings._ssl_context()
+        if settings.kafka_security_protocol.startswith("SASL"):
+            conf["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+            conf["sasl_plain_username"] = settings.kafka_sasl_username
+            if settings.kafka_sasl_password:
+                conf["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return conf

@@ -1,0 +1,330 @@
+"""Per-SKU inventory: what is on hand, held for orders and kept back, at every location.
+
+One :class:`SkuInventory` is the value the inventory table stores under a SKU key. It
+carries, beside the figures, the markers that make redelivery harmless:
+
+- ``applied_events``: the last ``EVENT_MEMORY`` stock/restock event ids applied, oldest
+  first, so a redelivered event changes nothing;
+- ``holds``: reservations by hold id (``(order_id, shipment_id)``) -> {location: units}, so
+  reserving the same hold twice changes nothing;
+- ``closed_holds``: the last ``EVENT_MEMORY`` holds released or consumed, so a redelivered
+  reservation for a hold that is already over does not hold stock again (nobody would ever
+  release it). A new attempt (say a re-route) must use a new hold id.
+
+Every function is pure: it returns a new value (or the same object when nothing changed) and
+never mutates its input.
+
+Invariants. ``available = max(0, on_hand - reserved - safety_stock)``. ``reserved`` is always
+the sum of the holds at that location. A reservation succeeds only while
+``reserved + units <= on_hand - safety_stock``, so no unit is promised twice. Later stock
+events may lower on-hand below what is held (a recount finds less); holds are then kept, not
+silently dropped, available shows 0 and :attr:`LocationStock.oversold` says by how much, for
+the caller to re-route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+EVENT_MEMORY = 1000
+"""How many applied event ids (and closed holds) a SKU remembers for de-duplication."""
+
+SCHEMA_VERSION = 1
+
+HoldId = tuple[str, str]
+"""(order_id, shipment_id)."""
+
+K = TypeVar("K")
+
+
+class StockEventKind(StrEnum):
+    SNAPSHOT = "SNAPSHOT"
+    """Absolute on-hand count."""
+    ADJUSTMENT = "ADJUSTMENT"
+    """Signed change to on-hand (floored at zero)."""
+    SAFETY_STOCK = "SAFETY_STOCK"
+    """Absolute safety level: units never promised."""
+
+
+@dataclass(frozen=True, slots=True)
+class StockEvent:
+    event_id: str
+    location_id: str
+    kind: StockEventKind
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LocationStock:
+    on_hand: int = 0
+    reserved: int = 0
+    safety_stock: int = 0
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+    @property
+    def oversold(self) -> int:
+        """Units held for orders beyond what is physically on hand."""
+        return max(0, self.reserved - self.on_hand)
+
+
+class ReservationStatus(StrEnum):
+    RESERVED = "RESERVED"
+    ALREADY_HELD = "ALREADY_HELD"
+    """The hold exists: nothing changed (a redelivery)."""
+    INSUFFICIENT = "INSUFFICIENT"
+    """Not enough available at some location: nothing changed (all or nothing)."""
+    CLOSED = "CLOSED"
+    """The hold was already released or consumed: nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationOutcome:
+    status: ReservationStatus
+    held: Mapping[str, int] = field(default_factory=dict)
+    """What the hold holds now (location -> units); empty unless RESERVED / ALREADY_HELD."""
+    short: Mapping[str, int] = field(default_factory=dict)
+    """For INSUFFICIENT: location -> units missing."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the hold is in place (now or before)."""
+        return self.status in (ReservationStatus.RESERVED, ReservationStatus.ALREADY_HELD)
+
+
+@dataclass(frozen=True)
+class SkuInventory:
+    """Inventory of one SKU across locations, with its de-duplication markers.
+
+    Treat it as immutable: the mappings are never mutated after construction.
+    """
+
+    sku: str
+    locations: Mapping[str, LocationStock] = field(default_factory=dict)
+    holds: Mapping[HoldId, Mapping[str, int]] = field(default_factory=dict)
+    applied_events: Mapping[str, None] = field(default_factory=dict)
+    """Insertion-ordered set (a dict) of applied event ids, oldest first."""
+    closed_holds: Mapping[HoldId, None] = field(default_factory=dict)
+
+    def at(self, location_id: str) -> LocationStock:
+        return self.locations.get(location_id) or LocationStock()
+
+    def available(self, location_id: str) -> int:
+        return self.at(location_id).available
+
+    def availability(self) -> dict[str, int]:
+        """location_id -> available units: the per-SKU slice routing takes as ``stock``."""
+        return {lid: stock.available for lid, stock in self.locations.items()}
+
+    @property
+    def total_available(self) -> int:
+        return sum(stock.available for stock in self.locations.values())
+
+    def has_applied(self, event_id: str) -> bool:
+        return event_id in self.applied_events
+
+    def holds_for_order(self, order_id: str) -> tuple[HoldId, ...]:
+        return tuple(hold for hold in self.holds if hold[0] == order_id)
+
+
+def empty(sku: str) -> SkuInventory:
+    return SkuInventory(sku)
+
+
+def _remember(memory: Mapping[K, None], key: K, limit: int) -> dict[K, None]:
+    updated = dict(memory)
+    updated.pop(key, None)
+    updated[key] = None
+    # Dicts keep insertion order, so the first keys are the oldest: drop those past the limit.
+    for old in list(updated)[: max(0, len(updated) - limit)]:
+        del updated[old]
+    return updated
+
+
+def _with_location(state: SkuInventory, location_id: str, stock: LocationStock) -> SkuInventory:
+    locations = dict(state.locations)
+    locations[location_id] = stock
+    return SkuInventory(state.sku, locations, state.holds, state.applied_events, state.closed_holds)
+
+
+def apply_stock_event(
+    state: SkuInventory, event: StockEvent, *, memory: int = EVENT_MEMORY
+) -> tuple[SkuInventory, bool]:
+    """Apply a SNAPSHOT, ADJUSTMENT or SAFETY_STOCK event once; ``changed`` is False for a
+    redelivered event id."""
+    if event.event_id in state.applied_events:
+        return state, False
+    current = state.at(event.location_id)
+    if event.kind == StockEventKind.SNAPSHOT:
+        updated = LocationStock(max(0, event.quantity), current.reserved, current.safety_stock)
+    elif event.kind == StockEventKind.ADJUSTMENT:
+        on_hand = max(0, current.on_hand + event.quantity)
+        updated = LocationStock(on_hand, current.reserved, current.safety_stock)
+    else:
+        updated = LocationStock(current.on_hand, current.reserved, max(0, event.quantity))
+    moved = _with_location(state, event.location_id, updated)
+    applied = _remember(state.applied_events, event.event_id, memory)
+    return _replace(moved, applied_events=applied), True
+
+
+def restock(
+    state: SkuInventory,
+    location_id: str,
+    quantity: int,
+    event_id: str,
+    *,
+    memory: int = EVENT_MEMORY,
+) -> tuple[SkuInventory, bool]:
+    """Put sellable returned units back on hand, once per ``event_id``.
+
+    A return with several lines of the same SKU should sum them or use one id per line
+    (e.g. ``f"{event_id}:{line_no}"``): the id is the unit of de-duplication.
+    """
+    if quantity < 0:
+        raise ValueError(f"restock quantity must not be negative: {quantity}")
+    if event_id in state.applied_events:
+        return state, False
+    current = state.at(location_id)
+    updated = LocationStock(current.on_hand + quantity, current.reserved, current.safety_stock)
+    moved = _with_location(state, location_id, updated)
+    return _replace(moved, applied_events=_remember(state.applied_events, event_id, memory)), True
+
+
+def reserve(
+    state: SkuInventory, hold_id: HoldId, location_id: str, quantity: int
+) -> tuple[SkuInventory, ReservationOutcome]:
+    """Hold ``quantity`` units at one location for ``hold_id``, all or nothing."""
+    return reserve_many(state, hold_id, {location_id: quantity})
+
+
+def reserve_many(
+    state: SkuInventory, hold_id: HoldId, quantities: Mapping[str, int]
+) -> tuple[SkuInventory, ReservationOutcome]:
+    """Hold units at several locations under one hold id: every location or none."""
+    if not quantities or any(qty <= 0 for qty in quantities.values()):
+        raise ValueError(f"reservation quantities must be positive: {dict(quantities)}")
+    if hold_id in state.holds:
+        return state, ReservationOutcome(ReservationStatus.ALREADY_HELD, dict(state.holds[hold_id]))
+    if hold_id in state.closed_holds:
+        return state, ReservationOutcome(ReservationStatus.CLOSED)
+    short = {
+        lid: qty - state.available(lid)
+        for lid, qty in quantities.items()
+        if qty > state.available(lid)
+    }
+    if short:
+        return state, ReservationOutcome(ReservationStatus.INSUFFICIENT, short=short)
+    locations = dict(state.locations)
+    for lid, qty in quantities.items():
+        current = state.at(lid)
+        locations[lid] = LocationStock(
+            current.on_hand, current.reserved + qty, current.safety_stock
+        )
+    holds = dict(state.holds)
+    holds[hold_id] = dict(quantities)
+    updated = SkuInventory(state.sku, locations, holds, state.applied_events, state.closed_holds)
+    return updated, ReservationOutcome(ReservationStatus.RESERVED, dict(quantities))
+
+
+def release(state: SkuInventory, hold_id: HoldId, *, memory: int = EVENT_MEMORY) -> SkuInventory:
+    """Give a hold's units back to available (cancel, reject). Idempotent."""
+    return _close(state, hold_id, consume=False, memory=memory)
+
+
+def consume(state: SkuInventory, hold_id: HoldId, *, memory: int = EVENT_MEMORY) -> SkuInventory:
+    """The held units left the building (shipped, picked up): reserved and on-hand both drop
+    by the held quantity. Idempotent."""
+    return _close(state, hold_id, consume=True, memory=memory)
+
+
+def release_order(
+    state: SkuInventory, order_id: str, *, memory: int = EVENT_MEMORY
+) -> SkuInventory:
+    """Release every hold of one order (an ``OrderCancelled``). Idempotent."""
+    for hold_id in state.holds_for_order(order_id):
+        state = release(state, hold_id, memory=memory)
+    return state
+
+
+def _close(state: SkuInventory, hold_id: HoldId, *, consume: bool, memory: int) -> SkuInventory:
+    held = state.holds.get(hold_id)
+    if held is None:
+        return state
+    locations = dict(state.locations)
+    for lid, qty in held.items():
+        current = state.at(lid)
+        # Floors guard against a recount that already took these units off on-hand.
+        on_hand = max(0, current.on_hand - qty) if consume else current.on_hand
+        locations[lid] = LocationStock(
+            on_hand, max(0, current.reserved - qty), current.safety_stock
+        )
+    holds = {hid: units for hid, units in state.holds.items() if hid != hold_id}
+    closed = _remember(state.closed_holds, hold_id, memory)
+    return SkuInventory(state.sku, locations, holds, state.applied_events, closed)
+
+
+def _replace(state: SkuInventory, *, applied_events: Mapping[str, None]) -> SkuInventory:
+    return SkuInventory(state.sku, state.locations, state.holds, applied_events, state.closed_holds)
+
+
+def to_dict(state: SkuInventory) -> dict[str, Any]:
+    """A JSON-able dict (string keys, lists, ints) for the inventory table."""
+    return {
+        "version": SCHEMA_VERSION,
+        "sku": state.sku,
+        "locations": {
+            lid: {
+                "on_hand": stock.on_hand,
+                "reserved": stock.reserved,
+                "safety_stock": stock.safety_stock,
+            }
+            for lid, stock in state.locations.items()
+        },
+        "holds": [
+            {"order_id": oid, "shipment_id": sid, "units": dict(units)}
+            for (oid, sid), units in state.holds.items()
+        ],
+        "applied_events": list(state.applied_events),
+        "closed_holds": [[oid, sid] for oid, sid in state.closed_holds],
+    }
+
+
+def from_dict(data: Mapping[str, Any]) -> SkuInventory:
+    """Inverse of :func:`to_dict`. ``reserved`` is recomputed from the holds, so a stored
+    value can never disagree with the holds it protects."""
+    version = data.get("version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported inventory state version {version}")
+    holds: dict[HoldId, dict[str, int]] = {
+        (str(h["order_id"]), str(h["shipment_id"])): {
+            str(lid): int(qty) for lid, qty in h["units"].items()
+        }
+        for h in data.get("holds", [])
+    }
+    reserved: dict[str, int] = {}
+    for units in holds.values():
+        for lid, qty in units.items():
+            reserved[lid] = reserved.get(lid, 0) + qty
+    raw = data.get("locations", {})
+    locations = {
+        str(lid): LocationStock(int(v["on_hand"]), reserved.get(lid, 0), int(v["safety_stock"]))
+        for lid, v in raw.items()
+    }
+    for lid, qty in reserved.items():
+        locations.setdefault(lid, LocationStock(0, qty, 0))
+    return SkuInventory(
+        sku=str(data["sku"]),
+        locations=locations,
+        holds=holds,
+        applied_events=dict.fromkeys(str(e) for e in data.get("applied_events", [])),
+        closed_holds=dict.fromkeys(_hold_ids(data.get("closed_holds", []))),
+    )
+
+
+def _hold_ids(raw: Iterable[Any]) -> list[HoldId]:
+    return [(str(item[0]), str(item[1])) for item in raw]

@@ -1,0 +1,168 @@
+"""Types that routing takes and returns.
+
+They are plain frozen dataclasses and string enums, independent of the Avro/pydantic
+contract records: the Faust agents map contract records onto them at the boundary. Enums are
+``StrEnum`` so that ``LocationKind.DC == "DC"`` and a contract string maps over unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from streams.core.geo import Destination, distance_cost
+
+
+class LocationKind(StrEnum):
+    DC = "DC"
+    STORE = "STORE"
+
+
+class Capability(StrEnum):
+    SHIP = "SHIP"
+    PICKUP = "PICKUP"
+    SHIP_FROM_STORE = "SHIP_FROM_STORE"
+    RETURNS = "RETURNS"
+
+
+class FulfillmentMethod(StrEnum):
+    SHIP = "SHIP"
+    PICKUP = "PICKUP"
+
+
+class ShipmentKind(StrEnum):
+    SHIP = "SHIP"
+    SHIP_FROM_STORE = "SHIP_FROM_STORE"
+    PICKUP = "PICKUP"
+    TRANSFER = "TRANSFER"
+
+
+class RoutingOutcome(StrEnum):
+    ALLOCATED = "ALLOCATED"
+    PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
+    BACKORDERED = "BACKORDERED"
+    REJECTED = "REJECTED"
+
+
+class ShortfallPolicy(StrEnum):
+    ALLOCATE_AVAILABLE = "ALLOCATE_AVAILABLE"
+    """Allocate what stock exists and backorder the rest (PARTIALLY_ALLOCATED)."""
+    BACKORDER_WHOLE = "BACKORDER_WHOLE"
+    """Allocate nothing unless everything can be allocated."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocationInfo:
+    """A DC or store as routing sees it (one entry of the compacted locations table)."""
+
+    location_id: str
+    kind: LocationKind
+    capabilities: frozenset[Capability]
+    lat: float | None = None
+    lon: float | None = None
+    region: str | None = None
+    country: str | None = None
+    priority: int = 100
+    daily_order_capacity: int | None = None
+    orders_today: int = 0
+    active: bool = True
+
+    @property
+    def has_free_capacity(self) -> bool:
+        cap = self.daily_order_capacity
+        return cap is None or self.orders_today < cap
+
+    @property
+    def ship_capability(self) -> Capability:
+        """The capability this location needs to ship to a customer."""
+        return Capability.SHIP if self.kind == LocationKind.DC else Capability.SHIP_FROM_STORE
+
+    def as_destination(self) -> Destination:
+        """This location as the receiving end of a transfer."""
+        return Destination(lat=self.lat, lon=self.lon, country=self.country, region=self.region)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    line_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    """One order to route, with the steering a rules engine may have applied.
+
+    ``preferred_locations`` win over cost among plans with equally few shipments (earlier
+    entries first); ``forced_location`` makes that location the only source;
+    ``max_shipments`` tightens the policy's limit for this order.
+    """
+
+    order_id: str
+    method: FulfillmentMethod
+    lines: tuple[OrderLine, ...]
+    ship_to: Destination | None = None
+    pickup_location_id: str | None = None
+    excluded_locations: frozenset[str] = frozenset()
+    excluded_kinds: frozenset[LocationKind] = frozenset()
+    preferred_locations: tuple[str, ...] = ()
+    forced_location: str | None = None
+    max_shipments: int | None = None
+
+
+RoutingCost = Callable[[LocationInfo, Destination], float | None]
+"""A cost function; :func:`streams.core.geo.distance_cost` and a ``RateTable`` both fit."""
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Operator-level routing settings; rules adjust single orders through the request.
+
+    ``search_budget`` caps the node evaluations of the exact split search for one order
+    before it settles for the better of what it found and a greedy answer (see
+    ``routing_search``); ``explain_top`` is how many best candidates an explanation names.
+    """
+
+    max_shipments: int = 3
+    shortfall: ShortfallPolicy = ShortfallPolicy.ALLOCATE_AVAILABLE
+    cost: RoutingCost = field(default=distance_cost)
+    search_budget: int = 2000
+    explain_top: int = 3
+
+    @property
+    def cost_is_distance(self) -> bool:
+        return self.cost is distance_cost
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatedLine:
+    line_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedShipment:
+    location_id: str
+    kind: ShipmentKind
+    lines: tuple[AllocatedLine, ...]
+    destination_location_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    outcome: RoutingOutcome
+    shipments: tuple[PlannedShipment, ...] = ()
+    backordered: tuple[AllocatedLine, ...] = ()
+    explanation: str = ""
+
+    def allocated_quantity(self, sku: str, location_id: str) -> int:
+        """Units of ``sku`` this decision takes from ``location_id`` (what to reserve)."""
+        return sum(
+            line.quantity
+            for shipment in self.shipments
+            if shipment.location_id == location_id
+            for line in shipment.lines
+            if line.sku == sku
+        )

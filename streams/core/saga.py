@@ -1,0 +1,332 @@
+"""The order saga: from ``OrderPlaced`` to one routing outcome, through per-sku reservations.
+
+The order's owner routes on its view of availability, then scatters one ``SkuCommand`` per sku
+to the worker owning that sku's inventory (the only writer of it) and gathers the
+``SkuResult``s. All confirmed: the outcome, its shipments and their commands go out. A lost
+race: what was taken is released and the order re-routed on the fresh numbers the results
+carried, a bounded number of times, then backordered. Later events (cancel, a location's
+rejection, shipped, picked up) release, re-route or consume the holds.
+
+Every function is ``(state, event, ctx) -> outputs`` with ``state`` mutated in place; the agent
+loads the state, calls, stores it and sends the outputs. Ids are derived from the order, the
+attempt and the shipment, and timestamps from ``ctx.now``, so a redelivered input yields the
+same records and changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
+from schemas.models import FulfillmentUpdate, Message, OrderCancelled, OrderPlaced
+from streams.core.geo import Destination
+from streams.core.routing import decide_route
+from streams.core.routing_model import (
+    FulfillmentMethod,
+    LocationInfo,
+    OrderLine,
+    RoutingOutcome,
+    RoutingPolicy,
+    RoutingRequest,
+)
+from streams.core.saga_output import outcome_records, status_record
+from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
+
+StockLookup = Callable[[str], Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class SagaContext:
+    """What the saga reads besides its own state: the network, stock, policy and the clock."""
+
+    locations: Sequence[LocationInfo]
+    stock: StockLookup  # sku -> location_id -> available, as the worker's view has it
+    now: datetime
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    max_attempts: int = 3
+
+
+Outputs = list[Message]
+
+
+def on_order_placed(
+    state: OrderState | None, event: OrderPlaced, ctx: SagaContext
+) -> tuple[OrderState, Outputs]:
+    """A new order: record it, say RECEIVED, and start the first routing attempt."""
+    if state is not None:
+        return state, []  # the same order again (a redelivery or a duplicate id): no-op
+    state = OrderState(order=event)
+    state.mark(event.event_id)
+    outputs: Outputs = [status_record(state, "RECEIVED", "order received", ctx.now)]
+    lines = [Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in event.lines]
+    outputs += _start_attempt(state, lines, "", ctx)
+    return state, outputs
+
+
+def on_sku_result(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
+    """Gather one sku's answer; when the attempt's last one is in, finish or re-route."""
+    if result.action != SkuAction.RESERVE:
+        return []  # releases and consumptions need no follow-up
+    current = result.attempt == state.attempt and state.pending.get(result.sku, False) is None
+    if not current:
+        return _release_stale(state, result, ctx)
+    state.pending[result.sku] = result.ok
+    state.fresh_stock[result.sku] = {x.location_id: x.available for x in result.locations}
+    if any(ok is None for ok in state.pending.values()):
+        return []
+    if state.cancelled:
+        return []  # the cancel already released every hold of this attempt
+    if all(state.pending.values()):
+        return _confirm_attempt(state, ctx)
+    return _retry_attempt(state, ctx)
+
+
+def on_order_cancelled(state: OrderState, event: OrderCancelled, ctx: SagaContext) -> Outputs:
+    """Release everything still held; an order already on its way cannot be cancelled."""
+    if state.seen(event.event_id):
+        return []
+    state.mark(event.event_id)
+    if state.cancelled or state.status in ("SHIPPED", "COMPLETED"):
+        return []
+    live = state.live_shipments()
+    outputs: Outputs = _sku_commands(state, live, SkuAction.RELEASE, ctx)
+    state.set_state(live, ShipmentState.CANCELLED)
+    state.cancelled = True
+    state.pending = {}
+    outputs.append(status_record(state, "CANCELLED", event.reason, ctx.now))
+    return outputs
+
+
+def on_fulfillment_update(state: OrderState, event: FulfillmentUpdate, ctx: SagaContext) -> Outputs:
+    """A location accepted, rejected, shipped or handed over one shipment."""
+    if state.seen(event.event_id):
+        return []
+    state.mark(event.event_id)
+    shipment = state.shipments.get(event.shipment_id)
+    if shipment is None or state.cancelled:
+        return []
+    status = event.status.value
+    if status == "REJECTED" and shipment.state == ShipmentState.OPEN:
+        return _reroute_rejected(state, shipment, event, ctx)
+    if status in ("SHIPPED", "PICKED_UP"):
+        return _consume(state, shipment, status, ctx)
+    return []
+
+
+# ---- attempts -----------------------------------------------------------------------------------
+
+
+def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaContext) -> Outputs:
+    state.attempt += 1
+    state.attempt_lines = lines
+    state.attempt_reason = reason
+    decision = decide_route(
+        _request(state, lines), ctx.locations, _StockView(state, ctx), ctx.policy
+    )
+    state.explanation = decision.explanation
+    state.backordered = [
+        Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in decision.backordered
+    ]
+    if not decision.shipments:
+        outcome = "REJECTED" if decision.outcome == RoutingOutcome.REJECTED else "BACKORDERED"
+        return _finish(state, outcome, decision.explanation, ctx)
+    planned = []
+    for n, ship in enumerate(decision.shipments, start=1):
+        shipment = SagaShipment(
+            shipment_id=f"{state.order.order_id}-{state.attempt}-{n}",
+            location_id=ship.location_id,
+            kind=ship.kind.value,
+            lines=[Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in ship.lines],
+            destination_location_id=ship.destination_location_id,
+            attempt=state.attempt,
+        )
+        state.shipments[shipment.shipment_id] = shipment
+        planned.append(shipment)
+    state.pending = {sku: None for s in planned for sku in s.skus()}
+    return _sku_commands(state, planned, SkuAction.RESERVE, ctx)
+
+
+def _confirm_attempt(state: OrderState, ctx: SagaContext) -> Outputs:
+    shipments = state.attempt_shipments()
+    state.set_state(shipments, ShipmentState.OPEN)
+    state.fresh_stock = {}
+    outcome = "PARTIALLY_ALLOCATED" if state.backordered else "ALLOCATED"
+    reason = f"{state.attempt_reason}{state.explanation}"
+    return _finish(state, outcome, reason, ctx, shipments)
+
+
+def _retry_attempt(state: OrderState, ctx: SagaContext) -> Outputs:
+    """A reservation lost a race: give back what the others took, then route again."""
+    shipments = state.attempt_shipments()
+    lost = sorted(sku for sku, ok in state.pending.items() if not ok)
+    taken = [s for s in shipments if s.skus() - set(lost)]
+    outputs = _sku_commands(state, taken, SkuAction.RELEASE, ctx, skip=set(lost))
+    state.set_state(shipments, ShipmentState.DROPPED)
+    note = f"reservation of {', '.join(lost)} lost a race (attempt {state.attempt}); "
+    if state.attempt >= ctx.max_attempts:
+        state.backordered = list(state.attempt_lines)
+        return outputs + _finish(state, "BACKORDERED", note + "retries exhausted", ctx)
+    return outputs + _start_attempt(
+        state, list(state.attempt_lines), state.attempt_reason + note, ctx
+    )
+
+
+def _finish(
+    state: OrderState,
+    outcome: str,
+    reason: str,
+    ctx: SagaContext,
+    shipments: Sequence[SagaShipment] = (),
+) -> Outputs:
+    state.pending = {}
+    state.routed = True
+    return outcome_records(state, outcome, reason, shipments, ctx.now)
+
+
+# ---- after routing ------------------------------------------------------------------------------
+
+
+def _reroute_rejected(
+    state: OrderState, shipment: SagaShipment, event: FulfillmentUpdate, ctx: SagaContext
+) -> Outputs:
+    outputs = _sku_commands(state, [shipment], SkuAction.RELEASE, ctx)
+    shipment.state = ShipmentState.REJECTED
+    if shipment.location_id not in state.excluded_locations:
+        state.excluded_locations.append(shipment.location_id)
+    why = event.reason or "no reason given"
+    note = f"{shipment.location_id} rejected {shipment.shipment_id} ({why}); re-routed: "
+    return outputs + _start_attempt(state, list(shipment.lines), note, ctx)
+
+
+def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaContext) -> Outputs:
+    outputs: Outputs = []
+    if shipment.state == ShipmentState.OPEN:
+        outputs += _sku_commands(state, [shipment], SkuAction.CONSUME, ctx)
+        shipment.state = ShipmentState.SHIPPED
+    if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
+        shipment.state = ShipmentState.COMPLETED
+    live = [
+        s
+        for s in state.shipments.values()
+        if s.state in (ShipmentState.OPEN, ShipmentState.RESERVING)
+    ]
+    done = not live and not state.backordered
+    reached = "COMPLETED" if done else "SHIPPED"
+    if state.status == reached and not outputs:
+        return []
+    verb = "picked up" if status == "PICKED_UP" else "shipped"
+    reason = f"{shipment.shipment_id} {verb} from {shipment.location_id}"
+    return [*outputs, status_record(state, reached, reason, ctx.now, [shipment])]
+
+
+def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
+    """A reservation that succeeded after its attempt was given up must not keep its units."""
+    if not result.ok:
+        return []
+    stale = [
+        h
+        for h in result.holds
+        if state.shipments.get(h.hold_id) is None
+        or state.shipments[h.hold_id].state not in (ShipmentState.RESERVING, ShipmentState.OPEN)
+    ]
+    if not stale:
+        return []
+    return [
+        _command(
+            state.order.order_id, result.sku, SkuAction.RELEASE, result.attempt, stale, ctx.now
+        )
+    ]
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _sku_commands(
+    state: OrderState,
+    shipments: Sequence[SagaShipment],
+    action: SkuAction,
+    ctx: SagaContext,
+    *,
+    skip: set[str] | None = None,
+) -> Outputs:
+    """One command per sku over the given shipments' holds (the sku's owner applies it whole)."""
+    holds: dict[str, list[Hold]] = defaultdict(list)
+    for shipment in shipments:
+        per_sku: dict[str, int] = defaultdict(int)
+        for line in shipment.lines:
+            per_sku[line.sku] += line.quantity
+        for sku, quantity in per_sku.items():
+            if not skip or sku not in skip:
+                holds[sku].append(
+                    Hold(
+                        hold_id=shipment.shipment_id,
+                        location_id=shipment.location_id,
+                        quantity=quantity,
+                    )
+                )
+    return [
+        _command(state.order.order_id, sku, action, state.attempt, sku_holds, ctx.now)
+        for sku, sku_holds in sorted(holds.items())
+    ]
+
+
+def _command(
+    order_id: str, sku: str, action: SkuAction, attempt: int, holds: Sequence[Hold], now: datetime
+) -> SkuCommand:
+    """The id names the action, the sku and the holds: each happens once to a hold, so a
+    redelivered input reproduces the id and the sku's owner drops the repeat."""
+    hold_ids = "+".join(sorted(h.hold_id for h in holds))
+    return SkuCommand(
+        command_id=f"{action.value}:{sku}:{hold_ids}",
+        order_id=order_id,
+        sku=sku,
+        action=action,
+        attempt=attempt,
+        holds=tuple(holds),
+        issued_at=now,
+    )
+
+
+def _request(state: OrderState, lines: list[Line]) -> RoutingRequest:
+    order = state.order
+    ship_to = order.ship_to
+    destination = (
+        None
+        if ship_to is None
+        else Destination(
+            lat=ship_to.lat,
+            lon=ship_to.lon,
+            country=ship_to.country,
+            region=ship_to.region,
+            postal_code=ship_to.postal_code,
+        )
+    )
+    return RoutingRequest(
+        order_id=order.order_id,
+        method=FulfillmentMethod(order.fulfillment_method.value),
+        lines=tuple(OrderLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in lines),
+        ship_to=destination,
+        pickup_location_id=order.pickup_location_id,
+        excluded_locations=frozenset(state.excluded_locations),
+    )
+
+
+class _StockView(Mapping[str, Mapping[str, int]]):
+    """The worker's view of availability, overlaid with the fresher numbers results carried."""
+
+    def __init__(self, state: OrderState, ctx: SagaContext) -> None:
+        self._fresh = state.fresh_stock
+        self._lookup = ctx.stock
+
+    def __getitem__(self, sku: str) -> Mapping[str, int]:
+        fresh = self._fresh.get(sku)
+        return fresh if fresh is not None else self._lookup(sku)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._fresh)
+
+    def __len__(self) -> int:
+        return len(self._fresh)

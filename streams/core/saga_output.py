@@ -1,0 +1,104 @@
+"""The records the saga emits: status changes, and per shipment its fulfillment and packaging.
+
+Ids are derived, never random: a status change is numbered by its place in the order's history
+and a command by its shipment, so the same decision always yields the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from schemas.models import (
+    Carton,
+    FulfillmentCommand,
+    Message,
+    OrderStatusChanged,
+    PackagingCommand,
+    Shipment,
+    ShipmentLine,
+)
+from streams.core.saga_state import HistoryEntry, OrderState, SagaShipment
+
+DEFAULT_PACKAGING = "STANDARD"
+DEFAULT_BOX = "STANDARD"
+
+
+def status_record(
+    state: OrderState,
+    status: str,
+    reason: str,
+    now: datetime,
+    shipments: Sequence[SagaShipment] = (),
+) -> OrderStatusChanged:
+    """Move the order to ``status`` and return the record that tells the channels."""
+    state.status = status
+    state.history.append(HistoryEntry(status=status, reason=reason, at=now))
+    order_id = state.order.order_id
+    return OrderStatusChanged(
+        event_id=f"{order_id}:status:{len(state.history)}",
+        order_id=order_id,
+        status=status,  # type: ignore[arg-type]  # validated into the enum
+        reason=reason,
+        shipments=tuple(_shipment(s) for s in shipments),
+        rules_fired=tuple(state.rules_fired),
+        at=now,
+    )
+
+
+def outcome_records(
+    state: OrderState, outcome: str, reason: str, shipments: Sequence[SagaShipment], now: datetime
+) -> list[Message]:
+    """The routing outcome, then a fulfillment and a packaging command per shipment."""
+    records: list[Message] = [status_record(state, outcome, reason, now, shipments)]
+    for shipment in shipments:
+        records.append(fulfillment_command(state, shipment, now))
+        records.append(packaging_command(state, shipment, now))
+    return records
+
+
+def fulfillment_command(
+    state: OrderState, shipment: SagaShipment, now: datetime
+) -> FulfillmentCommand:
+    order = state.order
+    return FulfillmentCommand(
+        command_id=f"{shipment.shipment_id}:fulfil",
+        order_id=order.order_id,
+        shipment_id=shipment.shipment_id,
+        location_id=shipment.location_id,
+        kind=shipment.kind,  # type: ignore[arg-type]
+        lines=_lines(shipment),
+        ship_to=order.ship_to if shipment.kind in ("SHIP", "SHIP_FROM_STORE") else None,
+        destination_location_id=shipment.destination_location_id,
+        service_level=order.service_level,
+        rules_fired=tuple(state.rules_fired),
+        created_at=now,
+    )
+
+
+def packaging_command(state: OrderState, shipment: SagaShipment, now: datetime) -> PackagingCommand:
+    """The default packing (rules and cartonization refine it in the rules stage)."""
+    skus = tuple(sorted({line.sku for line in shipment.lines}))
+    return PackagingCommand(
+        command_id=f"{shipment.shipment_id}:pack",
+        order_id=state.order.order_id,
+        shipment_id=shipment.shipment_id,
+        location_id=shipment.location_id,
+        packaging=DEFAULT_PACKAGING,
+        cartons=(Carton(box_type=DEFAULT_BOX, skus=skus),),
+        inserts=(),
+        rules_fired=tuple(state.rules_fired),
+        created_at=now,
+    )
+
+
+def _lines(shipment: SagaShipment) -> tuple[ShipmentLine, ...]:
+    return tuple(
+        ShipmentLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in shipment.lines
+    )
+
+
+def _shipment(shipment: SagaShipment) -> Shipment:
+    return Shipment(
+        shipment_id=shipment.shipment_id, location_id=shipment.location_id, lines=_lines(shipment)
+    )

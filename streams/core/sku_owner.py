@@ -1,0 +1,99 @@
+"""The owner of a sku's inventory: stock events and the order saga's commands, applied to one
+:class:`SkuInventory`, with the records that announce the result.
+
+Only the worker owning the sku's partition calls this, so reservations of one sku are applied
+one after another and no unit is promised twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.internal import SkuAction, SkuCommand, SkuResult
+from schemas.models import Availability, LocationAvailability
+from schemas.models import StockEvent as StockEventRecord
+from streams.core import inventory
+from streams.core.inventory import ReservationStatus, SkuInventory, StockEventKind
+
+
+def apply_stock(state: SkuInventory, event: StockEventRecord) -> tuple[SkuInventory, bool]:
+    """A SNAPSHOT, ADJUSTMENT or SAFETY_STOCK event; False when it was applied before."""
+    core_event = inventory.StockEvent(
+        event_id=event.event_id,
+        location_id=event.location_id,
+        kind=StockEventKind(event.kind.value),
+        quantity=event.quantity,
+    )
+    return inventory.apply_stock_event(state, core_event)
+
+
+def apply_command(
+    state: SkuInventory, command: SkuCommand, now: datetime
+) -> tuple[SkuInventory, SkuResult]:
+    """Reserve (every hold of the command or none), release or consume; always answer.
+
+    A redelivered command finds its holds already in place (or already closed) and gets the
+    same answer without changing anything.
+    """
+    reason = None
+    ok = True
+    if command.action == SkuAction.RESERVE:
+        new_state, reason = _reserve_all(state, command)
+        ok = reason is None
+    else:
+        new_state = state
+        for hold in command.holds:
+            hold_id = (command.order_id, hold.hold_id)
+            if command.action == SkuAction.RELEASE:
+                new_state = inventory.release(new_state, hold_id)
+            else:
+                new_state = inventory.consume(new_state, hold_id)
+    result = SkuResult(
+        command_id=command.command_id,
+        order_id=command.order_id,
+        sku=command.sku,
+        action=command.action,
+        attempt=command.attempt,
+        ok=ok,
+        reason=reason,
+        holds=command.holds,
+        locations=location_records(new_state),
+        at=now,
+    )
+    return new_state, result
+
+
+def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory, str | None]:
+    working = state
+    for hold in command.holds:
+        hold_id = (command.order_id, hold.hold_id)
+        working, outcome = inventory.reserve(working, hold_id, hold.location_id, hold.quantity)
+        if outcome.status == ReservationStatus.INSUFFICIENT:
+            short = ", ".join(f"{loc} short by {n}" for loc, n in sorted(outcome.short.items()))
+            return state, f"insufficient {command.sku}: {short}"
+        if outcome.status == ReservationStatus.CLOSED:
+            return state, f"hold {hold.hold_id} of {command.sku} was already released"
+    return working, None
+
+
+def location_records(state: SkuInventory) -> tuple[LocationAvailability, ...]:
+    return tuple(
+        LocationAvailability(
+            location_id=loc,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            safety_stock=stock.safety_stock,
+            available=stock.available,
+        )
+        for loc, stock in sorted(state.locations.items())
+    )
+
+
+def availability_record(state: SkuInventory, now: datetime) -> Availability:
+    """What channels see of one sku: per-location figures and the total available."""
+    return Availability(
+        sku=state.sku,
+        locations=location_records(state),
+        total_available=state.total_available,
+        updated_at=now,
+    )

@@ -1,0 +1,98 @@
+"""The order stage: the saga that owns each order, from placement to completion.
+
+It consumes orders, the sku owners' results and fulfillment updates (all keyed by order_id, so
+all land on the worker owning the order's table partition), runs the pure saga, stores the
+order's state and sends what the saga decided: status changes, commands, sku commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec, DecodeError
+from schemas.internal import SkuResult
+from schemas.models import FulfillmentUpdate, OrderCancelled, OrderPlaced
+from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
+from streams.core.saga import (
+    SagaContext,
+    on_fulfillment_update,
+    on_order_cancelled,
+    on_order_placed,
+    on_sku_result,
+)
+from streams.core.saga_state import OrderState
+from streams.outbox import Outbox
+from streams.raw import raw_table, raw_topic
+from streams.views import NetworkView
+
+log = logging.getLogger(__name__)
+STAGE = "orders"
+INPUTS = (OrderPlaced, OrderCancelled, SkuResult, FulfillmentUpdate)
+Input = OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate
+
+
+def build_order_stage(
+    app: faust.App, settings: Settings, codec: Codec, outbox: Outbox, view: NetworkView
+) -> Any:
+    """Register the order saga agent and its table on ``app``; return the table."""
+    table = raw_table(app, settings, "orders")
+    source = raw_topic(
+        app,
+        settings,
+        registry.ORDERS.name,
+        registry.SKU_RESULTS.name,
+        registry.FULFILLMENT_EVENTS.name,
+    )
+    policy = RoutingPolicy(
+        max_shipments=settings.max_shipments, shortfall=ShortfallPolicy(settings.shortfall_policy)
+    )
+
+    async def handle(event: Any) -> None:
+        try:
+            record: Input = codec.decode_as(event.value, *INPUTS)  # type: ignore[assignment]
+        except DecodeError as exc:
+            await outbox.dead_letter(event, exc.reason, STAGE)
+            return
+        if event.key != record.order_id.encode():
+            await outbox.dead_letter(event, f"key must be the order_id {record.order_id!r}", STAGE)
+            return
+        raw = table.get(event.key)
+        state = OrderState.model_validate_json(raw) if raw else None
+        ctx = SagaContext(
+            locations=view.location_infos(),
+            stock=view.stock,
+            now=datetime.fromtimestamp(event.message.timestamp, UTC),
+            policy=policy,
+            max_attempts=settings.max_routing_attempts,
+        )
+        if isinstance(record, OrderPlaced):
+            state, outputs = on_order_placed(state, record, ctx)
+        elif state is None:
+            await outbox.dead_letter(event, f"no order {record.order_id!r} is known", STAGE)
+            return
+        elif isinstance(record, SkuResult):
+            outputs = on_sku_result(state, record, ctx)
+        elif isinstance(record, OrderCancelled):
+            outputs = on_order_cancelled(state, record, ctx)
+        else:
+            outputs = on_fulfillment_update(state, record, ctx)
+        table[event.key] = state.model_dump_json().encode()
+        await outbox.send_all(outputs)
+
+    @app.agent(source, name=f"{settings.app_id}.orders")
+    async def order_agent(stream: Any) -> None:
+        await view.ready.wait()  # route only on a complete picture of the network
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # a bug must not stop the stage; the input is kept
+                log.exception("order stage failed on an input")
+                await outbox.dead_letter(event, f"internal error: {exc!r}", STAGE)
+
+    return table

@@ -1,0 +1,59 @@
+"""HTTP on every worker: per-location availability of a sku, and an order's state.
+
+``/inventory/{sku}`` answers from the worker's network view (every worker has all skus);
+``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from streams.core.saga_state import OrderState
+from streams.views import NetworkView
+
+
+def register_pages(app: faust.App, view: NetworkView, orders: Any) -> None:
+    @app.page("/inventory/{sku}/")
+    class InventoryPage(View):
+        async def get(self, request: Request, sku: str) -> Response:
+            record = view.availability.get(sku)
+            if record is None:
+                return self.error(404, f"no stock is known for sku {sku!r}")
+            return self.json(record.model_dump(mode="json"))
+
+    @app.page("/orders/{order_id}/")
+    class OrderPage(View):
+        @app.table_route(table=orders, match_info="order_id")  # type: ignore[arg-type]
+        async def get(self, request: Request, order_id: str) -> Response:
+            raw = orders.get(order_id.encode())
+            if raw is None:
+                return self.error(404, f"no order {order_id!r} is known")
+            return self.json(order_view(OrderState.model_validate_json(raw)))
+
+
+def order_view(state: OrderState) -> dict[str, Any]:
+    """What an operator wants to see of an order: status, shipments, why, and the timeline."""
+    return {
+        "order_id": state.order.order_id,
+        "channel": state.order.channel.value,
+        "status": state.status,
+        "explanation": state.explanation,
+        "rules_fired": state.rules_fired,
+        "shipments": [
+            {
+                "shipment_id": s.shipment_id,
+                "location_id": s.location_id,
+                "kind": s.kind,
+                "state": s.state.value,
+                "destination_location_id": s.destination_location_id,
+                "lines": [line.model_dump() for line in s.lines],
+            }
+            for s in state.shipments.values()
+        ],
+        "backordered": [line.model_dump() for line in state.backordered],
+        "excluded_locations": state.excluded_locations,
+        "history": [h.model_dump(mode="json") for h in state.history],
+    }

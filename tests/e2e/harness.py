@@ -1,0 +1,109 @@
+"""Drive the whole pipeline as a user would: topics in, topics out, workers as processes."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.producer import ContractProducer
+from dom.admin import create_topics
+from dom.settings import Settings
+from schemas.codec import Codec
+from schemas.models import Message
+from tests.conftest import free_port
+from tests.integration.workers import WorkerProcess
+
+
+class Pipeline:
+    """Topics of one test, the workers running over them, and a reader of what comes out."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings = settings
+        self.tmp_path = tmp_path
+        self.codec = Codec()
+        self.workers: dict[str, WorkerProcess] = {}
+        self.ports: dict[str, int] = {}
+        create_topics(settings)
+
+    def env(self, name: str) -> dict[str, str]:
+        s = self.settings
+        return {
+            "DOM_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "DOM_TOPIC_PREFIX": s.topic_prefix,
+            "DOM_TOPIC_PARTITIONS": str(s.topic_partitions),
+            "DOM_DATA_DIR": str(s.data_dir),
+            "DOM_WORKER_NAME": name,
+            "DOM_WEB_PORT": str(self.ports[name]),
+            "DOM_BROKER_SESSION_TIMEOUT": "8",
+            "DOM_SHORTFALL_POLICY": s.shortfall_policy,
+            "DOM_MAX_ROUTING_ATTEMPTS": str(s.max_routing_attempts),
+        }
+
+    def start_worker(self, name: str, ready_timeout: float = 120.0) -> WorkerProcess:
+        self.ports.setdefault(name, free_port())
+        args = [sys.executable, "-m", "dom.cli", "worker", "--loglevel", "info"]
+        log = self.tmp_path / f"{name}-{len(self.workers)}.log"
+        worker = WorkerProcess(args, self.env(name), log)
+        self.workers[name] = worker.start(ready_timeout)
+        return worker
+
+    def url(self, name: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def stop_all(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    def produce(self, records: Iterable[Message]) -> int:
+        with ContractProducer(self.settings, self.codec) as producer:
+            producer.send_all(records)
+        assert producer.report.failed == 0, producer.report.errors
+        return producer.report.delivered
+
+    def read(
+        self, topic: str, until: Callable[[list[Message]], bool], timeout: float = 90.0
+    ) -> list[Message]:
+        """Decode ``topic`` from the beginning until ``until(records)`` holds or time runs out."""
+        records: list[Message] = []
+        consumer = self._consumer(topic)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline and not until(records):
+                for msg in consumer.consume(1000, 0.5):
+                    if msg.error() is None and msg.value() is not None:
+                        records.append(self.codec.decode(msg.value()))
+        finally:
+            consumer.close()
+        return records
+
+    def read_raw(self, topic: str, expected: int, timeout: float = 60.0) -> list:
+        consumer = self._consumer(topic)
+        got: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(got) < expected and time.monotonic() < deadline:
+                got += [m for m in consumer.consume(1000, 0.5) if m.error() is None]
+        finally:
+            consumer.close()
+        return got
+
+    def _consumer(self, topic: str) -> Consumer:
+        name = self.settings.topic(topic)
+        consumer = Consumer(
+            self.settings.librdkafka_config(
+                **{
+                    "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+                    "auto.offset.reset": "earliest",
+                    "enable.auto.commit": False,
+                }
+            )
+        )
+        meta = consumer.list_topics(name, timeout=10)
+        parts = [TopicPartition(name, p, 0) for p in meta.topics[name].partitions]
+        consumer.assign(parts)
+        return consumer

@@ -1,0 +1,44 @@
+"""One order through the whole chain on the real broker: placed -> routed -> commands."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from dom.settings import Settings
+from schemas.models import FulfillmentCommand, OrderStatusChanged, PackagingCommand
+from tests.e2e.harness import Pipeline
+from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+
+
+def test_order_is_allocated_with_commands(settings: Settings, tmp_path: Path) -> None:
+    pipeline = Pipeline(settings, tmp_path)
+    pipeline.start_worker("w1")
+    try:
+        pipeline.produce(
+            [
+                make_location("DC-EAST"),
+                make_product("SKU-1"),
+                make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=10),
+            ]
+        )
+        pipeline.produce([make_order(order_id="ORD-1", lines=[("SKU-1", 2)])])
+        statuses = pipeline.read("dom.order-status.v1", lambda r: len(r) >= 2)
+        assert [s.status for s in statuses if isinstance(s, OrderStatusChanged)] == [
+            "RECEIVED",
+            "ALLOCATED",
+        ], pipeline.workers["w1"].log_tail()
+        commands = pipeline.read("dom.fulfillment.commands.v1", lambda r: len(r) >= 1)
+        assert isinstance(commands[0], FulfillmentCommand)
+        assert commands[0].location_id == "DC-EAST"
+        packs = pipeline.read("dom.packaging.commands.v1", lambda r: len(r) >= 1)
+        assert isinstance(packs[0], PackagingCommand)
+        with urllib.request.urlopen(pipeline.url("w1", "/orders/ORD-1/")) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "ALLOCATED" and body["shipments"][0]["location_id"] == "DC-EAST"
+        with urllib.request.urlopen(pipeline.url("w1", "/inventory/SKU-1/")) as response:
+            stock = json.loads(response.read())
+        assert stock["locations"][0]["reserved"] == 2
+    finally:
+        pipeline.stop_all()
