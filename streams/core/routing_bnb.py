@@ -10,8 +10,9 @@ priority, id) and cuts a branch, together with the rest of its loop, when
 (a) the best single coverages left cannot lift it to the target coverage,
 (b) (ceiling searches) some SKU still owed is held by no later candidate, or
 (c) a plan with no split line is known and the branch's (non-preferred count, preference
-    ranks, cost) sums already exceed it; those sums only grow as locations are added and
-    along the rank order, provided no cost is negative (else this cut is off).
+    ranks, cost) sums, plus the least the picks still to come must add, already exceed it;
+    those sums only grow as locations are added and along the rank order, provided no cost
+    is negative (else this cut is off).
 
 All three only worsen as the loop index grows, hence "the rest of its loop". A candidate that
 holds none of what is still missing is skipped: the plan without it is smaller. Only leaves
@@ -20,9 +21,12 @@ that could win get a line assignment.
 
 from __future__ import annotations
 
+from bisect import insort
+
 from streams.core.routing_plan import Draft, SearchProblem, draft, mask
 
 Tail = tuple[int, int, float]
+SHAVE = 1 - 1e-9
 
 
 class Bounds:
@@ -33,18 +37,47 @@ class Bounds:
         self.gap = problem.gap
         self.ceiling = problem.total - sum(self.gap)
         self.masks = problem.masks
-        # top[r][i]: the sum of the r largest single coverages at positions i and later.
-        self.top = [[0] * (n + 1) for _ in range(k + 1)]
-        largest: list[int] = []
-        for i in range(n - 1, -1, -1):
-            largest = sorted([*largest, problem.cover[i]], reverse=True)[:k]
-            for r in range(1, k + 1):
-                self.top[r][i] = sum(largest[:r])
         # suffix_or[i]: every SKU held by some candidate at position i or later.
         self.suffix_or = [0] * (n + 1)
         for i in range(n - 1, -1, -1):
             self.suffix_or[i] = self.suffix_or[i + 1] | self.masks[i]
         self.tail_prunes = all(c.cost >= 0 for c in problem.pool)
+        self.top, self.least = _suffix_tables(problem, k)
+
+
+def _suffix_tables(problem: SearchProblem, k: int) -> tuple[list[list[int]], list[list[Tail]]]:
+    """Two tables over r <= k picks among the candidates at positions i and later.
+
+    top[r][i]: the r largest single coverages summed (bounds what r picks can add).
+    least[r][i]: a lower bound on the r picks' tail sums. Each part is its own minimum: the
+    first r in rank order have the fewest non-preferred and the lowest preference ranks; the
+    cost is that of the r cheapest. A componentwise lower bound is also a lexicographic one.
+    """
+    pool = problem.pool
+    n = len(pool)
+    unpreferred, ranks = [0], [0]
+    for c in pool:
+        unpreferred.append(unpreferred[-1] + (not c.preferred))
+        ranks.append(ranks[-1] + c.pref_rank)
+    top = [[0] * (n + 1) for _ in range(k + 1)]
+    least: list[list[Tail]] = [[(0, 0, 0.0)] * (n + 1) for _ in range(k + 1)]
+    largest: list[int] = []
+    cheapest: list[float] = []
+    for i in range(n - 1, -1, -1):
+        insort(largest, -problem.cover[i])
+        insort(cheapest, pool[i].cost)
+        del largest[k:], cheapest[k:]
+        units, cost = 0, 0.0
+        for r in range(1, k + 1):
+            if r <= len(largest):
+                units -= largest[r - 1]
+                cost += cheapest[r - 1]
+            j = min(n, i + r)
+            top[r][i] = units
+            # Shaved by a hair: sums of the same costs in another order may differ in the
+            # last bit, and a bound must never exceed a real plan that ties.
+            least[r][i] = (unpreferred[j] - unpreferred[i], ranks[j] - ranks[i], cost * SHAVE)
+    return top, least
 
 
 class BranchAndBound:
@@ -95,6 +128,7 @@ class BranchAndBound:
         else:
             picks = [i for i in range(start, end) if masks[i] & wanted]
         top = b.top[remaining]
+        least = b.least
         for i in picks:
             if owed & ~b.suffix_or[i]:
                 return
@@ -105,7 +139,9 @@ class BranchAndBound:
                 acc_tail[2] + cand.cost,
             )
             bound = covered + top[i]
-            if self._beaten(p.total if bound > p.total else bound, tail) or p.over_budget:
+            rest = least[remaining - 1][i + 1]
+            completed = (tail[0] + rest[0], tail[1] + rest[1], tail[2] + rest[2])
+            if self._beaten(p.total if bound > p.total else bound, completed) or p.over_budget:
                 return
             p.evaluations += 1
             after = p.residual(deficit, i)

@@ -176,7 +176,26 @@ def draft(problem: SearchProblem, subset: Sequence[int]) -> Draft:
     members = sorted(subset)  # pool order is rank order
     left = [dict(zip(problem.skus, problem.supply[i], strict=True)) for i in members]
     given: list[dict[int, int]] = [{} for _ in members]
-    lines = problem.lines
+    pending = _whole_lines(problem.lines, left, given)
+    split_lines, short = _split_lines(problem.lines, pending, left, given)
+    used = [(index, got) for index, got in zip(members, given, strict=True) if got]
+    allocated = problem.total - sum(short.values())
+    key = plan_key([problem.pool[index] for index, _ in used], allocated, split_lines)
+    return Draft(
+        tuple(index for index, _ in used),
+        tuple(got for _, got in used),
+        short,
+        split_lines,
+        allocated,
+        key,
+    )
+
+
+def _whole_lines(
+    lines: tuple[OrderLine, ...], left: list[dict[str, int]], given: list[dict[int, int]]
+) -> list[int]:
+    """Give each line, largest first, whole to the best ranked member that can take it;
+    return the lines no member can take whole."""
     pending: list[int] = []
     for li in sorted(range(len(lines)), key=lambda li: -lines[li].quantity):
         sku, qty = lines[li].sku, lines[li].quantity
@@ -187,12 +206,23 @@ def draft(problem: SearchProblem, subset: Sequence[int]) -> Draft:
                 break
         else:
             pending.append(li)
+    return pending
+
+
+def _split_lines(
+    lines: tuple[OrderLine, ...],
+    pending: list[int],
+    left: list[dict[str, int]],
+    given: list[dict[int, int]],
+) -> tuple[int, dict[int, int]]:
+    """Spread each pending line over the members with the most left first (fewest pieces);
+    return how many lines were split and what stays short per line."""
     split_lines = 0
     short: dict[int, int] = {}
     for li in pending:
         sku, wanted = lines[li].sku, lines[li].quantity
         pieces = 0
-        for mi in sorted(range(len(members)), key=lambda mi: -left[mi][sku]):
+        for mi in sorted(range(len(left)), key=lambda mi: -left[mi][sku]):
             take = min(wanted, left[mi][sku])
             if take <= 0:
                 break
@@ -205,17 +235,7 @@ def draft(problem: SearchProblem, subset: Sequence[int]) -> Draft:
         split_lines += pieces > 1
         if wanted:
             short[li] = wanted
-    used = [(index, got) for index, got in zip(members, given, strict=True) if got]
-    allocated = problem.total - sum(short.values())
-    key = plan_key([problem.pool[index] for index, _ in used], allocated, split_lines)
-    return Draft(
-        tuple(index for index, _ in used),
-        tuple(got for _, got in used),
-        short,
-        split_lines,
-        allocated,
-        key,
-    )
+    return split_lines, short
 
 
 def materialize(problem: SearchProblem, chosen: Draft, exact: bool = True) -> Plan:

@@ -74,7 +74,7 @@ def on_sku_result(state: OrderState, result: SkuResult, ctx: SagaContext) -> Out
     if not current:
         return _release_stale(state, result, ctx)
     state.pending[result.sku] = result.ok
-    state.fresh_stock[result.sku] = {x.location_id: x.available for x in result.locations}
+    state.fresh_stock[result.sku] = _fresh_availability(result)
     if any(ok is None for ok in state.pending.values()):
         return []
     if state.cancelled:
@@ -194,11 +194,20 @@ def _reroute_rejected(
 ) -> Outputs:
     outputs = _sku_commands(state, [shipment], SkuAction.RELEASE, ctx)
     shipment.state = ShipmentState.REJECTED
+    lines = list(shipment.lines)
+    if state.pending:
+        # An earlier re-route is still reserving. A new attempt would orphan it (its results
+        # would look stale while its shipments stay RESERVING, holds and lines lost for good),
+        # so give its holds back and route its lines together with these.
+        in_flight = [s for s in state.attempt_shipments() if s.state == ShipmentState.RESERVING]
+        outputs += _sku_commands(state, in_flight, SkuAction.RELEASE, ctx)
+        state.set_state(in_flight, ShipmentState.DROPPED)
+        lines = _merge_lines([*state.attempt_lines, *lines])
     if shipment.location_id not in state.excluded_locations:
         state.excluded_locations.append(shipment.location_id)
     why = event.reason or "no reason given"
     note = f"{shipment.location_id} rejected {shipment.shipment_id} ({why}); re-routed: "
-    return outputs + _start_attempt(state, list(shipment.lines), note, ctx)
+    return outputs + _start_attempt(state, lines, note, ctx)
 
 
 def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaContext) -> Outputs:
@@ -208,18 +217,25 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
         shipment.state = ShipmentState.SHIPPED
     if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
         shipment.state = ShipmentState.COMPLETED
-    live = [
-        s
-        for s in state.shipments.values()
-        if s.state in (ShipmentState.OPEN, ShipmentState.RESERVING)
-    ]
-    done = not live and not state.backordered
-    reached = "COMPLETED" if done else "SHIPPED"
+    reached = "COMPLETED" if _all_delivered(state) else "SHIPPED"
     if state.status == reached and not outputs:
         return []
     verb = "picked up" if status == "PICKED_UP" else "shipped"
     reason = f"{shipment.shipment_id} {verb} from {shipment.location_id}"
     return [*outputs, status_record(state, reached, reason, ctx.now, [shipment])]
+
+
+def _all_delivered(state: OrderState) -> bool:
+    """Every ordered unit has left (a transfer counts once collected at the store). Derived from
+    the shipments, as ``state.backordered`` only knows the latest routing attempt."""
+    delivered: dict[str, int] = defaultdict(int)
+    for s in state.shipments.values():
+        if s.state == ShipmentState.COMPLETED or (
+            s.state == ShipmentState.SHIPPED and s.kind != "TRANSFER"
+        ):
+            for line in s.lines:
+                delivered[line.line_id] += line.quantity
+    return all(delivered[x.line_id] >= x.quantity for x in state.order.lines)
 
 
 def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
@@ -288,6 +304,29 @@ def _command(
         holds=tuple(holds),
         issued_at=now,
     )
+
+
+def _fresh_availability(result: SkuResult) -> dict[str, int]:
+    """The sku's availability once this order gives back what the result holds for it: only a
+    retry reads it, and the retry releases those holds before it reserves again."""
+    own: dict[str, int] = defaultdict(int)
+    if result.ok:
+        for hold in result.holds:
+            own[hold.location_id] += hold.quantity
+    return {
+        x.location_id: max(0, x.on_hand - (x.reserved - own[x.location_id]) - x.safety_stock)
+        for x in result.locations
+    }
+
+
+def _merge_lines(lines: Sequence[Line]) -> list[Line]:
+    """One line per line id (routing refuses repeats), quantities added up."""
+    merged: dict[str, Line] = {}
+    for line in lines:
+        before = merged.get(line.line_id)
+        quantity = line.quantity + (before.quantity if before else 0)
+        merged[line.line_id] = Line(line_id=line.line_id, sku=line.sku, quantity=quantity)
+    return list(merged.values())
 
 
 def _request(state: OrderState, lines: list[Line]) -> RoutingRequest:

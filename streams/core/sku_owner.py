@@ -7,6 +7,7 @@ one after another and no unit is promised twice.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from schemas.internal import SkuAction, SkuCommand, SkuResult
@@ -67,6 +68,16 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
     working = state
     for hold in command.holds:
         hold_id = (command.order_id, hold.hold_id)
+        wanted = {hold.location_id: hold.quantity}
+        held = working.holds.get(hold_id)
+        if held is not None and dict(held) != wanted:
+            # Only a replayed saga that re-decided (its state write lost in a crash) asks for a
+            # different plan under the same hold id; the newer plan is the one it will track.
+            working = inventory.release(working, hold_id)
+            working = replace(
+                working,
+                closed_holds={k: v for k, v in working.closed_holds.items() if k != hold_id},
+            )
         working, outcome = inventory.reserve(working, hold_id, hold.location_id, hold.quantity)
         if outcome.status == ReservationStatus.INSUFFICIENT:
             short = ", ".join(f"{loc} short by {n}" for loc, n in sorted(outcome.short.items()))

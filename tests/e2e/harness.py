@@ -81,6 +81,26 @@ class Pipeline:
             consumer.close()
         return records
 
+    def decision_latencies_ms(self) -> list[float]:
+        """placed (the order's broker timestamp) to routing outcome (the outcome's), per order."""
+        placed = {m.key(): m.timestamp()[1] for m in self.read_changelog_messages("dom.orders.v1")}
+        outcome: dict[bytes, int] = {}
+        for message in self.read_changelog_messages("dom.order-status.v1"):
+            status = self.codec.decode(message.value())
+            if status.status.value not in ("RECEIVED",) and message.key() not in outcome:
+                outcome[message.key()] = message.timestamp()[1]
+        return [outcome[k] - placed[k] for k in outcome if k in placed]
+
+    def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
+        consumer = self._consumer(topic)
+        messages: list = []
+        try:
+            while batch := consumer.consume(5000, quiet):
+                messages += [m for m in batch if m.error() is None and m.value()]
+        finally:
+            consumer.close()
+        return messages
+
     def read_raw(self, topic: str, expected: int, timeout: float = 60.0) -> list:
         consumer = self._consumer(topic)
         got: list = []
@@ -92,8 +112,21 @@ class Pipeline:
             consumer.close()
         return got
 
-    def _consumer(self, topic: str) -> Consumer:
-        name = self.settings.topic(topic)
+    def read_changelog(self, name: str, quiet: float = 3.0) -> list[bytes]:
+        """Every value of a topic (by its real name) in order, until it stays quiet."""
+        consumer = self._consumer(name, prefixed=True)
+        values: list[bytes] = []
+        try:
+            while True:
+                batch = consumer.consume(5000, quiet)
+                if not batch:
+                    return values
+                values += [m.value() for m in batch if m.error() is None and m.value()]
+        finally:
+            consumer.close()
+
+    def _consumer(self, topic: str, prefixed: bool = False) -> Consumer:
+        name = topic if prefixed else self.settings.topic(topic)
         consumer = Consumer(
             self.settings.librdkafka_config(
                 **{

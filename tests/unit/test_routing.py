@@ -578,3 +578,14 @@ def test_tiny_search_budget_still_gives_a_valid_plan() -> None:
     assert exact.outcome == rough.outcome == ALLOCATED
     assert len(rough.shipments) == 3
     assert "budget" in rough.explanation and "budget" not in exact.explanation
+
+
+def test_explanation_caps_long_lists() -> None:
+    net = [store(f"ST-{i}", NEWARK, active=False) for i in range(10)]
+    net += [dc(f"DC-{i}", (40.0 + i, -75.0)) for i in range(5)]
+    available = stock(**{f"DC_{i}": {"A": 1} for i in range(5)})
+    decision = route(ship(("A", 1)), net, available, RoutingPolicy(explain_top=2))
+    assert "inactive: ST-0, ST-1, ST-2 +7 more" in decision.explanation
+    best = decision.explanation.split("best: ")[1].split(")")[0]
+    assert "5 candidates" in decision.explanation
+    assert best == "DC-1 89 km, DC-0 116 km"

@@ -125,10 +125,16 @@ def test_never_promises_more_than_available_or_ordered(scenario: Scenario) -> No
     per_line: Counter[str] = Counter()
     for shipment in decision.shipments:
         assert shipment.lines, "no empty shipments"
-        for line in shipment.lines:
-            assert line.quantity > 0
-            per_line[line.line_id] += line.quantity
-    backordered = Counter({b.line_id: b.quantity for b in decision.backordered})
+        for part in shipment.lines:
+            assert part.quantity > 0
+            per_line[part.line_id] += part.quantity
+    backordered: Counter[str] = Counter()
+    for missing in decision.backordered:
+        backordered[missing.line_id] += missing.quantity
+    if decision.outcome == RoutingOutcome.PARTIALLY_ALLOCATED:
+        assert decision.shipments and decision.backordered
+    if decision.outcome in (RoutingOutcome.BACKORDERED, RoutingOutcome.REJECTED):
+        assert not decision.shipments
     for line in request.lines:
         assert per_line[line.line_id] <= line.quantity
         if decision.outcome == RoutingOutcome.ALLOCATED:
