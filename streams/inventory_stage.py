@@ -52,16 +52,17 @@ def build_inventory_stage(
         now = datetime.fromtimestamp(event.message.timestamp, UTC)
         outputs: list[Message] = []
         if isinstance(record, StockEvent):
-            new_state, changed = apply_stock(state, record)
+            new_state, _changed = apply_stock(state, record)
         else:
             new_state, result = apply_command(state, record, now)
-            changed = new_state is not state
             outputs.append(result)
-        if changed:
+        if new_state is not state:
             table[event.key] = json.dumps(inventory.to_dict(new_state)).encode()
-            availability = availability_record(new_state, now)
-            view.apply(availability)  # this worker routes on its own news at once
-            outputs.append(availability)
+        # Published even when nothing changed: a redelivered input may be the replay of one
+        # whose first publication a crash lost, and the topic is compacted anyway.
+        availability = availability_record(new_state, now)
+        view.apply(availability)  # this worker routes on its own news at once
+        outputs.append(availability)
         await outbox.send_all(outputs)
 
     @app.agent(source, name=f"{settings.app_id}.inventory")

@@ -19,13 +19,7 @@ from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuResult
 from schemas.models import FulfillmentUpdate, OrderCancelled, OrderPlaced
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
-from streams.core.saga import (
-    SagaContext,
-    on_fulfillment_update,
-    on_order_cancelled,
-    on_order_placed,
-    on_sku_result,
-)
+from streams.core.saga import Input, SagaContext, apply_input
 from streams.core.saga_state import OrderState
 from streams.outbox import Outbox
 from streams.raw import raw_table, raw_topic
@@ -34,7 +28,6 @@ from streams.views import NetworkView
 log = logging.getLogger(__name__)
 STAGE = "orders"
 INPUTS = (OrderPlaced, OrderCancelled, SkuResult, FulfillmentUpdate)
-Input = OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate
 
 
 def build_order_stage(
@@ -71,17 +64,10 @@ def build_order_stage(
             policy=policy,
             max_attempts=settings.max_routing_attempts,
         )
-        if isinstance(record, OrderPlaced):
-            state, outputs = on_order_placed(state, record, ctx)
-        elif state is None:
+        state, outputs = apply_input(state, record, ctx)
+        if state is None:
             await outbox.dead_letter(event, f"no order {record.order_id!r} is known", STAGE)
             return
-        elif isinstance(record, SkuResult):
-            outputs = on_sku_result(state, record, ctx)
-        elif isinstance(record, OrderCancelled):
-            outputs = on_order_cancelled(state, record, ctx)
-        else:
-            outputs = on_fulfillment_update(state, record, ctx)
         table[event.key] = state.model_dump_json().encode()
         await outbox.send_all(outputs)
 

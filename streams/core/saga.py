@@ -50,6 +50,37 @@ class SagaContext:
 
 
 Outputs = list[Message]
+Input = OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate
+
+
+def apply_input(
+    state: OrderState | None, record: Input, ctx: SagaContext
+) -> tuple[OrderState | None, Outputs]:
+    """Apply one input to the order's state; a redelivered input gets its first outputs again.
+
+    Returns ``(None, [])`` for an input about an order that was never placed.
+    """
+    input_id = (
+        f"result:{record.command_id}"
+        if isinstance(record, SkuResult)
+        else f"event:{record.event_id}"
+    )
+    if state is not None:
+        replayed = state.replay(input_id)
+        if replayed is not None:
+            return state, replayed
+    if isinstance(record, OrderPlaced):
+        state, outputs = on_order_placed(state, record, ctx)
+    elif state is None:
+        return None, []
+    elif isinstance(record, SkuResult):
+        outputs = on_sku_result(state, record, ctx)
+    elif isinstance(record, OrderCancelled):
+        outputs = on_order_cancelled(state, record, ctx)
+    else:
+        outputs = on_fulfillment_update(state, record, ctx)
+    state.remember_replies(input_id, outputs)
+    return state, outputs
 
 
 def on_order_placed(

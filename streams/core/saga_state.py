@@ -8,15 +8,20 @@ table write both applies an event and records it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.common import Message, message_type
 from schemas.models import OrderPlaced
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
+# A crash can lose sends whose state write survived; the replayed inputs then get the same
+# records again. Replays cover only inputs after the last committed offset, a short window.
+REPLIES_KEEP = 16
 
 
 class ShipmentState(StrEnum):
@@ -55,6 +60,13 @@ class SagaShipment(BaseModel):
         return {line.sku for line in self.lines}
 
 
+class Reply(BaseModel):
+    """One record the saga emitted, kept so a redelivered input can emit it again."""
+
+    record: str  # the Avro name
+    data: dict[str, Any]
+
+
 class HistoryEntry(BaseModel):
     status: str
     reason: str
@@ -78,6 +90,7 @@ class OrderState(BaseModel):
     rules_fired: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     applied: list[str] = Field(default_factory=list)
+    replies: dict[str, list[Reply]] = Field(default_factory=dict)  # input id -> its outputs
     routed: bool = False  # the first routing outcome went out
     cancelled: bool = False
 
@@ -88,6 +101,20 @@ class OrderState(BaseModel):
         self.applied.append(event_id)
         del self.applied[:-APPLIED_KEEP]
 
+    def remember_replies(self, input_id: str, outputs: Sequence[Message]) -> None:
+        self.replies[input_id] = [
+            Reply(record=o.avro_name, data=o.model_dump(mode="json")) for o in outputs
+        ]
+        for stale in list(self.replies)[:-REPLIES_KEEP]:
+            del self.replies[stale]
+
+    def replay(self, input_id: str) -> list[Message] | None:
+        """The records first emitted for ``input_id``, or None if it was never applied."""
+        replies = self.replies.get(input_id)
+        if replies is None:
+            return None
+        return [_model(reply.record).model_validate(reply.data) for reply in replies]
+
     def live_shipments(self) -> list[SagaShipment]:
         return [s for s in self.shipments.values() if s.state in LIVE]
 
@@ -97,3 +124,10 @@ class OrderState(BaseModel):
     def set_state(self, shipments: Iterable[SagaShipment], state: ShipmentState) -> None:
         for shipment in shipments:
             shipment.state = state
+
+
+def _model(avro_name: str) -> type[Message]:
+    model = message_type(avro_name)
+    if model is None:
+        raise KeyError(f"no model registered for {avro_name}")
+    return model

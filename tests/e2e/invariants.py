@@ -62,7 +62,7 @@ def check_invariants(
     assert commanded == planned, "fulfillment commands do not match the outcomes' shipments"
 
     allocated: Counter[tuple[str, str]] = Counter()
-    for sh_id, location, lines in planned:
+    for _shipment_id, location, lines in planned:
         for sku, qty in lines:
             allocated[(sku, location)] += qty
     latest = latest_availability(pipeline, {sku for sku, _ in allocated})
