@@ -55,7 +55,11 @@ def run() -> None:
     children: list[subprocess.Popen[bytes]] = []
     if _worker_available():
         children.append(_start_worker(settings, settings.data_dir / "logs"))
-        click.echo(f"worker started (log in {settings.data_dir / 'logs'})")
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        click.echo(
+            f"worker started (log in {settings.data_dir / 'logs'}); HTTP: "
+            f"{base}/inventory/<sku>/ and {base}/orders/<order_id>/"
+        )
     click.echo("running; press Ctrl-C to stop everything started here")
     try:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
