@@ -67,11 +67,6 @@ def build_inventory_stage(
 
     @app.agent(source, name=f"{settings.app_id}.inventory")
     async def inventory_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # a bug must not stop the stage; the input is kept
-                log.exception("inventory stage failed on an input")
-                await outbox.dead_letter(event, f"internal error: {exc!r}", STAGE)
+        await outbox.process(stream, handle, STAGE)
 
     return table

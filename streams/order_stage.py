@@ -74,11 +74,6 @@ def build_order_stage(
     @app.agent(source, name=f"{settings.app_id}.orders")
     async def order_agent(stream: Any) -> None:
         await view.ready.wait()  # route only on a complete picture of the network
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # a bug must not stop the stage; the input is kept
-                log.exception("order stage failed on an input")
-                await outbox.dead_letter(event, f"internal error: {exc!r}", STAGE)
+        await outbox.process(stream, handle, STAGE)
 
     return table

@@ -46,6 +46,15 @@ class Outbox:
             self._topics[avro_name] = route
         return route
 
+    async def process(self, stream: Any, handle: Any, stage: str) -> None:
+        """Feed every event to ``handle``; a failure dead-letters that input, never the stage."""
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # a bug must not stop the stage; the input is kept
+                log.exception("%s stage failed on an input", stage)
+                await self.dead_letter(event, f"internal error: {exc!r}", stage)
+
     async def dead_letter(self, event: Any, error: str, stage: str) -> None:
         """Send the event's original key and bytes to the dead-letter topic, with the reason."""
         message = event.message

@@ -6,10 +6,17 @@ import json
 import urllib.request
 from pathlib import Path
 
+from connectors.producer import ContractProducer
 from dom.settings import Settings
 from schemas.models import FulfillmentCommand, OrderStatusChanged, PackagingCommand
 from tests.e2e.harness import Pipeline
-from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+from tests.unit.factories import (
+    make_cancel,
+    make_location,
+    make_order,
+    make_product,
+    make_stock_event,
+)
 
 
 def test_order_is_allocated_with_commands(settings: Settings, tmp_path: Path) -> None:
@@ -23,6 +30,8 @@ def test_order_is_allocated_with_commands(settings: Settings, tmp_path: Path) ->
                 make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=10),
             ]
         )
+        with ContractProducer(settings) as raw:  # garbage first: the stage must keep going
+            raw.send_raw("dom.orders.v1", b"ORD-X", b"not avro at all")
         pipeline.produce([make_order(order_id="ORD-1", lines=[("SKU-1", 2)])])
         statuses = pipeline.read("dom.order-status.v1", lambda r: len(r) >= 2)
         assert [s.status for s in statuses if isinstance(s, OrderStatusChanged)] == [
@@ -40,5 +49,22 @@ def test_order_is_allocated_with_commands(settings: Settings, tmp_path: Path) ->
         with urllib.request.urlopen(pipeline.url("w1", "/inventory/SKU-1/")) as response:
             stock = json.loads(response.read())
         assert stock["locations"][0]["reserved"] == 2
+
+        [letter] = pipeline.read_raw("dom.dlq.v1", expected=1)
+        headers = dict(letter.headers())
+        assert letter.key() == b"ORD-X" and letter.value() == b"not avro at all"
+        assert headers["dom.stage"] == b"orders" and b"unknown wire format" in headers["dom.error"]
+        assert headers["dom.source.topic"] == settings.topic("dom.orders.v1").encode()
+
+        pipeline.produce([make_cancel("ORD-1")])
+        statuses = pipeline.read("dom.order-status.v1", lambda r: len(r) >= 3)
+        assert statuses[-1].status == "CANCELLED"
+        released = pipeline.read(
+            "dom.inventory.availability.v1",
+            lambda r: any(
+                a.locations[0].reserved == 0 and a.locations[0].on_hand == 10 for a in r[1:]
+            ),
+        )
+        assert released[-1].locations[0].available == 10
     finally:
         pipeline.stop_all()
