@@ -13,6 +13,7 @@ import faust
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
+from streams import faust_fixes
 from streams.inventory_stage import build_inventory_stage
 from streams.order_stage import build_order_stage
 from streams.outbox import Outbox
@@ -31,6 +32,7 @@ class Pipeline:
 
 
 def create_app(settings: Settings) -> Pipeline:
+    faust_fixes.apply()
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url(),

@@ -1,0 +1,47 @@
+"""A workaround for a Faust 0.15.3 rebalance bug that loses records.
+
+After a rebalance, Faust's recovery resumes fetching on the stream partitions *before* it seeks
+them to their committed offsets (``Recovery`` resumes, then calls ``perform_seek``). Records
+fetched in that window are handed over while the flow is still suspended, so they are dropped,
+yet the fetch position has moved past them. The seek then puts committed partitions back, but a
+partition with no committed offset yet (a new topic, or one that was idle) is left where the
+lost fetch put it: its first records are never processed (seen here as stock events and orders
+that never got an answer; compare faust-streaming#216 and #629).
+
+The fix: after Faust's seek, move every assigned stream partition that has no committed offset
+to the beginning of the log, which is what ``auto_offset_reset=earliest`` promises.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faust.transport.consumer import Consumer
+
+log = logging.getLogger(__name__)
+_FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
+_original_perform_seek = Consumer.perform_seek
+
+
+async def _perform_seek(self: Any) -> None:
+    await _original_perform_seek(self)
+    uncommitted = [
+        tp
+        for tp in self.assignment()
+        if not tp.topic.endswith(_FAUST_INTERNAL) and self._committed_offset.get(tp) is None
+    ]
+    if not uncommitted:
+        return
+    earliest = await self.earliest_offsets(*uncommitted)
+    for tp in uncommitted:
+        await self.seek(tp, earliest.get(tp) or 0)
+    log.info(
+        "partitions without a committed offset start from the beginning: %s",
+        sorted((tp.topic, tp.partition) for tp in uncommitted),
+    )
+
+
+def apply() -> None:
+    """Install the fix once (idempotent)."""
+    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
