@@ -10,14 +10,23 @@ that never got an answer; compare faust-streaming#216 and #629).
 
 The fix: after Faust's seek, move every assigned stream partition that has no committed offset
 to the beginning of the log, which is what ``auto_offset_reset=earliest`` promises.
+
+A second window: before committing offsets Faust flushes its producer, but the buffer that
+holds table writes (changelog records) stops flushing after 0.1 s without progress. A commit can
+then cover an input whose state write is still queued; a crash right after loses that write and
+the input is never replayed (orders stuck waiting for answers they already got). The fix: the
+buffer's flush drains it completely (bounded by a generous deadline) before the commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
 _FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
@@ -42,6 +51,22 @@ async def _perform_seek(self: Any) -> None:
     )
 
 
+DRAIN_DEADLINE = 30.0
+
+
+async def _drain(self: Any) -> None:
+    deadline = time.monotonic() + DRAIN_DEADLINE
+    while self.size and time.monotonic() < deadline:
+        await self.flush_atmost(None)
+        if self.size:
+            await asyncio.sleep(0.01)
+    if self.size:
+        log.error(
+            "producer buffer still holds %d table writes after %.0fs", self.size, DRAIN_DEADLINE
+        )
+
+
 def apply() -> None:
-    """Install the fix once (idempotent)."""
+    """Install the fixes once (idempotent)."""
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    ProducerBuffer.flush = _drain  # type: ignore[method-assign]
