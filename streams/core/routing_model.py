@@ -1,8 +1,7 @@
 """Types that routing takes and returns.
 
-They are plain frozen dataclasses and string enums, independent of the Avro/pydantic
-contract records: the Faust agents map contract records onto them at the boundary. Enums are
-``StrEnum`` so that ``LocationKind.DC == "DC"`` and a contract string maps over unchanged.
+They are plain frozen dataclasses, independent of the pydantic contract records: the Faust
+agents map records onto them at the boundary. The enums are the contract's own StrEnums.
 """
 
 from __future__ import annotations
@@ -11,31 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The contract's own enums (plain StrEnums, no Kafka or pydantic): one definition for the
+# records and for routing, so a contract value needs no translation on its way in.
+from schemas.enums import Capability as Capability
+from schemas.enums import FulfillmentKind
+from schemas.enums import FulfillmentMethod as FulfillmentMethod
+from schemas.enums import LocationKind as LocationKind
 from streams.core.geo import Destination, distance_cost
 
-
-class LocationKind(StrEnum):
-    DC = "DC"
-    STORE = "STORE"
-
-
-class Capability(StrEnum):
-    SHIP = "SHIP"
-    PICKUP = "PICKUP"
-    SHIP_FROM_STORE = "SHIP_FROM_STORE"
-    RETURNS = "RETURNS"
-
-
-class FulfillmentMethod(StrEnum):
-    SHIP = "SHIP"
-    PICKUP = "PICKUP"
-
-
-class ShipmentKind(StrEnum):
-    SHIP = "SHIP"
-    SHIP_FROM_STORE = "SHIP_FROM_STORE"
-    PICKUP = "PICKUP"
-    TRANSFER = "TRANSFER"
+ShipmentKind = FulfillmentKind
+"""What a planned shipment is: the contract's fulfillment command kinds."""
 
 
 class RoutingOutcome(StrEnum):
