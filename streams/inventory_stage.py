@@ -21,7 +21,7 @@ from schemas.internal import SkuCommand
 from schemas.models import Message, StockEvent
 from streams.core import inventory
 from streams.core.sku_owner import apply_command, apply_stock, availability_record
-from streams.outbox import Outbox
+from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
 from streams.views import NetworkView
 
@@ -36,16 +36,16 @@ def build_inventory_stage(
     table = raw_table(app, settings, "inventory")
     source = raw_topic(app, settings, registry.STOCK.name, registry.SKU_COMMANDS.name)
 
-    async def handle(event: Any) -> None:
+    async def handle(event: Any, sends: Sends) -> None:
         try:
             record: StockEvent | SkuCommand = codec.decode_as(  # type: ignore[assignment]
                 event.value, StockEvent, SkuCommand
             )
         except DecodeError as exc:
-            await outbox.dead_letter(event, exc.reason, STAGE)
+            sends.dead_letter(event, exc.reason, STAGE)
             return
         if event.key != record.sku.encode():
-            await outbox.dead_letter(event, f"key must be the sku {record.sku!r}", STAGE)
+            sends.dead_letter(event, f"key must be the sku {record.sku!r}", STAGE)
             return
         raw = table.get(event.key)
         state = inventory.from_dict(json.loads(raw)) if raw else inventory.empty(record.sku)
@@ -56,14 +56,13 @@ def build_inventory_stage(
         else:
             new_state, result = apply_command(state, record, now)
             outputs.append(result)
-        if new_state is not state:
-            table[event.key] = json.dumps(inventory.to_dict(new_state)).encode()
-        # Published even when nothing changed: a redelivered input may be the replay of one
-        # whose first publication a crash lost, and the topic is compacted anyway.
+        # Written and published even when nothing changed: a redelivered input may replay one
+        # whose changelog write a crash lost (the local store kept it, the changelog did not).
+        table[event.key] = json.dumps(inventory.to_dict(new_state)).encode()
         availability = availability_record(new_state, now)
         view.apply(availability)  # this worker routes on its own news at once
         outputs.append(availability)
-        await outbox.send_all(outputs)
+        sends.add(outputs)
 
     @app.agent(source, name=f"{settings.app_id}.inventory")
     async def inventory_agent(stream: Any) -> None:

@@ -21,7 +21,7 @@ from schemas.models import FulfillmentUpdate, OrderCancelled, OrderPlaced
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
 from streams.core.saga_state import OrderState
-from streams.outbox import Outbox
+from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
 from streams.views import NetworkView
 
@@ -46,14 +46,14 @@ def build_order_stage(
         max_shipments=settings.max_shipments, shortfall=ShortfallPolicy(settings.shortfall_policy)
     )
 
-    async def handle(event: Any) -> None:
+    async def handle(event: Any, sends: Sends) -> None:
         try:
             record: Input = codec.decode_as(event.value, *INPUTS)  # type: ignore[assignment]
         except DecodeError as exc:
-            await outbox.dead_letter(event, exc.reason, STAGE)
+            sends.dead_letter(event, exc.reason, STAGE)
             return
         if event.key != record.order_id.encode():
-            await outbox.dead_letter(event, f"key must be the order_id {record.order_id!r}", STAGE)
+            sends.dead_letter(event, f"key must be the order_id {record.order_id!r}", STAGE)
             return
         raw = table.get(event.key)
         state = OrderState.model_validate_json(raw) if raw else None
@@ -66,10 +66,10 @@ def build_order_stage(
         )
         state, outputs = apply_input(state, record, ctx)
         if state is None:
-            await outbox.dead_letter(event, f"no order {record.order_id!r} is known", STAGE)
+            sends.dead_letter(event, f"no order {record.order_id!r} is known", STAGE)
             return
         table[event.key] = state.model_dump_json().encode()
-        await outbox.send_all(outputs)
+        sends.add(outputs)
 
     @app.agent(source, name=f"{settings.app_id}.orders")
     async def order_agent(stream: Any) -> None:

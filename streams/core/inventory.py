@@ -80,7 +80,7 @@ class ReservationStatus(StrEnum):
     INSUFFICIENT = "INSUFFICIENT"
     """Not enough available at some location: nothing changed (all or nothing)."""
     CLOSED = "CLOSED"
-    """The hold was already released or consumed: nothing changed."""
+    """The hold was already released, consumed or refused: nothing changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +249,17 @@ def release_order(
     for hold_id in state.holds_for_order(order_id):
         state = release(state, hold_id, memory=memory)
     return state
+
+
+def refuse(
+    state: SkuInventory, hold_ids: Iterable[HoldId], *, memory: int = EVENT_MEMORY
+) -> SkuInventory:
+    """Remember holds whose reservation was refused, so a redelivered request for them is
+    refused again rather than granted on later stock (its sender already heard "no")."""
+    closed = state.closed_holds
+    for hold_id in hold_ids:
+        closed = _remember(closed, hold_id, memory)
+    return SkuInventory(state.sku, state.locations, state.holds, state.applied_events, closed)
 
 
 def _close(state: SkuInventory, hold_id: HoldId, *, consume: bool, memory: int) -> SkuInventory:

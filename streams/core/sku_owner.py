@@ -81,10 +81,16 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
         working, outcome = inventory.reserve(working, hold_id, hold.location_id, hold.quantity)
         if outcome.status == ReservationStatus.INSUFFICIENT:
             short = ", ".join(f"{loc} short by {n}" for loc, n in sorted(outcome.short.items()))
-            return state, f"insufficient {command.sku}: {short}"
+            return _refused(state, command), f"insufficient {command.sku}: {short}"
         if outcome.status == ReservationStatus.CLOSED:
-            return state, f"hold {hold.hold_id} of {command.sku} was already released"
+            reason = f"hold {hold.hold_id} of {command.sku} was already released or refused"
+            return _refused(state, command), reason
     return working, None
+
+
+def _refused(state: SkuInventory, command: SkuCommand) -> SkuInventory:
+    """The command's holds, none taken, are closed: a redelivery gets "no" again."""
+    return inventory.refuse(state, [(command.order_id, h.hold_id) for h in command.holds])
 
 
 def location_records(state: SkuInventory) -> tuple[LocationAvailability, ...]:

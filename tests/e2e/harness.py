@@ -92,7 +92,11 @@ class Pipeline:
         return [outcome[k] - placed[k] for k in outcome if k in placed]
 
     def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
-        consumer = self._consumer(topic)
+        return self.read_changelog_messages_raw(self.settings.topic(topic), quiet)
+
+    def read_changelog_messages_raw(self, name: str, quiet: float = 3.0) -> list:
+        """Every message of a topic (by its real name) until it stays quiet."""
+        consumer = self._consumer(name, prefixed=True)
         messages: list = []
         try:
             while batch := consumer.consume(5000, quiet):

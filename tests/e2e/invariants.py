@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from schemas.models import Availability, FulfillmentCommand, OrderStatusChanged
 from streams.core import inventory
 from tests.e2e.harness import Pipeline
+from tests.e2e.trace import trace_orders
 
 ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
@@ -40,7 +41,10 @@ def check_invariants(
     """Assert every invariant of a burst; return the outcome counts for the report."""
     grouped = outcomes_by_order(statuses)
     missing = order_ids - set(grouped)
-    assert not missing, f"{len(missing)} orders have no routing outcome, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{len(missing)} orders have no routing outcome, e.g. {sorted(missing)[:5]}\n"
+        + trace_orders(pipeline, missing)
+    )
     several = {o: [s.status for s in v] for o, v in grouped.items() if len(v) != 1}
     assert not several, f"orders with more than one routing outcome: {list(several.items())[:5]}"
 

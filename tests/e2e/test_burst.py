@@ -1,8 +1,5 @@
 """A burst of orders from every channel, competing for scarce stock over 12 locations, through
-two workers on the real broker.
-
-The same burst with one worker SIGKILLed and restarted mid-stream is not in the suite yet: it
-still loses an answer or leaks a hold now and then (see the README's "Known limits")."""
+two workers on the real broker; then the same while one worker is SIGKILLed and restarted."""
 
 from __future__ import annotations
 
@@ -55,3 +52,16 @@ def test_burst_through_two_workers_never_oversells(pipeline: Pipeline) -> None:
     # scarce stock: the burst must exercise every kind of ending, not just the easy one
     assert counts.get("ALLOCATED", 0) > 100 and counts.get("BACKORDERED", 0) > 50, counts
     _report("burst", pipeline, started, counts)
+
+
+def test_burst_survives_sigkill_of_a_worker(pipeline: Pipeline) -> None:
+    orders = list(world.orders(ORDERS, SKUS, seed=23, prefix="K"))
+    started = time.monotonic()
+    pipeline.produce(orders[: ORDERS // 2])
+    time.sleep(0.5)  # mid-stream: the first half is being routed
+    pipeline.workers["w2"].kill()
+    pipeline.produce(orders[ORDERS // 2 :])
+    pipeline.start_worker("w2")  # same name: same data directory, as a restarted pod
+    statuses = wait_for_outcomes(pipeline, {o.order_id for o in orders})
+    counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
+    _report("burst with SIGKILL", pipeline, started, counts)
