@@ -260,7 +260,7 @@ def make_rule(rule_id: str = "RULE-1", **overrides: Any) -> Rule:
         "version": 1,
         "stage": RuleStage.ROUTING,
         "priority": 10,
-        "condition": "order.order_total > 1000",
+        "condition": "order.total > 1000",
         "actions": (RuleAction(type="hold", params={"reason": "large order"}),),
         "description": "Hold large orders for review",
         "updated_by": "ops@example.com",
