@@ -137,5 +137,13 @@ def worker(settings: Settings, name: str | None, web_port: int | None, loglevel:
     faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
 
 
+def _register() -> None:
+    from dom.rules_cli import rules
+
+    main.add_command(rules)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
     max_routing_attempts: int = Field(default=3, ge=1)
+    # The box catalogue cartons are chosen from (YAML); unset: the built-in one, which is
+    # what deploy/cartons/boxes.yaml holds.
+    carton_catalogue: Path | None = None
 
     # The local single-node broker of `dom kafka`.
     kafka_port: int = 9092

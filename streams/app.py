@@ -17,6 +17,7 @@ from streams import faust_fixes
 from streams.inventory_stage import build_inventory_stage
 from streams.order_stage import build_order_stage
 from streams.outbox import Outbox
+from streams.rules_stage import build_rules_stage
 from streams.views import NetworkView, follow_topics
 from streams.web import register_pages
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> Pipeline:
     view = NetworkView()
     inventory = build_inventory_stage(app, settings, codec, outbox, view)
     orders = build_order_stage(app, settings, codec, outbox, view)
+    build_rules_stage(app, settings, codec, outbox, view)
     watched = [
         settings.topic(t.name)
         for t in (
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> Pipeline:
             registry.PRODUCTS,
             registry.AVAILABILITY,
             registry.FULFILLMENT_COMMANDS,
+            registry.RULES,
         )
     ]
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings) -> Pipeline:
             _aiokafka_conf(settings),
             watched,
             locations_topic=settings.topic(registry.LOCATIONS.name),
+            rules_topic=settings.topic(registry.RULES.name),
         )
 
     register_pages(app, view, orders)

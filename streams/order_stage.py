@@ -18,6 +18,7 @@ from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuResult
 from schemas.models import FulfillmentUpdate, OrderCancelled, OrderPlaced
+from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
 from streams.core.saga_state import OrderState
@@ -45,6 +46,7 @@ def build_order_stage(
     policy = RoutingPolicy(
         max_shipments=settings.max_shipments, shortfall=ShortfallPolicy(settings.shortfall_policy)
     )
+    catalogue = carton_catalogue(settings)
 
     async def handle(event: Any, sends: Sends) -> None:
         try:
@@ -63,6 +65,9 @@ def build_order_stage(
             now=datetime.fromtimestamp(event.message.timestamp, UTC),
             policy=policy,
             max_attempts=settings.max_routing_attempts,
+            rules=view.rules,  # the set in force now: a published rule applies to the next order
+            products=view.products,
+            catalogue=catalogue,
         )
         state, outputs = apply_input(state, record, ctx)
         if state is None:
@@ -77,3 +82,10 @@ def build_order_stage(
         await outbox.process(stream, handle, STAGE)
 
     return table
+
+
+def carton_catalogue(settings: Settings) -> BoxCatalogue:
+    """The configured box catalogue; a broken file stops the worker with its error."""
+    if settings.carton_catalogue is None:
+        return default_catalogue()
+    return load_catalogue(settings.carton_catalogue.read_text())

@@ -1,4 +1,5 @@
-"""Every worker's read-only view of the network: locations, products, availability, load.
+"""Every worker's read-only view of the network: locations, products, availability, load,
+and the operators' rules.
 
 Routing on one worker needs the locations (a compacted topic), every sku's availability (the
 compacted availability topic the inventory stage publishes) and how many shipments each
@@ -16,20 +17,25 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import Codec, DecodeError
-from schemas.models import Availability, FulfillmentCommand, Location, Product
+from schemas.models import Availability, FulfillmentCommand, Location, Product, Rule
 from streams.core.routing_model import Capability, LocationInfo, LocationKind
+from streams.core.rules import RuleError, RuleSet
 
 log = logging.getLogger(__name__)
 
 
 class NetworkView:
-    """The latest location, product and availability records, and today's shipments."""
+    """The latest location, product, availability and rule records, and today's shipments."""
 
     def __init__(self) -> None:
+        self.rules = RuleSet()
+        # rule id -> (version, why it was refused), until a newer valid version arrives
+        self.rule_errors: dict[str, tuple[int, str]] = {}
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}
         self.availability: dict[str, Availability] = {}
@@ -51,6 +57,30 @@ class NetworkView:
             self.products[record.sku] = record
         elif isinstance(record, FulfillmentCommand):
             self._count_shipment(record)
+        elif isinstance(record, Rule):
+            self._apply_rule(record)
+
+    def _apply_rule(self, rule: Rule) -> None:
+        """A valid rule replaces its older version; an invalid one leaves the set as it was."""
+        try:
+            self.rules = self.rules.with_rule(rule)
+        except RuleError as exc:
+            self.rule_errors[rule.rule_id] = (rule.version, exc.message)
+            log.warning(
+                "rule %s v%s refused, the set in force is kept: %s",
+                rule.rule_id,
+                rule.version,
+                exc.message,
+            )
+            return
+        refused = self.rule_errors.get(rule.rule_id)
+        if refused is not None and rule.version > refused[0]:
+            del self.rule_errors[rule.rule_id]  # a newer valid version supersedes the refusal
+
+    def forget_rule(self, rule_id: str) -> None:
+        """A tombstone on the rules topic deletes the rule."""
+        self.rules = self.rules.without(rule_id)
+        self.rule_errors.pop(rule_id, None)
 
     def forget_location(self, location_id: str) -> None:
         """A tombstone on the locations topic."""
@@ -102,6 +132,7 @@ async def follow_topics(
     topics: list[str],
     *,
     locations_topic: str,
+    rules_topic: str | None = None,
 ) -> None:
     """Read every partition of ``topics`` from the beginning into ``view``, forever.
 
@@ -123,7 +154,7 @@ async def follow_topics(
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, messages in batch.items():
                 for message in messages:
-                    _fold(view, codec, message.topic, message.key, message.value, locations_topic)
+                    _fold(view, codec, message, locations_topic, rules_topic)
                 if tp in targets and messages and messages[-1].offset + 1 >= targets[tp]:
                     del targets[tp]
             if not targets and not view.ready.is_set():
@@ -145,14 +176,16 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 def _fold(
     view: NetworkView,
     codec: Codec,
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
+    message: Any,
     locations_topic: str,
+    rules_topic: str | None,
 ) -> None:
+    topic, key, value = message.topic, message.key, message.value
     if value is None:
-        if topic == locations_topic and key:
+        if key and topic == locations_topic:
             view.forget_location(key.decode())
+        elif key and topic == rules_topic:
+            view.forget_rule(key.decode())
         return
     try:
         view.apply(codec.decode(value))

@@ -1,6 +1,7 @@
-"""HTTP on every worker: per-location availability of a sku, and an order's state.
+"""HTTP on every worker: per-location availability of a sku, an order's state, the rules.
 
-``/inventory/{sku}`` answers from the worker's network view (every worker has all skus);
+``/inventory/{sku}`` and ``/rules`` answer from the worker's network view (every worker has
+all skus and rules);
 ``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition.
 """
 
@@ -23,6 +24,11 @@ def register_pages(app: faust.App, view: NetworkView, orders: Any) -> None:
             if record is None:
                 return self.error(404, f"no stock is known for sku {sku!r}")
             return self.json(record.model_dump(mode="json"))
+
+    @app.page("/rules/")
+    class RulesPage(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(rules_view(view))
 
     @app.page("/orders/{order_id}/")
     class OrderPage(View):
@@ -56,4 +62,15 @@ def order_view(state: OrderState) -> dict[str, Any]:
         "backordered": [line.model_dump() for line in state.backordered],
         "excluded_locations": state.excluded_locations,
         "history": [h.model_dump(mode="json") for h in state.history],
+    }
+
+
+def rules_view(view: NetworkView) -> dict[str, Any]:
+    """The rules in force on this worker, in evaluation order, and the refused versions."""
+    return {
+        "rules": [rule.model_dump(mode="json") for rule in view.rules.rules()],
+        "refused": [
+            {"rule_id": rule_id, "version": version, "error": error}
+            for rule_id, (version, error) in sorted(view.rule_errors.items())
+        ],
     }

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
-from schemas.models import FulfillmentUpdate, Message, OrderCancelled, OrderPlaced
+from schemas.models import FulfillmentUpdate, Message, OrderCancelled, OrderPlaced, Product
+from streams.core.cartons import BoxCatalogue, default_catalogue
 from streams.core.geo import Destination
 from streams.core.routing import decide_route
 from streams.core.routing_model import (
@@ -32,7 +33,9 @@ from streams.core.routing_model import (
     RoutingPolicy,
     RoutingRequest,
 )
+from streams.core.rules import RuleSet
 from streams.core.saga_output import outcome_records, status_record
+from streams.core.saga_rules import plan_packing, rules_note, steer
 from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
 
 StockLookup = Callable[[str], Mapping[str, int]]
@@ -47,6 +50,9 @@ class SagaContext:
     now: datetime
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     max_attempts: int = 3
+    rules: RuleSet = field(default_factory=RuleSet)
+    products: Mapping[str, Product] = field(default_factory=dict)
+    catalogue: BoxCatalogue = field(default_factory=default_catalogue)
 
 
 Outputs = list[Message]
@@ -154,10 +160,14 @@ def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaC
     state.attempt += 1
     state.attempt_lines = lines
     state.attempt_reason = reason
-    decision = decide_route(
-        _request(state, lines), ctx.locations, _StockView(state, ctx), ctx.policy
-    )
-    state.explanation = decision.explanation
+    request, steering = steer(state, _request(state, lines), ctx.rules, ctx.products)
+    if steering.hold_reason is not None:
+        state.backordered = []
+        why = f"on hold: {steering.hold_reason}. {rules_note(steering)}".strip()
+        state.explanation = why
+        return _finish(state, "ON_HOLD", reason + why, ctx)
+    decision = decide_route(request, ctx.locations, _StockView(state, ctx), ctx.policy)
+    state.explanation = rules_note(steering) + decision.explanation
     state.backordered = [
         Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in decision.backordered
     ]
@@ -214,7 +224,10 @@ def _finish(
 ) -> Outputs:
     state.pending = {}
     state.routed = True
-    return outcome_records(state, outcome, reason, shipments, ctx.now)
+    packing = (
+        plan_packing(state, shipments, ctx.rules, ctx.products, ctx.catalogue) if shipments else {}
+    )
+    return outcome_records(state, outcome, reason, shipments, ctx.now, packing)
 
 
 # ---- after routing ------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ and a command by its shipment, so the same decision always yields the same ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from schemas.enums import ServiceLevel
 from schemas.models import (
     Carton,
     FulfillmentCommand,
@@ -18,9 +19,9 @@ from schemas.models import (
     Shipment,
     ShipmentLine,
 )
+from streams.core.saga_rules import DEFAULT_PACKAGING, PackingPlan
 from streams.core.saga_state import HistoryEntry, OrderState, SagaShipment
 
-DEFAULT_PACKAGING = "STANDARD"
 DEFAULT_BOX = "STANDARD"
 
 
@@ -47,13 +48,19 @@ def status_record(
 
 
 def outcome_records(
-    state: OrderState, outcome: str, reason: str, shipments: Sequence[SagaShipment], now: datetime
+    state: OrderState,
+    outcome: str,
+    reason: str,
+    shipments: Sequence[SagaShipment],
+    now: datetime,
+    packing: Mapping[str, PackingPlan] | None = None,
 ) -> list[Message]:
     """The routing outcome, then a fulfillment and a packaging command per shipment."""
     records: list[Message] = [status_record(state, outcome, reason, now, shipments)]
     for shipment in shipments:
         records.append(fulfillment_command(state, shipment, now))
-        records.append(packaging_command(state, shipment, now))
+        plan = (packing or {}).get(shipment.shipment_id)
+        records.append(packaging_command(state, shipment, now, plan))
     return records
 
 
@@ -70,23 +77,27 @@ def fulfillment_command(
         lines=_lines(shipment),
         ship_to=order.ship_to if shipment.kind in ("SHIP", "SHIP_FROM_STORE") else None,
         destination_location_id=shipment.destination_location_id,
-        service_level=order.service_level,
+        service_level=ServiceLevel(state.service_level or order.service_level),
         rules_fired=tuple(state.rules_fired),
         created_at=now,
     )
 
 
-def packaging_command(state: OrderState, shipment: SagaShipment, now: datetime) -> PackagingCommand:
-    """The default packing (rules and cartonization refine it in the rules stage)."""
-    skus = tuple(sorted({line.sku for line in shipment.lines}))
+def packaging_command(
+    state: OrderState, shipment: SagaShipment, now: datetime, plan: PackingPlan | None = None
+) -> PackagingCommand:
+    """How to pack the shipment: the plan the rules and cartons made, or one standard box."""
+    if plan is None:
+        skus = tuple(sorted(line.sku for line in shipment.lines for _ in range(line.quantity)))
+        plan = PackingPlan(DEFAULT_PACKAGING, (Carton(box_type=DEFAULT_BOX, skus=skus),), ())
     return PackagingCommand(
         command_id=f"{shipment.shipment_id}:pack",
         order_id=state.order.order_id,
         shipment_id=shipment.shipment_id,
         location_id=shipment.location_id,
-        packaging=DEFAULT_PACKAGING,
-        cartons=(Carton(box_type=DEFAULT_BOX, skus=skus),),
-        inserts=(),
+        packaging=plan.packaging,
+        cartons=plan.cartons,
+        inserts=plan.inserts,
         rules_fired=tuple(state.rules_fired),
         created_at=now,
     )

@@ -87,6 +87,7 @@ class OrderState(BaseModel):
     shipments: dict[str, SagaShipment] = Field(default_factory=dict)
     backordered: list[Line] = Field(default_factory=list)
     explanation: str = ""
+    service_level: str | None = None  # set by a routing rule; the order's own otherwise
     rules_fired: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     applied: list[str] = Field(default_factory=list)

@@ -278,7 +278,7 @@ def test_happy_path_allocates_one_shipment_from_the_nearest_dc() -> None:
     [pack] = [x for x in world.published if isinstance(x, PackagingCommand)]
     assert pack.command_id == "ORD-1-1-1:pack"
     assert pack.location_id == "DC-EAST"
-    assert [c.skus for c in pack.cartons] == [("SKU-1",)]
+    assert [c.skus for c in pack.cartons] == [("SKU-1", "SKU-1")]  # one entry per unit
     # The outcome comes first, then per shipment its fulfillment and packaging commands.
     assert kinds(world.published[-3:]) == [
         "ALLOCATED",

@@ -1,0 +1,60 @@
+"""Read a topic from the beginning to its current end, outside any consumer group: what the
+command line needs to show the live rules or replay recent orders."""
+
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from dom.settings import Settings
+
+POLL = 1.0
+
+
+def read_to_end(settings: Settings, topic_name: str, timeout: float = 30.0) -> list[Message]:
+    """Every message of a registry topic (by unprefixed name) up to the end seen at the start."""
+    name = settings.topic(topic_name)
+    consumer = Consumer(
+        settings.librdkafka_config(
+            **{
+                "group.id": f"dom-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+    )
+    try:
+        metadata = consumer.list_topics(name, timeout=timeout).topics[name]
+        if metadata.error is not None:
+            raise RuntimeError(f"topic {name}: {metadata.error}; run `dom topics create`")
+        ends: dict[int, int] = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(name, partition), timeout=timeout
+            )
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(name, p, 0) for p in ends])
+        messages: list[Message] = []
+        while ends:
+            for message in consumer.consume(1000, POLL):
+                if message.error() is not None:
+                    continue
+                messages.append(message)
+                partition, offset = message.partition() or 0, message.offset() or 0
+                if partition in ends and offset + 1 >= ends[partition]:
+                    del ends[partition]
+        return messages
+    finally:
+        consumer.close()
+
+
+def latest_by_key(messages: list[Message]) -> dict[bytes, bytes | None]:
+    """What compaction keeps: the last value per key (None: a tombstone)."""
+    latest: dict[bytes, bytes | None] = {}
+    for message in messages:
+        key = message.key()
+        if key is not None:
+            latest[key] = message.value()
+    return latest
