@@ -52,9 +52,11 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     from dom.kafka_local import LocalKafka
 
-    shutil.rmtree(TEST_KAFKA_DIR, ignore_errors=True)
+    # One directory per session: two sessions side by side never share (or stop) a broker.
+    home = TEST_KAFKA_DIR / f"session-{os.getpid()}"
+    shutil.rmtree(home, ignore_errors=True)
     settings = Settings(
-        kafka_port=free_port(), kafka_controller_port=free_port(), kafka_data_dir=TEST_KAFKA_DIR
+        kafka_port=free_port(), kafka_controller_port=free_port(), kafka_data_dir=home
     )
     broker = LocalKafka(settings)
     broker.start()
@@ -62,6 +64,7 @@ def kafka_bootstrap() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
