@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     # The box catalogue cartons are chosen from (YAML); unset: the built-in one, which is
     # what deploy/cartons/boxes.yaml holds.
     carton_catalogue: Path | None = None
+    # Returns: the format of the printable label in a ReturnLabelCommand.
+    label_format: Literal["ZPL", "PDF"] = "ZPL"
+
+    # Channel connectors (`dom connect`): the HTTP endpoint channels call, and the shared
+    # secret a web store signs its webhooks with (HMAC-SHA256; unset: every webhook is 401).
+    connector_host: str = "127.0.0.1"
+    connector_port: int = 8088
+    webhook_secret: SecretStr | None = None
 
     # The local single-node broker of `dom kafka`.
     kafka_port: int = 9092
