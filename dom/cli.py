@@ -139,8 +139,10 @@ def worker(settings: Settings, name: str | None, web_port: int | None, loglevel:
 
 def _register() -> None:
     from dom.rules_cli import rules
+    from dom.tail import tail
 
     main.add_command(rules)
+    main.add_command(tail)
 
 
 _register()

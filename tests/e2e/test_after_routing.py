@@ -4,9 +4,11 @@ stock consumed where it left and released where it was refused."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from dom.settings import Settings
+from dom.tail import describe, follow
 from schemas.enums import FulfillmentStatus
 from schemas.models import Availability, FulfillmentCommand, OrderStatusChanged
 from tests.e2e.harness import Pipeline
@@ -38,6 +40,23 @@ def figures(pipeline: Pipeline, done) -> dict[str, tuple[int, int]]:  # type: ig
 
     pipeline.read("dom.inventory.availability.v1", matches)
     return found
+
+
+def west_sees(settings: Settings, pipeline: Pipeline) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + 15
+    seen: list[tuple[str, str]] = []
+    messages = follow(
+        settings,
+        ("dom.fulfillment.commands.v1", "dom.packaging.commands.v1"),
+        key="DC-WEST",
+        from_start=True,
+        stop=lambda: len(seen) >= 2 or time.monotonic() > deadline,
+    )
+    for message in messages:
+        text = describe(pipeline.codec.decode(message.value()))
+        kind = "FULFIL" if "FULFIL" in text else "PACK"
+        seen.append((kind, text.split(f"{kind} ", 1)[1].split()[0]))
+    return sorted(seen, key=lambda x: x[0] != "FULFIL")
 
 
 def statuses(pipeline: Pipeline, count: int) -> list[OrderStatusChanged]:
@@ -89,6 +108,11 @@ def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
             "DC-EAST": (10, 0),
             "DC-WEST": (10, 3),
         }
+        # what `dom tail fulfillment --location DC-WEST` shows: its commands only, readable
+        assert west_sees(settings, pipeline) == [
+            ("FULFIL", west.shipment_id),
+            ("PACK", west.shipment_id),
+        ]
 
         pipeline.produce(
             [
