@@ -5,7 +5,8 @@ to the worker owning that sku's inventory (the only writer of it) and gathers th
 ``SkuResult``s. All confirmed: the outcome, its shipments and their commands go out. A lost
 race: what was taken is released and the order re-routed on the fresh numbers the results
 carried, a bounded number of times, then backordered. Later events (cancel, a location's
-rejection, shipped, picked up) release, re-route or consume the holds.
+rejection, shipped, picked up) release, re-route or consume the holds. Returns of what was
+delivered are authorized and received by :mod:`streams.core.returns`.
 
 Every function is ``(state, event, ctx) -> outputs`` with ``state`` mutated in place; the agent
 loads the state, calls, stores it and sends the outputs. Ids are derived from the order, the
@@ -20,21 +21,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from schemas.enums import LabelFormat
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
-from schemas.models import FulfillmentUpdate, Message, OrderCancelled, OrderPlaced, Product
+from schemas.models import (
+    FulfillmentUpdate,
+    Location,
+    Message,
+    OrderCancelled,
+    OrderPlaced,
+    Product,
+    ReturnReceived,
+    ReturnRequested,
+)
 from streams.core.cartons import BoxCatalogue, default_catalogue
-from streams.core.geo import Destination
+from streams.core.returns import RETURN_STATUSES, on_return_received, on_return_requested
 from streams.core.routing import decide_route
 from streams.core.routing_model import (
-    FulfillmentMethod,
     LocationInfo,
-    OrderLine,
     RoutingOutcome,
     RoutingPolicy,
-    RoutingRequest,
 )
 from streams.core.rules import RuleSet
 from streams.core.saga_output import outcome_records, status_record
+from streams.core.saga_routing import StockView, merge_lines, routing_request
 from streams.core.saga_rules import plan_packing, rules_note, steer
 from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
 
@@ -43,7 +52,10 @@ StockLookup = Callable[[str], Mapping[str, int]]
 
 @dataclass(frozen=True)
 class SagaContext:
-    """What the saga reads besides its own state: the network, stock, policy and the clock."""
+    """What the saga reads besides its own state: the network, stock, policy and the clock.
+
+    ``location_records`` are the full location records (addresses, for return labels).
+    """
 
     locations: Sequence[LocationInfo]
     stock: StockLookup  # sku -> location_id -> available, as the worker's view has it
@@ -53,10 +65,14 @@ class SagaContext:
     rules: RuleSet = field(default_factory=RuleSet)
     products: Mapping[str, Product] = field(default_factory=dict)
     catalogue: BoxCatalogue = field(default_factory=default_catalogue)
+    location_records: Mapping[str, Location] = field(default_factory=dict)
+    label_format: LabelFormat = LabelFormat.ZPL
 
 
 Outputs = list[Message]
-Input = OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate
+Input = (
+    OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate | ReturnRequested | ReturnReceived
+)
 
 
 def apply_input(
@@ -83,6 +99,10 @@ def apply_input(
         outputs = on_sku_result(state, record, ctx)
     elif isinstance(record, OrderCancelled):
         outputs = on_order_cancelled(state, record, ctx)
+    elif isinstance(record, ReturnRequested):
+        outputs = on_return_requested(state, record, ctx)
+    elif isinstance(record, ReturnReceived):
+        outputs = on_return_received(state, record, ctx)
     else:
         outputs = on_fulfillment_update(state, record, ctx)
     state.remember_replies(input_id, outputs)
@@ -126,7 +146,7 @@ def on_order_cancelled(state: OrderState, event: OrderCancelled, ctx: SagaContex
     if state.seen(event.event_id):
         return []
     state.mark(event.event_id)
-    if state.cancelled or state.status in ("SHIPPED", "COMPLETED"):
+    if state.cancelled or state.status in ("SHIPPED", "COMPLETED", *RETURN_STATUSES):
         return []
     live = state.live_shipments()
     outputs: Outputs = _sku_commands(state, live, SkuAction.RELEASE, ctx)
@@ -160,13 +180,13 @@ def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaC
     state.attempt += 1
     state.attempt_lines = lines
     state.attempt_reason = reason
-    request, steering = steer(state, _request(state, lines), ctx.rules, ctx.products)
+    request, steering = steer(state, routing_request(state, lines), ctx.rules, ctx.products)
     if steering.hold_reason is not None:
         state.backordered = []
         why = f"on hold: {steering.hold_reason}. {rules_note(steering)}".strip()
         state.explanation = why
         return _finish(state, "ON_HOLD", reason + why, ctx)
-    decision = decide_route(request, ctx.locations, _StockView(state, ctx), ctx.policy)
+    decision = decide_route(request, ctx.locations, StockView(state, ctx.stock), ctx.policy)
     state.explanation = rules_note(steering) + decision.explanation
     state.backordered = [
         Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in decision.backordered
@@ -246,7 +266,7 @@ def _reroute_rejected(
         in_flight = [s for s in state.attempt_shipments() if s.state == ShipmentState.RESERVING]
         outputs += _sku_commands(state, in_flight, SkuAction.RELEASE, ctx)
         state.set_state(in_flight, ShipmentState.DROPPED)
-        lines = _merge_lines([*state.attempt_lines, *lines])
+        lines = merge_lines([*state.attempt_lines, *lines])
     if shipment.location_id not in state.excluded_locations:
         state.excluded_locations.append(shipment.location_id)
     why = event.reason or "no reason given"
@@ -262,8 +282,8 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
     if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
         shipment.state = ShipmentState.COMPLETED
     reached = "COMPLETED" if _all_delivered(state) else "SHIPPED"
-    if state.status == reached and not outputs:
-        return []
+    if not outputs and (state.status == reached or state.status in RETURN_STATUSES):
+        return []  # nothing new left; a return's status is not overwritten by old news
     verb = "picked up" if status == "PICKED_UP" else "shipped"
     reason = f"{shipment.shipment_id} {verb} from {shipment.location_id}"
     return [*outputs, status_record(state, reached, reason, ctx.now, [shipment])]
@@ -272,14 +292,8 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
 def _all_delivered(state: OrderState) -> bool:
     """Every ordered unit has left (a transfer counts once collected at the store). Derived from
     the shipments, as ``state.backordered`` only knows the latest routing attempt."""
-    delivered: dict[str, int] = defaultdict(int)
-    for s in state.shipments.values():
-        if s.state == ShipmentState.COMPLETED or (
-            s.state == ShipmentState.SHIPPED and s.kind != "TRANSFER"
-        ):
-            for line in s.lines:
-                delivered[line.line_id] += line.quantity
-    return all(delivered[x.line_id] >= x.quantity for x in state.order.lines)
+    delivered = state.delivered_by_line()
+    return all(delivered.get(x.line_id, 0) >= x.quantity for x in state.order.lines)
 
 
 def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
@@ -361,55 +375,3 @@ def _fresh_availability(result: SkuResult) -> dict[str, int]:
         x.location_id: max(0, x.on_hand - (x.reserved - own[x.location_id]) - x.safety_stock)
         for x in result.locations
     }
-
-
-def _merge_lines(lines: Sequence[Line]) -> list[Line]:
-    """One line per line id (routing refuses repeats), quantities added up."""
-    merged: dict[str, Line] = {}
-    for line in lines:
-        before = merged.get(line.line_id)
-        quantity = line.quantity + (before.quantity if before else 0)
-        merged[line.line_id] = Line(line_id=line.line_id, sku=line.sku, quantity=quantity)
-    return list(merged.values())
-
-
-def _request(state: OrderState, lines: list[Line]) -> RoutingRequest:
-    order = state.order
-    ship_to = order.ship_to
-    destination = (
-        None
-        if ship_to is None
-        else Destination(
-            lat=ship_to.lat,
-            lon=ship_to.lon,
-            country=ship_to.country,
-            region=ship_to.region,
-            postal_code=ship_to.postal_code,
-        )
-    )
-    return RoutingRequest(
-        order_id=order.order_id,
-        method=FulfillmentMethod(order.fulfillment_method.value),
-        lines=tuple(OrderLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in lines),
-        ship_to=destination,
-        pickup_location_id=order.pickup_location_id,
-        excluded_locations=frozenset(state.excluded_locations),
-    )
-
-
-class _StockView(Mapping[str, Mapping[str, int]]):
-    """The worker's view of availability, overlaid with the fresher numbers results carried."""
-
-    def __init__(self, state: OrderState, ctx: SagaContext) -> None:
-        self._fresh = state.fresh_stock
-        self._lookup = ctx.stock
-
-    def __getitem__(self, sku: str) -> Mapping[str, int]:
-        fresh = self._fresh.get(sku)
-        return fresh if fresh is not None else self._lookup(sku)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._fresh)
-
-    def __len__(self) -> int:
-        return len(self._fresh)

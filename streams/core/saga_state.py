@@ -1,13 +1,16 @@
 """The state the order saga keeps per order, stored as JSON in the order table.
 
 One value per order holds everything needed to finish the order and to ignore redelivered
-inputs: the order itself, its shipments and their holds, the routing attempt in flight and the
-ids of the events already applied (the dedup marker lives inside the value it protects, so one
-table write both applies an event and records it).
+inputs: the order itself, its shipments and their holds, the routing attempt in flight, its
+authorized returns and the ids of the events already applied (the dedup marker lives inside the
+value it protects, so one table write both applies an event and records it). Fields added later
+have defaults, so states stored by an older worker still load.
 """
 
 from __future__ import annotations
 
+import base64
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -65,6 +68,45 @@ class Reply(BaseModel):
 
     record: str  # the Avro name
     data: dict[str, Any]
+    # Top-level bytes fields (a PDF return label) held as base64: JSON keeps text only.
+    binary: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, message: Message) -> Reply:
+        binary = [k for k, v in message if isinstance(v, bytes)]
+        data = message.model_dump(mode="json", exclude=set(binary))
+        for name in binary:
+            data[name] = base64.b64encode(getattr(message, name)).decode("ascii")
+        return cls(record=message.avro_name, data=data, binary=binary)
+
+    def message(self) -> Message:
+        data = dict(self.data)
+        for name in self.binary:
+            data[name] = base64.b64decode(data[name])
+        return _model(self.record).model_validate(data)
+
+
+class ReturnState(StrEnum):
+    AUTHORIZED = "AUTHORIZED"  # label sent, units on their way back
+    RECEIVED = "RECEIVED"  # every authorized unit came back
+
+
+class SagaReturn(BaseModel):
+    """One authorized return of the order: its RMA, where it goes and what came back so far."""
+
+    return_id: str
+    rma_number: str
+    location_id: str
+    authorized: dict[str, int]  # sku -> units
+    received: dict[str, int] = Field(default_factory=dict)  # sku -> units, any condition
+    state: ReturnState = ReturnState.AUTHORIZED
+
+    def outstanding(self) -> dict[str, int]:
+        return {
+            sku: n - self.received.get(sku, 0)
+            for sku, n in self.authorized.items()
+            if n > self.received.get(sku, 0)
+        }
 
 
 class HistoryEntry(BaseModel):
@@ -94,6 +136,7 @@ class OrderState(BaseModel):
     replies: dict[str, list[Reply]] = Field(default_factory=dict)  # input id -> its outputs
     routed: bool = False  # the first routing outcome went out
     cancelled: bool = False
+    returns: dict[str, SagaReturn] = Field(default_factory=dict)  # return id -> authorized
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.applied
@@ -103,9 +146,7 @@ class OrderState(BaseModel):
         del self.applied[:-APPLIED_KEEP]
 
     def remember_replies(self, input_id: str, outputs: Sequence[Message]) -> None:
-        self.replies[input_id] = [
-            Reply(record=o.avro_name, data=o.model_dump(mode="json")) for o in outputs
-        ]
+        self.replies[input_id] = [Reply.of(o) for o in outputs]
         for stale in list(self.replies)[:-REPLIES_KEEP]:
             del self.replies[stale]
 
@@ -114,7 +155,7 @@ class OrderState(BaseModel):
         replies = self.replies.get(input_id)
         if replies is None:
             return None
-        return [_model(reply.record).model_validate(reply.data) for reply in replies]
+        return [reply.message() for reply in replies]
 
     def live_shipments(self) -> list[SagaShipment]:
         return [s for s in self.shipments.values() if s.state in LIVE]
@@ -125,6 +166,18 @@ class OrderState(BaseModel):
     def set_state(self, shipments: Iterable[SagaShipment], state: ShipmentState) -> None:
         for shipment in shipments:
             shipment.state = state
+
+    def delivered_by_line(self) -> dict[str, int]:
+        """Units of each order line that reached the customer: shipped (a transfer counts
+        only once collected at the store) or picked up."""
+        delivered: dict[str, int] = defaultdict(int)
+        for s in self.shipments.values():
+            if s.state == ShipmentState.COMPLETED or (
+                s.state == ShipmentState.SHIPPED and s.kind != "TRANSFER"
+            ):
+                for line in s.lines:
+                    delivered[line.line_id] += line.quantity
+        return delivered
 
 
 def _model(avro_name: str) -> type[Message]:

@@ -253,6 +253,43 @@ def make_return_received(
     return ReturnReceived(**{**fields, **overrides})
 
 
+def make_return_line(
+    sku: str = "SKU-1", quantity: int = 1, reason: str = "too small"
+) -> ReturnLine:
+    """One line of a return request."""
+    return ReturnLine(sku=sku, quantity=quantity, reason=reason)
+
+
+def make_received_line(
+    sku: str = "SKU-1", quantity: int = 1, condition: ItemCondition = ItemCondition.SELLABLE
+) -> ReceivedLine:
+    """One line of a return receipt, sellable by default."""
+    return ReceivedLine(sku=sku, quantity=quantity, condition=condition)
+
+
+def make_returns_location(
+    location_id: str = "STORE-RET",
+    lat: float | None = 42.3601,
+    lon: float | None = -71.0589,
+    **overrides: Any,
+) -> Location:
+    """An active store that only takes returns, in Boston unless told otherwise."""
+    fields: dict[str, Any] = {
+        "kind": LocationKind.STORE,
+        "capabilities": (Capability.RETURNS,),
+        "address": make_address(
+            name=f"Returns {location_id}",
+            line1="77 Harbor Way",
+            city="Boston",
+            region="MA",
+            postal_code="02110",
+            lat=lat,
+            lon=lon,
+        ),
+    }
+    return make_location(location_id, **{**fields, **overrides})
+
+
 def make_rule(rule_id: str = "RULE-1", **overrides: Any) -> Rule:
     """An enabled routing rule that holds orders over 1000."""
     fields: dict[str, Any] = {
