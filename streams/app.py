@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from streams import faust_fixes
 from streams.inventory_stage import build_inventory_stage
+from streams.metrics import PipelineMetrics, watch_lag_and_tables
 from streams.order_stage import build_order_stage
 from streams.outbox import Outbox
 from streams.rules_stage import build_rules_stage
@@ -30,6 +32,7 @@ class Pipeline:
     view: NetworkView
     orders: Any
     inventory: Any
+    metrics: PipelineMetrics
 
 
 def create_app(settings: Settings) -> Pipeline:
@@ -60,7 +63,10 @@ def create_app(settings: Settings) -> Pipeline:
     codec = Codec.from_url(
         settings.schema_registry_url, **(settings.schema_registry_config() or {})
     )
-    outbox = Outbox(app, settings, codec)
+    metrics = PipelineMetrics()
+    # One /metrics page: Faust's own sensor (its prefix "faust_") and the pipeline's ("dom_").
+    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
+    outbox = Outbox(app, settings, codec, metrics)
     view = NetworkView()
     inventory = build_inventory_stage(app, settings, codec, outbox, view)
     orders = build_order_stage(app, settings, codec, outbox, view)
@@ -87,8 +93,14 @@ def create_app(settings: Settings) -> Pipeline:
             rules_topic=settings.topic(registry.RULES.name),
         )
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def measure() -> None:
+        metrics.rules_in_force.set_function(lambda: len(view.rules))
+        metrics.rules_refused.set_function(lambda: len(view.rule_errors))
+        await watch_lag_and_tables(app, metrics, {"orders": orders, "inventory": inventory})
+
     register_pages(app, view, orders)
-    return Pipeline(app=app, view=view, orders=orders, inventory=inventory)
+    return Pipeline(app=app, view=view, orders=orders, inventory=inventory, metrics=metrics)
 
 
 def _aiokafka_conf(settings: Settings) -> dict[str, Any]:

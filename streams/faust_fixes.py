@@ -11,6 +11,12 @@ that never got an answer; compare faust-streaming#216 and #629).
 The fix: after Faust's seek, move every assigned stream partition that has no committed offset
 to the beginning of the log, which is what ``auto_offset_reset=earliest`` promises.
 
+A third window: ``getmany`` silently skips fetched records of a partition that is not active
+(paused while tables recover, or paused between fetch and hand-over), yet the fetch position
+has moved past them. Seen after a worker's restart as results that were never applied. The
+fix: such records are taken out of the batch and their partition is sought back to the first
+of them, so they are fetched again once the partition is active.
+
 A second window: before committing offsets Faust flushes its producer, but the buffer that
 holds table writes (changelog records) stops flushing after 0.1 s without progress. A commit can
 then cover an input whose state write is still queued; a crash right after loses that write and
@@ -51,6 +57,24 @@ async def _perform_seek(self: Any) -> None:
     )
 
 
+_original_wait_next_records = Consumer._wait_next_records
+
+
+async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:
+    records, active = await _original_wait_next_records(self, timeout)
+    if not records or active is None:
+        return records, active
+    skipped = [tp for tp in records if tp not in active and tp not in self._buffered_partitions]
+    if not skipped:
+        return records, active
+    kept = {tp: batch for tp, batch in records.items() if tp not in skipped}
+    for tp in skipped:
+        first = records[tp][0].offset
+        await self._seek(tp, first)
+        log.info("rewound %s[%s] to %s: fetched while not active", tp.topic, tp.partition, first)
+    return kept, active
+
+
 DRAIN_DEADLINE = 30.0
 
 
@@ -69,4 +93,5 @@ async def _drain(self: Any) -> None:
 def apply() -> None:
     """Install the fixes once (idempotent)."""
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
     ProducerBuffer.flush = _drain  # type: ignore[method-assign]

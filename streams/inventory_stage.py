@@ -42,10 +42,10 @@ def build_inventory_stage(
                 event.value, StockEvent, SkuCommand
             )
         except DecodeError as exc:
-            sends.dead_letter(event, exc.reason, STAGE)
+            sends.dead_letter(event, exc.reason, STAGE, "undecodable")
             return
         if event.key != record.sku.encode():
-            sends.dead_letter(event, f"key must be the sku {record.sku!r}", STAGE)
+            sends.dead_letter(event, f"key must be the sku {record.sku!r}", STAGE, "bad_key")
             return
         raw = table.get(event.key)
         state = inventory.from_dict(json.loads(raw)) if raw else inventory.empty(record.sku)

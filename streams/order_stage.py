@@ -1,8 +1,10 @@
 """The order stage: the saga that owns each order, from placement to completion.
 
-It consumes orders, the sku owners' results and fulfillment updates (all keyed by order_id, so
-all land on the worker owning the order's table partition), runs the pure saga, stores the
-order's state and sends what the saga decided: status changes, commands, sku commands.
+It consumes orders, the sku owners' results, fulfillment updates and returns (all keyed by
+order_id, so all land on the worker owning the order's table partition), runs the pure saga,
+stores the order's state and sends what the saga decided: status changes, commands, sku
+commands, return labels (in ``settings.label_format``) and the stock events that put returned
+sellable units back on hand (the inventory stage applies them).
 """
 
 from __future__ import annotations
@@ -16,19 +18,35 @@ import faust
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
-from schemas.internal import SkuResult
-from schemas.models import FulfillmentUpdate, OrderCancelled, OrderPlaced
+from schemas.enums import LabelFormat
+from schemas.internal import SkuAction, SkuResult
+from schemas.models import (
+    FulfillmentUpdate,
+    Message,
+    OrderCancelled,
+    OrderPlaced,
+    ReturnReceived,
+    ReturnRequested,
+)
 from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
 from streams.core.saga_state import OrderState
+from streams.metrics import PipelineMetrics
 from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
 STAGE = "orders"
-INPUTS = (OrderPlaced, OrderCancelled, SkuResult, FulfillmentUpdate)
+INPUTS = (
+    OrderPlaced,
+    OrderCancelled,
+    SkuResult,
+    FulfillmentUpdate,
+    ReturnRequested,
+    ReturnReceived,
+)
 
 
 def build_order_stage(
@@ -42,20 +60,24 @@ def build_order_stage(
         registry.ORDERS.name,
         registry.SKU_RESULTS.name,
         registry.FULFILLMENT_EVENTS.name,
+        registry.RETURNS.name,
     )
     policy = RoutingPolicy(
         max_shipments=settings.max_shipments, shortfall=ShortfallPolicy(settings.shortfall_policy)
     )
     catalogue = carton_catalogue(settings)
+    label_format = LabelFormat(settings.label_format)
 
     async def handle(event: Any, sends: Sends) -> None:
         try:
             record: Input = codec.decode_as(event.value, *INPUTS)  # type: ignore[assignment]
         except DecodeError as exc:
-            sends.dead_letter(event, exc.reason, STAGE)
+            sends.dead_letter(event, exc.reason, STAGE, "undecodable")
             return
         if event.key != record.order_id.encode():
-            sends.dead_letter(event, f"key must be the order_id {record.order_id!r}", STAGE)
+            sends.dead_letter(
+                event, f"key must be the order_id {record.order_id!r}", STAGE, "bad_key"
+            )
             return
         raw = table.get(event.key)
         state = OrderState.model_validate_json(raw) if raw else None
@@ -68,13 +90,19 @@ def build_order_stage(
             rules=view.rules,  # the set in force now: a published rule applies to the next order
             products=view.products,
             catalogue=catalogue,
+            location_records=view.locations,
+            label_format=label_format,
         )
+        attempts_before = state.attempt if state else 0
         state, outputs = apply_input(state, record, ctx)
         if state is None:
-            sends.dead_letter(event, f"no order {record.order_id!r} is known", STAGE)
+            sends.dead_letter(
+                event, f"no order {record.order_id!r} is known", STAGE, "unknown_order"
+            )
             return
         table[event.key] = state.model_dump_json().encode()
         sends.add(outputs)
+        _observe(outbox.metrics, record, state, attempts_before, outputs)
 
     @app.agent(source, name=f"{settings.app_id}.orders")
     async def order_agent(stream: Any) -> None:
@@ -82,6 +110,20 @@ def build_order_stage(
         await outbox.process(stream, handle, STAGE)
 
     return table
+
+
+def _observe(
+    metrics: PipelineMetrics,
+    record: Input,
+    state: OrderState,
+    attempts_before: int,
+    outputs: list[Message],
+) -> None:
+    if isinstance(record, SkuResult) and record.action == SkuAction.RESERVE and not record.ok:
+        metrics.reservation_conflicts.inc()
+    if attempts_before >= 1 and state.attempt > attempts_before:
+        metrics.routing_retries.inc(state.attempt - attempts_before)
+    metrics.order_outputs(state.order, outputs)
 
 
 def carton_catalogue(settings: Settings) -> BoxCatalogue:

@@ -11,6 +11,7 @@ effect (the stage answers as before, same ids) or does not (and nothing they cau
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
+from streams.metrics import PipelineMetrics
 from streams.raw import raw_topic
 
 log = logging.getLogger(__name__)
@@ -39,13 +41,14 @@ class Sends:
     """What the inputs of one batch caused, held back until their state is durable."""
 
     records: list[Message] = field(default_factory=list)
-    letters: list[DeadLetter] = field(default_factory=list)
+    letters: list[tuple[str, DeadLetter]] = field(default_factory=list)  # (kind, letter)
 
     def add(self, records: Iterable[Message]) -> None:
         self.records.extend(records)
 
-    def dead_letter(self, event: Any, error: str, stage: str) -> None:
-        """The event's original key and bytes go to the dead-letter topic, with the reason."""
+    def dead_letter(self, event: Any, error: str, stage: str, kind: str = "invalid") -> None:
+        """The event's original key and bytes go to the dead-letter topic, with the reason;
+        ``kind`` is a bounded word for metrics (undecodable, bad_key, unknown_order, ...)."""
         message = event.message
         log.warning(
             "dead letter from %s at %s[%s]@%s: %s",
@@ -56,14 +59,17 @@ class Sends:
             error,
         )
         self.letters.append(
-            dead_letter(
-                message.key,
-                message.value,
-                error=error,
-                stage=stage,
-                source_topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
+            (
+                kind,
+                dead_letter(
+                    message.key,
+                    message.value,
+                    error=error,
+                    stage=stage,
+                    source_topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                ),
             )
         )
 
@@ -74,8 +80,11 @@ Handler = Callable[[Any, Sends], Awaitable[None]]
 class Outbox:
     """Encodes records and sends each to the topic the registry names for its type."""
 
-    def __init__(self, app: faust.App, settings: Settings, codec: Codec) -> None:
+    def __init__(
+        self, app: faust.App, settings: Settings, codec: Codec, metrics: PipelineMetrics
+    ) -> None:
         self.codec = codec
+        self.metrics = metrics
         self._app = app
         self._settings = settings
         self._topics: dict[str, tuple[Any, str]] = {}
@@ -100,17 +109,37 @@ class Outbox:
 
     async def process(self, stream: Any, handle: Handler, stage: str) -> None:
         """Feed every event to ``handle`` in batches; a failure dead-letters that input only."""
+        m = self.metrics
+        last: dict[tuple[str, int], int] = {}
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+            started = time.perf_counter()
             sends = Sends()
             for event in events:
+                _note_jump(last, event.message, stage)
                 # Tables write their changelog to the partition of the current event.
                 _current_event.set(weakref.ref(event))
                 try:
                     await handle(event, sends)
                 except Exception as exc:  # a bug must not stop the stage; the input is kept
                     log.exception("%s stage failed on an input", stage)
-                    sends.dead_letter(event, f"internal error: {exc!r}", stage)
+                    sends.dead_letter(event, f"internal error: {exc!r}", stage, "internal_error")
             await self._app.producer.flush()  # the batch's table writes are durable now
             await self.send_all(sends.records)
-            for letter in sends.letters:
+            for kind, letter in sends.letters:
                 await self._dlq.send(key=letter.key, value=letter.value, headers=letter.headers)
+                m.dead_letters.labels(stage, kind).inc()
+            m.events_in.labels(stage).inc(len(events))
+            m.events_failed.labels(stage).inc(len(sends.letters))
+            m.sent(stage, sends.records)
+            m.batch_size.labels(stage).observe(len(events))
+            m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+
+
+def _note_jump(last: dict[tuple[str, int], int], message: Any, stage: str) -> None:
+    """Log where a partition's offsets do not follow on (a first read, a replay or a gap):
+    the trail to follow when at-least-once is in doubt."""
+    tp = (message.topic, message.partition)
+    before = last.get(tp)
+    if before is None or message.offset != before + 1:
+        log.info("%s reads %s[%s] at %s (after %s)", stage, *tp, message.offset, before)
+    last[tp] = message.offset

@@ -39,15 +39,17 @@ def build_rules_stage(
         try:
             rule = codec.decode_as(event.value, Rule)
         except DecodeError as exc:
-            sends.dead_letter(event, exc.reason, STAGE)
+            sends.dead_letter(event, exc.reason, STAGE, "undecodable")
             return
         if event.key != rule.rule_id.encode():
-            sends.dead_letter(event, f"key must be the rule_id {rule.rule_id!r}", STAGE)
+            sends.dead_letter(event, f"key must be the rule_id {rule.rule_id!r}", STAGE, "bad_key")
             return
         try:
             compile_rule(rule)
         except RuleError as exc:
-            sends.dead_letter(event, f"{exc} (version {rule.version} refused)", STAGE)
+            sends.dead_letter(
+                event, f"{exc} (version {rule.version} refused)", STAGE, "invalid_rule"
+            )
             in_force = view.rules.get(rule.rule_id)
             if in_force is not None and in_force.version < rule.version:
                 sends.add([in_force])

@@ -1,0 +1,164 @@
+"""What SREs see of a worker: Prometheus metrics, served with Faust's own at ``/metrics``.
+
+Labels stay bounded: stage, record type, status, channel, dead-letter kind, rule id (as many
+as operators write), topic and partition. Never an order id or a sku.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from schemas.models import Message, OrderPlaced, OrderStatusChanged
+
+log = logging.getLogger(__name__)
+
+ROUTING_OUTCOMES = frozenset(
+    {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
+)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LAG_INTERVAL = 5.0
+
+
+class PipelineMetrics:
+    """Every metric a worker exports, in one registry of its own (tests build several)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter(
+            "dom_stage_events_in", "Inputs a stage took from its topics.", ["stage"], registry=r
+        )
+        self.records_out = Counter(
+            "dom_stage_records_out", "Records a stage sent.", ["stage", "record"], registry=r
+        )
+        self.events_failed = Counter(
+            "dom_stage_events_failed",
+            "Inputs a stage could not apply (each went to the dead-letter topic).",
+            ["stage"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "dom_dead_letters",
+            "Dead letters sent, by kind of fault.",
+            ["stage", "kind"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "dom_stage_batch_seconds",
+            "Time to apply a batch, make its state durable and send what it caused.",
+            ["stage"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "dom_stage_batch_size",
+            "Inputs per batch.",
+            ["stage"],
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "dom_decision_latency_seconds",
+            "From an order's placed_at to its routing outcome.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.outcomes = Counter(
+            "dom_order_outcomes", "Routing outcomes.", ["status", "channel"], registry=r
+        )
+        self.status_changes = Counter(
+            "dom_order_status_changes", "Every status an order moved to.", ["status"], registry=r
+        )
+        self.shipments_per_order = Histogram(
+            "dom_shipments_per_order",
+            "Shipments of a routing outcome.",
+            buckets=(0, 1, 2, 3, 4, 5, 8),
+            registry=r,
+        )
+        self.reservation_conflicts = Counter(
+            "dom_reservation_conflicts",
+            "Reservations refused by a sku's owner (a race lost or a stale view).",
+            registry=r,
+        )
+        self.routing_retries = Counter(
+            "dom_routing_retries", "Routing attempts after the first one.", registry=r
+        )
+        self.rules_fired = Counter(
+            "dom_rules_fired", "Rules that fired on an order's outcome.", ["rule_id"], registry=r
+        )
+        self.rules_in_force = Gauge(
+            "dom_rules_in_force", "Rules this worker applies now.", registry=r
+        )
+        self.rules_refused = Gauge(
+            "dom_rules_refused", "Rule versions this worker refused.", registry=r
+        )
+        self.availability_updates = Counter(
+            "dom_availability_updates", "Availability records published.", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "dom_consumer_lag",
+            "Records of a source partition not yet processed by this worker.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.table_keys = Gauge(
+            "dom_table_keys",
+            "Keys in a table's local partitions (estimate).",
+            ["table"],
+            registry=r,
+        )
+
+    def sent(self, stage: str, records: Iterable[Message]) -> None:
+        for record in records:
+            name = type(record).__name__
+            self.records_out.labels(stage, name).inc()
+            if name == "Availability":
+                self.availability_updates.inc()
+            elif isinstance(record, OrderStatusChanged):
+                self.status_changes.labels(record.status.value).inc()
+
+    def order_outputs(self, order: OrderPlaced, outputs: Iterable[Message]) -> None:
+        """Outcome, latency, shipments and rules of an order's routing outcome, if one is out."""
+        for record in outputs:
+            if isinstance(record, OrderStatusChanged) and record.status in ROUTING_OUTCOMES:
+                self.outcomes.labels(record.status.value, order.channel.value).inc()
+                latency = (record.at - order.placed_at).total_seconds()
+                self.decision_latency.observe(max(0.0, latency))
+                self.shipments_per_order.observe(len(record.shipments))
+                for rule_id in record.rules_fired:
+                    self.rules_fired.labels(rule_id).inc()
+
+
+async def watch_lag_and_tables(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
+    """Every few seconds: lag of every assigned source partition, and table sizes."""
+    while True:
+        await asyncio.sleep(LAG_INTERVAL)
+        try:
+            _measure(app, metrics, tables)
+        except Exception:  # a metric must never take a worker down
+            log.debug("lag/table metrics failed this round", exc_info=True)
+
+
+def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
+    consumer = app.consumer
+    for tp in consumer.assignment():
+        if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
+            continue
+        highwater = consumer.highwater(tp)
+        read = consumer._read_offset.get(tp)  # the last offset handed to a stream
+        if highwater is None:
+            continue
+        lag = highwater - (read + 1 if read is not None else 0)
+        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
+    for name, table in tables.items():
+        dbs = getattr(table.data, "_dbs", {})
+        keys = 0
+        for db in dbs.values():
+            keys += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+        metrics.table_keys.labels(name).set(keys)
