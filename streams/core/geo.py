@@ -108,6 +108,22 @@ def distance_cost(origin: Origin, destination: Destination) -> float | None:
     return distance_km(origin, destination)
 
 
+ZONE_SAME_REGION = 0.0
+ZONE_SAME_COUNTRY = 1.0
+ZONE_ABROAD = 2.0
+
+
+def zone_cost(origin: Origin, destination: Destination) -> float:
+    """The fallback for an address without coordinates that no rate covers (marketplaces
+    often send none): 0 in the same region, 1 in the same country, 2 abroad. Coarse, but it
+    keeps the order routable and still prefers a nearby location."""
+    region, country = _norm(destination.region), _norm(destination.country)
+    same_country = country is not None and _norm(origin.country) == country
+    if same_country and region is not None and _norm(origin.region) == region:
+        return ZONE_SAME_REGION
+    return ZONE_SAME_COUNTRY if same_country else ZONE_ABROAD
+
+
 def _norm(value: str | None) -> str | None:
     return None if value is None else value.strip().upper()
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from streams.core.geo import Destination, km_to
+from streams.core.geo import Destination, km_to, zone_cost
 from streams.core.routing_explain import (
     Exclusion,
     PickupContext,
@@ -193,8 +194,10 @@ def _route_ship(
     ship_to = request.ship_to
     if ship_to is None:
         return _rejected("ship order without a ship-to address")
+    note = ""
     if not ship_to.has_coordinates and not _any_priceable(locations, ship_to, policy):
-        return _rejected("ship-to address has no coordinates and no rate covers it")
+        policy = replace(policy, cost=zone_cost)
+        note = "ship-to has no coordinates: cost by zone (same region 0, country 1, abroad 2). "
     eligible, excluded = _screen(locations, request)
     candidates = _ship_candidates(request, eligible, ship_to, policy)
     plan = search_plan(
@@ -206,7 +209,7 @@ def _route_ship(
         candidates,
         excluded,
     )
-    return _with_explanation(decision, text)
+    return _with_explanation(decision, note + text)
 
 
 def _ship_candidates(

@@ -389,14 +389,27 @@ def test_rate_table_prices_an_address_without_coordinates() -> None:
     no_coords = Destination(country="US", region="NY", postal_code="10001")
     net = [dc("DC-1", NEWARK), dc("DC-2", LA)]
     available = stock(DC_1={"A": 1}, DC_2={"A": 1})
-    rejected = route(ship(("A", 1), ship_to=no_coords), net, available)
-    assert rejected.outcome == REJECTED
-    assert "no coordinates" in rejected.explanation
     table = RateTable((Rate(3.0, origin="DC-2", postal_prefix="100"),), fallback_per_km=None)
     decision = route(ship(("A", 1), ship_to=no_coords), net, available, RoutingPolicy(cost=table))
     # DC-1 has no rate for this lane: still a candidate, ranked after every priced one.
     assert where(decision) == ["DC-2"]
     assert "unpriced" in decision.explanation
+
+
+def test_an_address_without_coordinates_is_routed_by_zone_not_rejected() -> None:
+    # Marketplaces often send no coordinates: same region first, then same country.
+    no_coords = Destination(country="US", region="CA", postal_code="90001")
+    net = [
+        dc("DC-NJ", NEWARK, region="NJ", country="US"),
+        dc("DC-CA", LA, region="CA", country="US"),
+        dc("DC-UK", (51.5, -0.1), region="LDN", country="GB"),
+    ]
+    everywhere = stock(DC_NJ={"A": 1}, DC_CA={"A": 1}, DC_UK={"A": 1})
+    decision = route(ship(("A", 1), ship_to=no_coords), net, everywhere)
+    assert where(decision) == ["DC-CA"]
+    assert "no coordinates: cost by zone" in decision.explanation
+    not_in_region = stock(DC_NJ={"A": 1}, DC_UK={"A": 1})
+    assert where(route(ship(("A", 1), ship_to=no_coords), net, not_in_region)) == ["DC-NJ"]
 
 
 def test_location_without_coordinates_ranks_last_but_still_ships() -> None:
@@ -431,7 +444,6 @@ def test_custom_cost_callable() -> None:
             "appears twice",
         ),
         (ship(("A", 1), ship_to=None), "without a ship-to address"),
-        (ship(("A", 1), ship_to=Destination(country="US")), "no coordinates"),
     ],
 )
 def test_rejections(request_: RoutingRequest, reason: str) -> None:
