@@ -5,8 +5,9 @@ before the process goes away."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -16,6 +17,9 @@ from schemas.codec import Codec
 from schemas.models import Message as Record
 
 log = logging.getLogger(__name__)
+
+DeliveryCallback = Callable[[KafkaError | None], None]
+"""Told the outcome of one message (None: the broker confirmed it), from poll() or flush()."""
 
 
 @dataclass
@@ -38,20 +42,33 @@ class ContractProducer:
         self.report = DeliveryReport()
         self._producer = Producer(settings.producer_config())
 
-    def send(self, record: Record) -> None:
+    def send(self, record: Record, *, on_delivery: DeliveryCallback | None = None) -> None:
         topic = registry.topic_for(record.avro_name)
         key = str(getattr(record, topic.key))
-        self.send_raw(topic.name, key.encode(), self.codec.encode(record))
+        self.send_raw(topic.name, key.encode(), self.codec.encode(record), on_delivery=on_delivery)
 
-    def send_raw(self, topic_name: str, key: bytes | None, value: bytes | None) -> None:
-        """Bytes as they are, to a registry topic (by unprefixed name)."""
+    def send_raw(
+        self,
+        topic_name: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Bytes as they are, to a registry topic (by unprefixed name), with optional headers.
+
+        ``on_delivery``, if given, is told this message's outcome after the report counted it.
+        """
+        callback = self._delivered if on_delivery is None else partial(self._told, on_delivery)
         while True:
             try:
                 self._producer.produce(
                     self.settings.topic(topic_name),
                     value=value,
                     key=key,
-                    on_delivery=self._delivered,
+                    headers=headers,  # type: ignore[arg-type]  # the stubs want str|bytes|None
+                    on_delivery=callback,
                 )
                 break
             except BufferError:  # the local queue is full: let deliveries drain, then retry
@@ -61,6 +78,10 @@ class ContractProducer:
     def send_all(self, records: Iterable[Record]) -> None:
         for record in records:
             self.send(record)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve delivery callbacks for up to ``timeout`` seconds; how many were served."""
+        return int(self._producer.poll(timeout))
 
     def flush(self, timeout: float = 30.0) -> DeliveryReport:
         remaining = self._producer.flush(timeout)
@@ -76,6 +97,10 @@ class ContractProducer:
         self.report.failed += 1
         self.report.errors = [*self.report.errors[-9:], str(err)]
         log.error("delivery failed: %s", err)
+
+    def _told(self, then: DeliveryCallback, err: KafkaError | None, msg: Message) -> None:
+        self._delivered(err, msg)
+        then(err)
 
     def __enter__(self) -> ContractProducer:
         return self

@@ -138,11 +138,13 @@ def worker(settings: Settings, name: str | None, web_port: int | None, loglevel:
 
 
 def _register() -> None:
+    from connectors.cli import connect
+    from connectors.feed_cli import feed
     from dom.rules_cli import rules
     from dom.tail import tail
 
-    main.add_command(rules)
-    main.add_command(tail)
+    for command in (rules, tail, connect, feed):
+        main.add_command(command)
 
 
 _register()

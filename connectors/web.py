@@ -1,0 +1,328 @@
+"""The channel connector's HTTP side: web store webhooks and marketplace documents in, contract
+`OrderPlaced` events out, answered only once the broker confirmed them.
+
+Endpoints:
+
+- ``POST /webhooks/shopify/orders-create``: a Shopify ``orders/create`` webhook, signed in
+  ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body with ``DOM_WEBHOOK_SECRET``).
+  Deduplicated by ``X-Shopify-Webhook-Id`` (by the order id when the header is absent).
+- ``POST /marketplace/orders``: an SP-API-like order document (`connectors.marketplace`),
+  signed the same way in ``X-Dom-Hmac-Sha256`` with the same secret: one scheme to operate,
+  and unlike a bearer token the signature also covers the body. Deduplicated by
+  ``AmazonOrderId``: a marketplace order is placed once.
+- ``GET /healthz``; ``GET /stats``: the producer's delivery report and counts of answers.
+
+Answers: ``202`` the event is on the broker; ``200 {"duplicate": true}`` it already was, nothing
+produced; ``401`` bad or missing signature (or no secret configured), nothing produced;
+``422 {"errors": [{field, message}]}`` the body is not JSON or not a valid order; ``503`` the
+broker did not confirm in time (the sender should retry; the event id is deterministic, so a
+retry after a late delivery is harmless downstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from confluent_kafka import KafkaError, KafkaException
+from pydantic import SecretStr
+
+from connectors.dedup import SeenIds
+from connectors.marketplace import marketplace_order
+from connectors.producer import ContractProducer
+from connectors.shopify import FieldError, PayloadError, shopify_order
+from dom.settings import Settings
+from schemas.orders import OrderPlaced
+
+log = logging.getLogger(__name__)
+
+SHOPIFY_HMAC_HEADER = "X-Shopify-Hmac-Sha256"
+SHOPIFY_WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
+DOM_HMAC_HEADER = "X-Dom-Hmac-Sha256"
+DEFAULT_DELIVERY_TIMEOUT = 10.0
+POLL_INTERVAL = 0.2
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature a sender puts in the HMAC header: base64 of HMAC-SHA256(secret, body)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signature_ok(secret: SecretStr | None, body: bytes, given: str | None) -> bool:
+    """Whether ``given`` signs ``body``; never true without a secret (constant-time compare)."""
+    if secret is None or not secret.get_secret_value() or not given:
+        return False
+    expected = sign(secret.get_secret_value(), body)
+    return hmac.compare_digest(expected.encode(), given.strip().encode())
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, or a `PayloadError` about the whole body."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        raise PayloadError([FieldError(field="body", message=f"not valid JSON: {exc}")]) from exc
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one order: delivered now, delivered before, or not confirmed."""
+
+    status: str  # "accepted" | "duplicate" | "unavailable"
+    detail: str = ""
+
+
+class Connector:
+    """The state behind the endpoints: producer, seen delivery ids, counts, in-flight ids."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: ContractProducer,
+        seen: SeenIds,
+        delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+    ) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.seen = seen
+        self.delivery_timeout = delivery_timeout
+        self.answers: Counter[str] = Counter()
+        # A repeat arriving while the first delivery is still unconfirmed (the sender timed out
+        # and retried) waits for that first outcome instead of producing a second time.
+        self._in_flight: dict[str, asyncio.Future[bool]] = {}
+
+    async def publish(self, key: str, order: OrderPlaced) -> Outcome:
+        """Produce ``order`` unless ``key`` was delivered before; wait for the broker's word."""
+        if key in self.seen:
+            return Outcome("duplicate")
+        if (first := self._in_flight.get(key)) is not None:
+            delivered = await asyncio.shield(first)
+            return Outcome("duplicate") if delivered else Outcome("unavailable", "retry")
+        first = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = first
+        try:
+            outcome = await self._deliver(order)
+            if outcome.status == "accepted":
+                self.seen.remember(key, order.order_id)
+            first.set_result(outcome.status == "accepted")
+            return outcome
+        finally:
+            del self._in_flight[key]
+            if not first.done():
+                first.set_result(False)
+
+    async def _deliver(self, order: OrderPlaced) -> Outcome:
+        loop = asyncio.get_running_loop()
+        report: asyncio.Future[KafkaError | None] = loop.create_future()
+
+        def told(err: KafkaError | None) -> None:  # from a poll, in whatever thread ran it
+            loop.call_soon_threadsafe(_settle, report, err)
+
+        try:  # in the executor: encoding may ask a schema registry over HTTP
+            await loop.run_in_executor(None, partial(self.producer.send, order, on_delivery=told))
+        except (KafkaException, ValueError) as exc:
+            log.error("could not produce %s: %s", order.order_id, exc)
+            return Outcome("unavailable", str(exc))
+        try:
+            err = await asyncio.wait_for(report, self.delivery_timeout)
+        except TimeoutError:
+            return Outcome("unavailable", f"no delivery report in {self.delivery_timeout:g}s")
+        return Outcome("unavailable", str(err)) if err is not None else Outcome("accepted")
+
+    async def poll_forever(self) -> None:
+        """Serve delivery reports (off the event loop) for as long as the app runs."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(None, self.producer.poll, POLL_INTERVAL)
+
+    def stats(self) -> dict[str, Any]:
+        report = self.producer.report
+        return {
+            "delivery": {
+                "delivered": report.delivered,
+                "failed": report.failed,
+                "errors": list(report.errors),
+            },
+            "answers": dict(sorted(self.answers.items())),
+            "seen_ids": len(self.seen),
+            "in_flight": len(self._in_flight),
+        }
+
+
+def _settle(future: asyncio.Future[KafkaError | None], err: KafkaError | None) -> None:
+    if not future.done():  # a timed-out wait has cancelled it already
+        future.set_result(err)
+
+
+CONNECTOR = web.AppKey("connector", Connector)
+
+
+# ---- Handlers ------------------------------------------------------------------------------------
+
+
+async def shopify_orders_create(request: web.Request) -> web.Response:
+    """A Shopify ``orders/create`` webhook."""
+    return await _receive(request, "shopify", SHOPIFY_HMAC_HEADER, _shopify_key)
+
+
+async def marketplace_orders(request: web.Request) -> web.Response:
+    """A marketplace order document."""
+    return await _receive(
+        request, "marketplace", DOM_HMAC_HEADER, lambda _req, order: f"marketplace:{order.order_id}"
+    )
+
+
+def _shopify_key(request: web.Request, order: OrderPlaced) -> str:
+    webhook_id = request.headers.get(SHOPIFY_WEBHOOK_ID_HEADER, "").strip()
+    return f"shopify:{webhook_id}" if webhook_id else f"shopify-order:{order.order_id}"
+
+
+_MAPPINGS: dict[str, Callable[[Any], OrderPlaced]] = {
+    "shopify": shopify_order,
+    "marketplace": marketplace_order,
+}
+
+
+async def _receive(
+    request: web.Request,
+    source: str,
+    signature_header: str,
+    dedup_key: Callable[[web.Request, OrderPlaced], str],
+) -> web.Response:
+    connector = request.app[CONNECTOR]
+    body = await request.read()
+    if not signature_ok(
+        connector.settings.webhook_secret, body, request.headers.get(signature_header)
+    ):
+        log.warning("%s: refused a request with a bad or missing %s", source, signature_header)
+        return _answer(connector, source, "unauthorized", 401, {"error": "invalid signature"})
+    try:
+        order = _MAPPINGS[source](parse_json(body))
+    except PayloadError as exc:
+        log.warning("%s: invalid order: %s", source, exc)
+        return _answer(connector, source, "invalid", 422, {"errors": exc.errors})
+    outcome = await connector.publish(dedup_key(request, order), order)
+    if outcome.status == "duplicate":
+        return _answer(
+            connector, source, "duplicate", 200, {"duplicate": True, "order_id": order.order_id}
+        )
+    if outcome.status == "unavailable":
+        log.error("%s: %s not confirmed by the broker: %s", source, order.order_id, outcome.detail)
+        return _answer(
+            connector,
+            source,
+            "unavailable",
+            503,
+            {"error": "the broker did not confirm the order", "detail": outcome.detail},
+            headers={"Retry-After": "5"},
+        )
+    log.info("%s: %s produced (%s)", source, order.order_id, order.event_id)
+    accepted = {"accepted": True, "order_id": order.order_id, "event_id": order.event_id}
+    return _answer(connector, source, "accepted", 202, accepted)
+
+
+def _answer(
+    connector: Connector,
+    source: str,
+    kind: str,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    connector.answers[f"{source}.{kind}"] += 1
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONNECTOR].stats())
+
+
+# ---- Composition and lifecycle -------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings,
+    *,
+    producer: ContractProducer | None = None,
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+) -> web.Application:
+    """The connector application; the producer and the dedup file open when it starts."""
+    app = web.Application()
+    app.router.add_post("/webhooks/shopify/orders-create", shopify_orders_create)
+    app.router.add_post("/marketplace/orders", marketplace_orders)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/stats", stats)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        seen = SeenIds(settings.data_dir / "connectors" / "webhook-ids.sqlite3")
+        connector = Connector(
+            settings, producer or ContractProducer(settings), seen, delivery_timeout
+        )
+        app[CONNECTOR] = connector
+        poller = asyncio.create_task(connector.poll_forever())
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            report = await asyncio.get_running_loop().run_in_executor(
+                None, connector.producer.flush
+            )
+            seen.close()
+            log.info("connector stopped: %d delivered, %d failed", report.delivered, report.failed)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    stop: asyncio.Event | None = None,
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+) -> None:
+    """Serve until ``stop`` is set (or the task is cancelled), then flush and close."""
+    runner = web.AppRunner(create_app(settings, delivery_timeout=delivery_timeout))
+    await runner.setup()
+    try:
+        host = host or settings.connector_host
+        port = port or settings.connector_port
+        await web.TCPSite(runner, host, port).start()
+        log.info("connector listening on http://%s:%d", host, port)
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_connector(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Run the connector in this process until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+                loop.add_signal_handler(signum, stop.set)
+        await serve(settings, host=host, port=port, stop=stop)
+
+    asyncio.run(main())
