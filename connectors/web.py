@@ -10,7 +10,8 @@ Endpoints:
   signed the same way in ``X-Dom-Hmac-Sha256`` with the same secret: one scheme to operate,
   and unlike a bearer token the signature also covers the body. Deduplicated by
   ``AmazonOrderId``: a marketplace order is placed once.
-- ``GET /healthz``; ``GET /stats``: the producer's delivery report and counts of answers.
+- ``GET /healthz``; ``GET /stats``: the producer's delivery report and counts of answers;
+  ``GET /metrics``: the same for Prometheus.
 
 Answers: ``202`` the event is on the broker; ``200 {"duplicate": true}`` it already was, nothing
 produced; ``401`` bad or missing signature (or no secret configured), nothing produced;
@@ -37,10 +38,12 @@ from typing import Any
 
 from aiohttp import web
 from confluent_kafka import KafkaError, KafkaException
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
 from connectors.dedup import SeenIds
 from connectors.marketplace import marketplace_order
+from connectors.metrics import exposition
 from connectors.producer import ContractProducer
 from connectors.shopify import FieldError, PayloadError, shopify_order
 from dom.settings import Settings
@@ -254,6 +257,11 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[CONNECTOR].stats())
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = exposition(request.app[CONNECTOR])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 # ---- Composition and lifecycle -------------------------------------------------------------------
 
 
@@ -269,6 +277,7 @@ def create_app(
     app.router.add_post("/marketplace/orders", marketplace_orders)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/metrics", metrics)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         seen = SeenIds(settings.data_dir / "connectors" / "webhook-ids.sqlite3")

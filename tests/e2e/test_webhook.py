@@ -187,6 +187,11 @@ def test_webhooks_on_the_real_broker(
                 "shopify.invalid": 2,
                 "shopify.unauthorized": 3,
             }
+            with urllib.request.urlopen(connector.url("/metrics"), timeout=10) as response:
+                metrics = response.read().decode()
+            assert 'dom_connector_requests_total{answer="accepted",source="shopify"} 1.0' in metrics
+            assert "dom_connector_produce_failures_total 0.0" in metrics
+            assert "dom_connector_delivered_total 2.0" in metrics
 
         # Seen webhook ids outlive the connector.
         with RunningConnector(settings) as connector:
