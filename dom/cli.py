@@ -139,11 +139,12 @@ def worker(settings: Settings, name: str | None, web_port: int | None, loglevel:
 
 def _register() -> None:
     from connectors.cli import connect
+    from connectors.demo_cli import demo
     from connectors.feed_cli import feed
     from dom.rules_cli import rules
     from dom.tail import tail
 
-    for command in (rules, tail, connect, feed):
+    for command in (rules, tail, connect, feed, demo):
         main.add_command(command)
 
 

@@ -1,7 +1,9 @@
 """``make run``: bring up what the pipeline needs on this machine and run it until Ctrl-C.
 
 It starts the local broker (unless ``DOM_KAFKA_BOOTSTRAP`` names a cluster), creates the
-registry's topics, starts the stages, and stops everything it started when interrupted.
+registry's topics, starts the stages, loads the demo world and the default rules and drives demo
+traffic (``dom demo``), and shows the live summary in the foreground. Ctrl-C stops everything
+it started, newest first: the traffic, the connectors, the workers, then the broker.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -20,67 +24,157 @@ from dom.kafka_local import LocalKafka
 from dom.settings import Settings
 
 
-def _start_worker(settings: Settings, log_dir: Path) -> subprocess.Popen[bytes]:
+@dataclass
+class Child:
+    """A process started here: its role, the process, and where its output goes."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _spawn(
+    name: str,
+    args: list[str],
+    settings: Settings,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Child:
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = open(log_dir / "worker-1.log", "ab")  # noqa: SIM115 - the child owns it until exit
-    env = {**os.environ, "DOM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dom.cli", "worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = log_dir / f"{name}.log"
+    env = {**os.environ, "DOM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, **(extra_env or {})}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
+        )
+    return Child(name, proc, log)
 
 
-def _worker_available() -> bool:
+def _registered(verb: str) -> bool:
     from dom.cli import main
 
-    return "worker" in main.commands
+    return verb in main.commands
 
 
-def run() -> None:
+def _start_workers(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
+    if not _registered("worker"):
+        return [], []
+    child = _spawn(settings.worker_name, ["dom.cli", "worker"], settings, log_dir)
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    return [child], [f"{base}/orders/<order_id>/", f"{base}/inventory/<sku>/", f"{base}/rules/"]
+
+
+DEMO_WEBHOOK_SECRET = "demo-secret"  # only when the user set none
+
+
+def _start_connectors(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
+    """The HTTP connector (``dom connect``): web store webhooks and marketplace orders. Without
+    a configured secret it gets the demo's, which the demo traffic signs its webhooks with."""
+    env = {"DOM_WEBHOOK_SECRET": os.environ.get("DOM_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)}
+    child = _spawn("connector", ["dom.cli", "connect"], settings, log_dir, env)
+    base = f"http://{settings.connector_host}:{settings.connector_port}"
+    return [child], [f"{base}/webhooks/shopify/orders-create", f"{base}/metrics"]
+
+
+def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[Child]:
+    # `dom demo` once the command line registers it; the module itself until then.
+    args = ["dom.cli", "demo"] if _registered("demo") else ["connectors.demo_cli"]
+    return [_spawn("demo", [*args, *options], settings, log_dir)]
+
+
+def _watch(children: list[Child], stop: threading.Event, exited: list[Child]) -> None:
+    """Stop the summary when a child dies (the demo may finish on its own, cleanly)."""
+    while not stop.wait(1.0):
+        for child in children:
+            code = child.proc.poll()
+            if code is None or child in exited:
+                continue
+            exited.append(child)
+            if code != 0 or child.name != "demo":
+                stop.set()
+
+
+@click.command()
+@click.option("--rate", default=20.0, show_default=True, help="Demo orders per second.")
+@click.option("--skus", default=2500, show_default=True, help="Demo catalogue size.")
+@click.option("--stores", default=36, show_default=True, help="Demo stores.")
+@click.option("--no-demo", is_flag=True, help="Run the pipeline without demo traffic.")
+def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
+    """Broker, topics, worker, demo traffic and the live summary, until Ctrl-C."""
     settings = Settings()
     broker: LocalKafka | None = None
-    if "DOM_KAFKA_BOOTSTRAP" not in os.environ:
-        broker = LocalKafka(settings)
-        status = broker.start()
-        settings = settings.model_copy(update={"kafka_bootstrap": status.bootstrap})
-        click.echo(f"local Kafka ready at {status.bootstrap} (data in {status.directory})")
-    else:
-        click.echo(f"using the cluster at {settings.kafka_bootstrap}")
-    for result in create_topics(settings):
-        click.echo(f"  {result.outcome:8} {result.name}")
-    children: list[subprocess.Popen[bytes]] = []
-    if _worker_available():
-        children.append(_start_worker(settings, settings.data_dir / "logs"))
-        base = f"http://{settings.web_host}:{settings.web_port}"
-        click.echo(
-            f"worker started (log in {settings.data_dir / 'logs'}); HTTP: "
-            f"{base}/inventory/<sku>/ and {base}/orders/<order_id>/"
-        )
-    click.echo("running; press Ctrl-C to stop everything started here")
+    children: list[Child] = []
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(child.poll() is None for child in children):
-            time.sleep(1)
+        if "DOM_KAFKA_BOOTSTRAP" not in os.environ:
+            broker = LocalKafka(settings)
+            status = broker.start()
+            settings = settings.model_copy(update={"kafka_bootstrap": status.bootstrap})
+            click.echo(f"local Kafka ready at {status.bootstrap} (data in {status.directory})")
+        else:
+            click.echo(f"using the cluster at {settings.kafka_bootstrap}")
+        for result in create_topics(settings):
+            click.echo(f"  {result.outcome:8} {result.name}")
+        since_ms = int(time.time() * 1000)  # the summary shows this run, from its start
+        log_dir = settings.data_dir / "logs"
+        workers, urls = _start_workers(settings, log_dir)
+        connectors, connector_urls = _start_connectors(settings, log_dir)
+        children += workers + connectors
+        if not no_demo:
+            options = ["--rate", str(rate), "--skus", str(skus), "--stores", str(stores)]
+            children += _start_demo(settings, log_dir, options)
+        click.echo(f"started {', '.join(c.name for c in children) or 'nothing'}; logs in {log_dir}")
+        _summary_until_stopped(settings, children, urls + connector_urls, since_ms)
     except KeyboardInterrupt:
         pass
     finally:
         _shutdown(children, broker)
 
 
-def _shutdown(children: list[subprocess.Popen[bytes]], broker: LocalKafka | None) -> None:
+def _summary_until_stopped(
+    settings: Settings, children: list[Child], urls: list[str], since_ms: int
+) -> None:
+    from dom.summary import run_summary
+
+    stop = threading.Event()
+    exited: list[Child] = []
+    watcher = threading.Thread(target=_watch, args=(children, stop, exited), daemon=True)
+    watcher.start()
+    try:
+        run_summary(settings, urls, stop, since_ms=since_ms)
+    finally:
+        stop.set()
+    for child in exited:
+        click.echo(f"{child.name} exited with {child.proc.returncode}; last lines of {child.log}:")
+        click.echo(_tail(child.log))
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _shutdown(children: list[Child], broker: LocalKafka | None) -> None:
+    """Newest first, so traffic stops before the workers it feeds, and those before Kafka."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not strand Kafka
+        signal.signal(sig, signal.SIG_IGN)
     click.echo("stopping ...")
-    for child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+    for child in reversed(children):
+        if child.proc.poll() is None:
+            os.killpg(child.proc.pid, signal.SIGTERM)
+            try:
+                child.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+        click.echo(f"  {child.name} stopped")
     if broker is not None:
         broker.stop()
         click.echo("local Kafka stopped (data kept)")

@@ -1,0 +1,235 @@
+"""``dom demo``: load a synthetic retailer and the default rules, then drive traffic.
+
+The world (locations, products, opening stock) goes to the inbound topics; the rule file is
+published the way ``dom rules publish`` does it; then orders flow at ``--rate`` while the demo
+plays the warehouses and stores, answering the pipeline's fulfillment commands. Ctrl-C (or
+SIGTERM, or ``--duration``) stops it after flushing what it produced.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from confluent_kafka import Consumer
+
+from connectors.demo_traffic import CHANNEL_MIX, TrafficConfig, TrafficGenerator
+from connectors.demo_world import CITIES, DemoWorld, build_world
+from connectors.producer import ContractProducer
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec, DecodeError
+from schemas.models import FulfillmentCommand, ReturnLabelCommand
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "deploy" / "rules" / "default.yaml"
+DEMO_USER = "dom-demo"
+
+
+@click.command("demo")
+@click.option("--world-only", is_flag=True, help="Load the world and rules, send no traffic.")
+@click.option(
+    "--rate", default=20.0, show_default=True, type=click.FloatRange(min=0.1), help="Orders/s."
+)
+@click.option("--duration", type=click.FloatRange(min=0), help="Seconds of traffic [Ctrl-C].")
+@click.option("--skus", default=2500, show_default=True, type=click.IntRange(min=1))
+@click.option("--stores", default=36, show_default=True, type=click.IntRange(1, len(CITIES)))
+@click.option("--seed", default=42, show_default=True, help="Same seed, same world.")
+@click.option(
+    "--rules",
+    "rules_file",
+    default=DEFAULT_RULES,
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rule file published before the traffic starts.",
+)
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the pipeline to show the opening stock before traffic (0: none).",
+)
+@click.option("--report-every", default=5.0, show_default=True, help="Seconds between lines.")
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    world_only: bool,
+    rate: float,
+    duration: float | None,
+    skus: int,
+    stores: int,
+    seed: int,
+    rules_file: Path,
+    wait: float,
+    report_every: float,
+) -> None:
+    """A synthetic retailer and a stream of orders from every channel, until Ctrl-C."""
+    settings = ctx.find_object(Settings) or Settings()
+    ctx.obj = settings  # `dom rules publish` below reads its settings from the context
+    started = datetime.now(UTC)
+    world = build_world(now=started, skus=skus, stores=stores, seed=seed)
+    publish_world(settings, world)
+    publish_rules(ctx, rules_file)
+    if world_only:
+        return
+    config = TrafficConfig(rate=rate)
+    with _stop_on_signals() as stop:
+        if wait:
+            wait_for_stock(settings, world, int(started.timestamp() * 1000), wait, stop)
+        click.echo(f"demo traffic: {rate:g} orders/s" + (f" for {duration:g}s" if duration else ""))
+        counts = drive(settings, world, config, stop, duration=duration, report_every=report_every)
+    click.echo("demo stopped: " + _describe(counts))
+
+
+def publish_world(settings: Settings, world: DemoWorld) -> None:
+    """Locations, products and opening stock, flushed before anything else is sent."""
+    with ContractProducer(settings) as producer:
+        producer.send_all(world.records())
+    if producer.report.failed:
+        raise click.ClickException(f"world not published: {producer.report.errors}")
+    click.echo(
+        f"world: {len(world.dcs)} DCs, {len(world.stores)} stores, {len(world.products)} SKUs, "
+        f"{len(world.stock)} stock events, {len(world.customers)} customers "
+        f"({producer.report.delivered} records delivered)"
+    )
+
+
+def publish_rules(ctx: click.Context, rules_file: Path) -> None:
+    """The rule file, through ``dom rules publish`` itself (only changed rules get versions)."""
+    from dom.rules_cli import publish
+
+    ctx.invoke(publish, files=(rules_file,), updated_by=DEMO_USER)
+
+
+def wait_for_stock(
+    settings: Settings, world: DemoWorld, since_ms: int, timeout: float, stop: threading.Event
+) -> bool:
+    """Wait until the pipeline has published availability for every SKU of the opening stock,
+    so the first orders meet a stocked network (a worker still starting would backorder them)."""
+    from dom.summary import tail_consumer
+
+    expected = {event.sku for event in world.stock}
+    seen: set[str] = set()
+    began = time.monotonic()
+    consumer = tail_consumer(settings, [registry.AVAILABILITY.name], since_ms=since_ms)
+    try:
+        while len(seen) < len(expected) and time.monotonic() - began < timeout:
+            if stop.is_set():
+                return False
+            for message in consumer.consume(5000, 0.5):
+                key = message.key()
+                if message.error() is None and key is not None and key.decode() in expected:
+                    seen.add(key.decode())
+    finally:
+        consumer.close()
+    ready = len(seen) == len(expected)
+    click.echo(
+        f"opening stock {'visible' if ready else 'NOT yet visible'} in the pipeline for "
+        f"{len(seen)}/{len(expected)} SKUs after {time.monotonic() - began:.1f}s"
+        + ("" if ready else "; starting traffic anyway (is a worker running?)")
+    )
+    return ready
+
+
+def drive(
+    settings: Settings,
+    world: DemoWorld,
+    config: TrafficConfig,
+    stop: threading.Event,
+    *,
+    duration: float | None = None,
+    report_every: float = 5.0,
+) -> Counter[str]:
+    """Produce the generator's events as they fall due, answering commands, until ``stop``."""
+    from dom.summary import tail_consumer
+
+    start = datetime.now(UTC)
+    run_id = _run_id(start)
+    generator = TrafficGenerator(world, config, run_id=run_id, start=start)
+    deadline = start + timedelta(seconds=duration) if duration is not None else None
+    topics = [registry.FULFILLMENT_COMMANDS.name, registry.RETURN_LABEL_COMMANDS.name]
+    consumer = tail_consumer(settings, topics, since_ms=None)
+    producer = ContractProducer(settings)
+    next_report = time.monotonic() + report_every
+    try:
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            if deadline is not None and now >= deadline:
+                break
+            producer.send_all(generator.tick(now))
+            _answer(consumer, producer.codec, generator, now)
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + report_every
+                elapsed = (now - start).total_seconds()
+                click.echo(f"[{elapsed:6.0f}s] {_describe(generator.counts)}")
+    finally:
+        report = producer.flush()
+        consumer.close()
+    if report.failed:
+        click.echo(f"delivery failures: {report.errors}", err=True)
+    generator.counts["delivered"] = report.delivered
+    generator.counts["failed"] = report.failed
+    return generator.counts
+
+
+def _answer(consumer: Consumer, codec: Codec, generator: TrafficGenerator, now: datetime) -> None:
+    """Hand the commands the pipeline sent to the demo's warehouses and stores."""
+    for message in consumer.consume(500, 0.05):
+        value = message.value()
+        if message.error() is not None or value is None:
+            continue
+        try:
+            record = codec.decode(value)
+        except DecodeError:
+            continue
+        if isinstance(record, FulfillmentCommand):
+            generator.on_fulfillment_command(record, now)
+        elif isinstance(record, ReturnLabelCommand):
+            generator.on_return_label(record)
+
+
+def _describe(counts: Counter[str]) -> str:
+    orders = sum(counts[f"orders.{c.value}"] for c in CHANNEL_MIX)
+    by_channel = " ".join(f"{c.value} {counts[f'orders.{c.value}']}" for c in CHANNEL_MIX)
+    return (
+        f"orders {orders} ({by_channel}), cancels {counts['OrderCancelled']}, "
+        f"fulfilment updates {counts['FulfillmentUpdate']}, returns "
+        f"{counts['ReturnRequested']}/{counts['ReturnReceived']}, stock {counts['StockEvent']}"
+    )
+
+
+def _run_id(start: datetime) -> str:
+    """Short and new for every run, so a rerun's order ids never collide with the last's."""
+    n, digits, alphabet = int(start.timestamp() * 10), "", "0123456789abcdefghijklmnopqrstuvwxyz"
+    while n:
+        n, r = divmod(n, 36)
+        digits = alphabet[r] + digits
+    return digits[-7:]
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or Ctrl-C, so the loop can stop and flush instead of dying."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    demo()
