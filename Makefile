@@ -35,7 +35,7 @@ test-tools:
 	scripts/install-test-tools.sh
 
 test: kafka-jars test-tools
-	$(BIN)/python -m pytest
+	DOM_REQUIRE_PROMTOOL=1 $(BIN)/python -m pytest
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

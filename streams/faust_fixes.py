@@ -17,6 +17,14 @@ has moved past them. Seen after a worker's restart as results that were never ap
 fix: such records are taken out of the batch and their partition is sought back to the first
 of them, so they are fetched again once the partition is active.
 
+A fourth, the worst: while a rebalance is under way, a stream skips the messages still queued
+for it (flow suspended, or fetched in an older generation) and *acknowledges* them so lag
+does not grow. The commit on revocation then covers offsets nobody processed, and a worker
+that keeps the partition resumes after them: seen as results and orders silently skipped
+("reads sku-results[4] at 4 (after 1)"). The fix: the consumer refuses such acks (and stops
+waiting for them); the messages are fetched again from the committed offset and applied
+then, which the stages make harmless.
+
 A second window: before committing offsets Faust flushes its producer, but the buffer that
 holds table writes (changelog records) stops flushing after 0.1 s without progress. A commit can
 then cover an input whose state write is still queued; a crash right after loses that write and
@@ -75,6 +83,18 @@ async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:
     return kept, active
 
 
+_original_ack = Consumer.ack
+
+
+def _ack(self: Any, message: Any) -> bool:
+    app = self.app
+    stale = getattr(message, "generation_id", None) != app.consumer_generation_id
+    if stale or not app.flow_control.is_active():
+        self._unacked_messages.discard(message)  # nobody will process it: don't wait for it
+        return False
+    return bool(_original_ack(self, message))
+
+
 DRAIN_DEADLINE = 30.0
 
 
@@ -94,4 +114,5 @@ def apply() -> None:
     """Install the fixes once (idempotent)."""
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
+    Consumer.ack = _ack  # type: ignore[method-assign]
     ProducerBuffer.flush = _drain  # type: ignore[method-assign]

@@ -107,6 +107,7 @@ class PipelineMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.lag_reported: set[tuple[str, str]] = set()
         self.table_keys = Gauge(
             "dom_table_keys",
             "Keys in a table's local partitions (estimate).",
@@ -147,6 +148,10 @@ async def watch_lag_and_tables(app: Any, metrics: PipelineMetrics, tables: dict[
 
 def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
     consumer = app.consumer
+    assigned = {(tp.topic, str(tp.partition)) for tp in consumer.assignment()}
+    for labels in metrics.lag_reported - assigned:  # moved to another worker: not ours to report
+        metrics.consumer_lag.remove(*labels)
+    metrics.lag_reported &= assigned
     for tp in consumer.assignment():
         if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
             continue
@@ -156,6 +161,7 @@ def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None
             continue
         lag = highwater - (read + 1 if read is not None else 0)
         metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
+        metrics.lag_reported.add((tp.topic, str(tp.partition)))
     for name, table in tables.items():
         dbs = getattr(table.data, "_dbs", {})
         keys = 0
