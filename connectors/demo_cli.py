@@ -4,6 +4,11 @@ The world (locations, products, opening stock) goes to the inbound topics; the r
 published the way ``dom rules publish`` does it; then orders flow at ``--rate`` while the demo
 plays the warehouses and stores, answering the pipeline's fulfillment commands. Ctrl-C (or
 SIGTERM, or ``--duration``) stops it after flushing what it produced.
+
+With ``--connector URL`` the web store and the marketplace place their orders the way they
+would in production: signed Shopify webhooks and SP-API documents posted to the HTTP connector
+(``dom connect``), whose answers the periodic line counts; the other channels still produce
+contract events directly.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from pathlib import Path
 import click
 from confluent_kafka import Consumer
 
-from connectors.demo_traffic import CHANNEL_MIX, TrafficConfig, TrafficGenerator
+from connectors.demo_native import NATIVE_CHANNELS, ConnectorClient
+from connectors.demo_traffic import CHANNEL_MIX, ChannelPost, TrafficConfig, TrafficGenerator
 from connectors.demo_world import CITIES, DemoWorld, build_world
 from connectors.producer import ContractProducer
 from dom.settings import Settings
@@ -57,6 +63,12 @@ DEMO_USER = "dom-demo"
     help="Seconds to wait for the pipeline to show the opening stock before traffic (0: none).",
 )
 @click.option("--report-every", default=5.0, show_default=True, help="Seconds between lines.")
+@click.option(
+    "--connector",
+    metavar="URL",
+    help="Post WEB and MARKETPLACE orders, signed with DOM_WEBHOOK_SECRET, to the HTTP "
+    "connector at URL (`dom connect`, e.g. http://127.0.0.1:8088) instead of producing them.",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -69,10 +81,12 @@ def demo(
     rules_file: Path,
     wait: float,
     report_every: float,
+    connector: str | None,
 ) -> None:
     """A synthetic retailer and a stream of orders from every channel, until Ctrl-C."""
     settings = ctx.find_object(Settings) or Settings()
     ctx.obj = settings  # `dom rules publish` below reads its settings from the context
+    client = connector_client(settings, connector) if connector else None
     started = datetime.now(UTC)
     world = build_world(now=started, skus=skus, stores=stores, seed=seed)
     publish_world(settings, world)
@@ -83,9 +97,33 @@ def demo(
     with _stop_on_signals() as stop:
         if wait:
             wait_for_stock(settings, world, int(started.timestamp() * 1000), wait, stop)
-        click.echo(f"demo traffic: {rate:g} orders/s" + (f" for {duration:g}s" if duration else ""))
-        counts = drive(settings, world, config, stop, duration=duration, report_every=report_every)
+        if client is not None and not client.wait_until_up(30.0, stop) and not stop.is_set():
+            raise click.ClickException(f"no connector answering at {client.base_url}/healthz")
+        click.echo(
+            f"demo traffic: {rate:g} orders/s"
+            + (f" for {duration:g}s" if duration else "")
+            + (f", web store and marketplace through {client.base_url}" if client else "")
+        )
+        counts = drive(
+            settings,
+            world,
+            config,
+            stop,
+            duration=duration,
+            report_every=report_every,
+            client=client,
+        )
     click.echo("demo stopped: " + _describe(counts))
+
+
+def connector_client(settings: Settings, url: str) -> ConnectorClient:
+    """The client posting to ``url``, signing with the connector's secret from the settings."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not secret:
+        raise click.ClickException("--connector needs DOM_WEBHOOK_SECRET, the connector's secret")
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"not an http(s) URL: {url}", param_hint="--connector")
+    return ConnectorClient(url, secret)
 
 
 def publish_world(settings: Settings, world: DemoWorld) -> None:
@@ -146,13 +184,18 @@ def drive(
     *,
     duration: float | None = None,
     report_every: float = 5.0,
+    client: ConnectorClient | None = None,
 ) -> Counter[str]:
-    """Produce the generator's events as they fall due, answering commands, until ``stop``."""
+    """Produce the generator's events as they fall due, answering commands, until ``stop``.
+
+    With a ``client``, the web store's and the marketplace's orders are posted through it.
+    """
     from dom.summary import tail_consumer
 
     start = datetime.now(UTC)
     run_id = _run_id(start)
-    generator = TrafficGenerator(world, config, run_id=run_id, start=start)
+    native = NATIVE_CHANNELS if client is not None else frozenset()
+    generator = TrafficGenerator(world, config, run_id=run_id, start=start, native=native)
     deadline = start + timedelta(seconds=duration) if duration is not None else None
     topics = [registry.FULFILLMENT_COMMANDS.name, registry.RETURN_LABEL_COMMANDS.name]
     consumer = tail_consumer(settings, topics, since_ms=None)
@@ -163,17 +206,28 @@ def drive(
             now = datetime.now(UTC)
             if deadline is not None and now >= deadline:
                 break
-            producer.send_all(generator.tick(now))
+            for record in generator.tick(now):
+                if isinstance(record, ChannelPost):
+                    assert client is not None  # only native channels make posts
+                    client.send(record)
+                else:
+                    producer.send(record)
             _answer(consumer, producer.codec, generator, now)
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + report_every
                 elapsed = (now - start).total_seconds()
+                _count_answers(generator.counts, client)
                 click.echo(f"[{elapsed:6.0f}s] {_describe(generator.counts)}")
     finally:
         report = producer.flush()
         consumer.close()
+        if client is not None:
+            client.close()
+    _count_answers(generator.counts, client)
     if report.failed:
         click.echo(f"delivery failures: {report.errors}", err=True)
+    if client is not None and client.last_refusal:
+        click.echo(f"connector refused or missed orders, last: {client.last_refusal}", err=True)
     generator.counts["delivered"] = report.delivered
     generator.counts["failed"] = report.failed
     return generator.counts
@@ -195,14 +249,31 @@ def _answer(consumer: Consumer, codec: Codec, generator: TrafficGenerator, now: 
             generator.on_return_label(record)
 
 
+def _count_answers(counts: Counter[str], client: ConnectorClient | None) -> None:
+    if client is not None:
+        for kind, n in client.answers().items():
+            counts[f"connector.{kind}"] = n
+
+
 def _describe(counts: Counter[str]) -> str:
     orders = sum(counts[f"orders.{c.value}"] for c in CHANNEL_MIX)
     by_channel = " ".join(f"{c.value} {counts[f'orders.{c.value}']}" for c in CHANNEL_MIX)
-    return (
+    line = (
         f"orders {orders} ({by_channel}), cancels {counts['OrderCancelled']}, "
         f"fulfilment updates {counts['FulfillmentUpdate']}, returns "
         f"{counts['ReturnRequested']}/{counts['ReturnReceived']}, stock {counts['StockEvent']}"
     )
+    if any(key.startswith("connector.") for key in counts):
+        c = {key.removeprefix("connector."): n for key, n in counts.items()}
+        line += (
+            f"; connector: 202 {c.get('accepted', 0)}, 200 duplicate {c.get('duplicate', 0)}, "
+            f"4xx {c.get('4xx', 0)}, 5xx {c.get('5xx', 0)}, "
+            f"unreachable {c.get('unreachable', 0) + c.get('other', 0)}, "
+            f"in flight {c.get('in_flight', 0)}"
+        )
+        if c.get("unsent"):
+            line += f", unsent {c['unsent']}"
+    return line
 
 
 def _run_id(start: datetime) -> str:

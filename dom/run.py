@@ -75,16 +75,22 @@ DEMO_WEBHOOK_SECRET = "demo-secret"  # only when the user set none
 def _start_connectors(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
     """The HTTP connector (``dom connect``): web store webhooks and marketplace orders. Without
     a configured secret it gets the demo's, which the demo traffic signs its webhooks with."""
-    env = {"DOM_WEBHOOK_SECRET": os.environ.get("DOM_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)}
-    child = _spawn("connector", ["dom.cli", "connect"], settings, log_dir, env)
+    child = _spawn("connector", ["dom.cli", "connect"], settings, log_dir, _webhook_env())
     base = f"http://{settings.connector_host}:{settings.connector_port}"
     return [child], [f"{base}/webhooks/shopify/orders-create", f"{base}/metrics"]
 
 
 def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[Child]:
-    # `dom demo` once the command line registers it; the module itself until then.
-    args = ["dom.cli", "demo"] if _registered("demo") else ["connectors.demo_cli"]
-    return [_spawn("demo", [*args, *options], settings, log_dir)]
+    """The demo sends web and marketplace orders through the connector, signed with its secret;
+    the other channels' events it produces directly."""
+    host = "127.0.0.1" if settings.connector_host == "0.0.0.0" else settings.connector_host
+    connector = ["--connector", f"http://{host}:{settings.connector_port}"]
+    args = ["dom.cli", "demo", *options, *connector]
+    return [_spawn("demo", args, settings, log_dir, _webhook_env())]
+
+
+def _webhook_env() -> dict[str, str]:
+    return {"DOM_WEBHOOK_SECRET": os.environ.get("DOM_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)}
 
 
 def _watch(children: list[Child], stop: threading.Event, exited: list[Child]) -> None:

@@ -8,7 +8,7 @@ from functools import cache
 
 import pytest
 
-from connectors.demo_traffic import TrafficConfig, TrafficGenerator
+from connectors.demo_traffic import Outgoing, TrafficConfig, TrafficGenerator
 from connectors.demo_world import CITIES, DC_CITIES, DemoWorld, build_world
 from schemas.models import (
     Capability,
@@ -44,9 +44,9 @@ def world(skus: int = 2500, stores: int = 36, seed: int = 42) -> DemoWorld:
 
 def run_traffic(
     w: DemoWorld, seconds: float, config: TrafficConfig | None = None, step: float = 0.1
-) -> list[Message]:
+) -> list[Outgoing]:
     generator = TrafficGenerator(w, config or TrafficConfig(), run_id="t1", start=NOW)
-    out: list[Message] = []
+    out: list[Outgoing] = []
     for n in range(1, int(seconds / step) + 1):
         out += generator.tick(NOW + timedelta(seconds=n * step))
     return out
@@ -174,7 +174,11 @@ def _answers(
     if label is not None:
         generator.on_return_label(label)
     end = NOW + timedelta(seconds=60)
-    return [r for r in generator.tick(end) if not isinstance(r, OrderPlaced | StockEvent)]
+    return [
+        r
+        for r in generator.tick(end)
+        if isinstance(r, Message) and not isinstance(r, OrderPlaced | StockEvent)
+    ]
 
 
 def test_warehouses_ship_stores_hand_over_transfers_do_both() -> None:
