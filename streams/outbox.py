@@ -27,6 +27,7 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
 from streams.raw import raw_topic
+from streams.sequencer import ADMIT, Sequencer, drop_unacked
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,20 @@ class Outbox:
     async def process(self, stream: Any, handle: Handler, stage: str) -> None:
         """Feed every event to ``handle`` in batches; a failure dead-letters that input only."""
         m = self.metrics
-        last: dict[tuple[str, int], int] = {}
+        sequencer = Sequencer(stage)
+        consumer = self._app.consumer
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             started = time.perf_counter()
             sends = Sends()
+            rewinds: dict[Any, int] = {}
             for event in events:
-                _note_jump(last, event.message, stage)
+                message = event.message
+                verdict = sequencer.admit(message)
+                if verdict != ADMIT:
+                    drop_unacked(consumer, message)
+                    if verdict >= 0:
+                        rewinds[message.tp] = verdict
+                    continue
                 # Tables write their changelog to the partition of the current event.
                 _current_event.set(weakref.ref(event))
                 try:
@@ -123,6 +132,8 @@ class Outbox:
                 except Exception as exc:  # a bug must not stop the stage; the input is kept
                     log.exception("%s stage failed on an input", stage)
                     sends.dead_letter(event, f"internal error: {exc!r}", stage, "internal_error")
+            for tp, offset in rewinds.items():
+                await consumer.seek(tp, offset)
             await self._app.producer.flush()  # the batch's table writes are durable now
             await self.send_all(sends.records)
             for kind, letter in sends.letters:
@@ -133,13 +144,3 @@ class Outbox:
             m.sent(stage, sends.records)
             m.batch_size.labels(stage).observe(len(events))
             m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
-
-
-def _note_jump(last: dict[tuple[str, int], int], message: Any, stage: str) -> None:
-    """Log where a partition's offsets do not follow on (a first read, a replay or a gap):
-    the trail to follow when at-least-once is in doubt."""
-    tp = (message.topic, message.partition)
-    before = last.get(tp)
-    if before is None or message.offset != before + 1:
-        log.info("%s reads %s[%s] at %s (after %s)", stage, *tp, message.offset, before)
-    last[tp] = message.offset
