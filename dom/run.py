@@ -80,6 +80,17 @@ def _start_connectors(settings: Settings, log_dir: Path) -> tuple[list[Child], l
     return [child], [f"{base}/webhooks/shopify/orders-create", f"{base}/metrics"]
 
 
+CONSOLE_PORT = 8090
+
+
+def _start_console(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
+    """The operator console (``dom console``), reading the worker's HTTP endpoints."""
+    worker = f"http://{settings.web_host}:{settings.web_port}"
+    port = os.environ.get("DOM_CONSOLE_PORT", str(CONSOLE_PORT))
+    args = ["dom.cli", "console", "--workers", worker, "--port", port]
+    return [_spawn("console", args, settings, log_dir)], [f"console: http://127.0.0.1:{port}/"]
+
+
 def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[Child]:
     """The demo sends web and marketplace orders through the connector, signed with its secret;
     the other channels' events it produces directly."""
@@ -130,12 +141,14 @@ def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
         log_dir = settings.data_dir / "logs"
         workers, urls = _start_workers(settings, log_dir)
         connectors, connector_urls = _start_connectors(settings, log_dir)
-        children += workers + connectors
+        consoles, console_urls = _start_console(settings, log_dir)
+        children += workers + connectors + consoles
         if not no_demo:
             options = ["--rate", str(rate), "--skus", str(skus), "--stores", str(stores)]
             children += _start_demo(settings, log_dir, options)
         click.echo(f"started {', '.join(c.name for c in children) or 'nothing'}; logs in {log_dir}")
-        _summary_until_stopped(settings, children, urls + connector_urls, since_ms)
+        all_urls = console_urls + urls + connector_urls
+        _summary_until_stopped(settings, children, all_urls, since_ms)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,0 +1,157 @@
+"""The console's composition root: ``create_app(settings, workers)`` builds the aiohttp app
+(static page, JSON API, the feed of topics, the rule store); nothing connects until it runs.
+
+What the page can do is fixed here: GETs that read, and POSTs under ``/api/rules`` that
+validate, dry-run or publish a rule. A POST must be JSON from the console's own origin (a
+page elsewhere cannot post a form to it), bodies are small, and every answer carries a
+content security policy that only runs the console's own script.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from dom.console import api, rules_api, validate
+from dom.console.feed import Feed, FeedState
+from dom.console.rules_api import KafkaRuleStore, RuleStore
+from dom.console.state import CONSOLE, MAX_BODY, Console, json_error
+from dom.console.workers import WorkerClient
+from dom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+RULE_FIELDS = frozenset(
+    {"rule_id", "stage", "priority", "condition", "actions", "description", "enabled",
+     "stop_processing", "updated_by", "version", "last"}
+)  # fmt: skip
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    settings: Settings,
+    workers: list[str],
+    *,
+    grafana_url: str | None = None,
+    store: RuleStore | None = None,
+    feed: FeedState | None = None,
+    follow_topics: bool = True,
+    lookback: float = 3600.0,
+) -> web.Application:
+    """The console over ``workers`` (base URLs) and the cluster of ``settings``.
+
+    Tests pass their own ``store`` and ``feed`` and ``follow_topics=False`` to run
+    without Kafka.
+    """
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_headers, _errors, _same_origin])
+    console = Console(
+        client=WorkerClient(workers),
+        feed=feed or FeedState(),
+        store=store or KafkaRuleStore(settings),
+        grafana_url=grafana_url,
+        topic_prefix=settings.topic_prefix,
+    )
+    app[CONSOLE] = console
+    app.cleanup_ctx.append(_workers_client)
+    if follow_topics:
+        app.cleanup_ctx.append(_following(settings, lookback))
+    _routes(app)
+    return app
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", _index)
+    r.add_static("/static/", STATIC, follow_symlinks=False)
+    r.add_get("/api/config", api.config)
+    r.add_get("/api/inventory/{sku}", api.inventory)
+    r.add_get("/api/low-stock", api.low_stock)
+    r.add_get("/api/skus", api.skus)
+    r.add_get("/api/orders/{order_id}", api.order)
+    r.add_get("/api/outcomes", api.outcomes)
+    r.add_get("/api/health", api.health)
+    r.add_get("/api/rules", rules_api.list_rules)
+    r.add_get("/api/rules/{rule_id}/history", rules_api.history)
+    r.add_post("/api/rules/validate", rules_api.validate_rule)
+    r.add_post("/api/rules/dry-run", rules_api.dry_run)
+    r.add_post("/api/rules/publish", rules_api.publish)
+    r.add_post("/api/rules/{rule_id}/rollback", rules_api.rollback)
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def _workers_client(app: web.Application) -> AsyncIterator[None]:
+    client = app[CONSOLE].client
+    await client.start()
+    yield
+    await client.close()
+
+
+def _following(
+    settings: Settings, lookback: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def follow(app: web.Application) -> AsyncIterator[None]:
+        feed = Feed(settings, app[CONSOLE].feed, lookback=lookback).start()
+        yield
+        feed.stop()
+
+    return follow
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        error.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refused input as 400 (how it was asked) or 422 (what a rule says), never a traceback."""
+    try:
+        return await handler(request)
+    except validate.InputError as error:
+        status = 422 if any(e["field"] in RULE_FIELDS for e in error.errors) else 400
+        return json_error(status, error.errors[0]["message"], error.errors)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, f"the request is larger than {MAX_BODY // 1024} KiB")
+    except web.HTTPException as error:
+        if not request.path.startswith("/api/") or error.status < 400:
+            raise
+        return json_error(error.status, error.reason)
+    except Exception:
+        log.exception("console: %s %s failed", request.method, request.path)
+        return json_error(500, "the console failed to answer; see its log")
+
+
+@web.middleware
+async def _same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Writes only as JSON and only from the console's own pages."""
+    if request.method not in ("GET", "HEAD"):
+        if request.content_type != "application/json":
+            return json_error(415, "send the request as application/json")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            return json_error(403, "requests from other sites are refused")
+    return await handler(request)

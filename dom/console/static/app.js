@@ -1,0 +1,524 @@
+// DOM console: plain JavaScript, no build step. Everything shown is put in the page as
+// text (never as HTML), and every input is checked again by the server.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const SVG = "http://www.w3.org/2000/svg";
+const state = { config: null, sku: null, skuRows: {}, sort: { key: "location_id", dir: "asc" },
+  order: null, editing: null, validateTimer: null, lastOk: 0 };
+
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function fill(tbody, rows) { tbody.replaceChildren(...rows); }
+function show(node, visible) { node.hidden = !visible; }
+function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
+function fmt(n, digits = 0) { return n === null || n === undefined ? "–" : Number(n).toFixed(digits); }
+
+async function api(path, options = {}) {
+  const init = { method: options.method || "GET", headers: { Accept: "application/json" } };
+  if (options.body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    markLive(false);
+    return { status: 0, body: { ok: false, error: "the console does not answer" } };
+  }
+  markLive(true);
+  let body;
+  try { body = await response.json(); } catch (e) { body = { ok: false, error: `HTTP ${response.status}` }; }
+  return { status: response.status, body };
+}
+
+function markLive(ok) {
+  if (ok) state.lastOk = Date.now();
+  $("#live").classList.toggle("stale", !ok);
+  $("#live").textContent = ok ? "live" : "disconnected";
+}
+
+// ---- tabs ---------------------------------------------------------------------------------
+
+function currentTab() { return (location.hash.replace("#", "").split("/")[0]) || "inventory"; }
+
+function selectTab(name) {
+  for (const view of document.querySelectorAll(".view")) show(view, view.dataset.view === name);
+  for (const tab of document.querySelectorAll(".tabs button")) {
+    tab.setAttribute("aria-selected", tab.dataset.tab === name ? "true" : "false");
+  }
+  if (name === "rules") loadRules();
+  if (name === "health") loadHealth();
+  if (name === "orders") loadFeed();
+  if (name === "inventory") loadLowStock();
+}
+
+function route() {
+  const [tab, ...rest] = location.hash.replace("#", "").split("/");
+  const arg = decodeURIComponent(rest.join("/"));
+  selectTab(tab || "inventory");
+  if (tab === "inventory" && arg && arg !== state.sku) { $("#sku-input").value = arg; openSku(arg); }
+  if (tab === "orders" && arg && arg !== state.order) { $("#order-input").value = arg; openOrder(arg); }
+}
+
+// ---- inventory ----------------------------------------------------------------------------
+
+async function openSku(sku) {
+  state.sku = sku;
+  state.skuRows = {};
+  await refreshSku(true);
+}
+
+async function refreshSku(first = false) {
+  const sku = state.sku;
+  if (!sku) return;
+  const { status, body } = await api(`/api/inventory/${encodeURIComponent(sku)}`);
+  if (sku !== state.sku) return;
+  if (status !== 200) {
+    $("#sku-error").textContent = body.error || `HTTP ${status}`;
+    show($("#sku-error"), true);
+    if (first) show($("#sku-result"), false);
+    return;
+  }
+  show($("#sku-error"), false);
+  show($("#sku-result"), true);
+  $("#sku-title").textContent = body.sku;
+  $("#sku-total").textContent = body.total_available;
+  $("#sku-updated").textContent = when(body.updated_at);
+  const previous = state.skuRows;
+  state.skuRows = {};
+  for (const row of body.locations) state.skuRows[row.location_id] = row;
+  drawSkuTable(previous);
+  drawMap(body.locations);
+}
+
+function stockClass(row) {
+  if (row.available <= 0) return "out";
+  if (row.available <= row.safety_stock) return "low";
+  return "ok";
+}
+
+function drawSkuTable(previous = {}) {
+  const { key, dir } = state.sort;
+  const rows = Object.values(state.skuRows).sort((a, b) => {
+    const x = a[key] ?? "", y = b[key] ?? "";
+    const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    return dir === "asc" ? order : -order;
+  });
+  for (const th of document.querySelectorAll("#sku-table th")) {
+    if (th.dataset.key === key) th.dataset.dir = dir; else delete th.dataset.dir;
+  }
+  const cols = ["on_hand", "reserved", "safety_stock", "available"];
+  fill($("#sku-table tbody"), rows.map((row) => {
+    const before = previous[row.location_id];
+    const changed = before && cols.some((c) => before[c] !== row[c]);
+    return el("tr", { "data-location": row.location_id, class: changed ? "changed" : null },
+      el("td", { text: row.location_id }), el("td", { text: row.name || "" }), el("td", { text: row.kind || "" }),
+      cols.map((c) => el("td", { class: `num ${c === "available" ? stockClass(row) : ""}`, "data-col": c, text: row[c] })));
+  }));
+}
+
+function drawMap(rows) {
+  const svg = $("#sku-map");
+  const placed = rows.filter((r) => typeof r.lat === "number" && typeof r.lon === "number");
+  const nodes = [];
+  if (!placed.length) {
+    nodes.push(el("svg:text", { x: 20, y: 30, text: "No coordinates are known for these locations." }));
+    svg.replaceChildren(...nodes);
+    return;
+  }
+  const lons = placed.map((r) => r.lon), lats = placed.map((r) => r.lat);
+  const pad = 2;
+  const [x0, x1] = [Math.min(...lons) - pad, Math.max(...lons) + pad];
+  const [y0, y1] = [Math.min(...lats) - pad, Math.max(...lats) + pad];
+  // Labels go right of their circle: keep room for them on the right.
+  const scale = Math.min(470 / (x1 - x0), 280 / (y1 - y0));
+  const px = (lon) => 20 + (lon - x0) * scale, py = (lat) => 300 - (lat - y0) * scale;
+  for (let lon = Math.ceil(x0 / 10) * 10; lon <= x1; lon += 10) {
+    nodes.push(el("svg:line", { x1: px(lon), x2: px(lon), y1: 0, y2: 320, stroke: "#dbe3ec" }));
+  }
+  for (let lat = Math.ceil(y0 / 10) * 10; lat <= y1; lat += 10) {
+    nodes.push(el("svg:line", { x1: 0, x2: 600, y1: py(lat), y2: py(lat), stroke: "#dbe3ec" }));
+  }
+  for (const row of placed.sort((a, b) => b.available - a.available)) {
+    const r = 4 + Math.min(22, Math.sqrt(Math.max(0, row.available)) * 2);
+    nodes.push(el("svg:circle", { cx: px(row.lon), cy: py(row.lat), r, class: stockClass(row), "data-location": row.location_id },
+      el("svg:title", { text: `${row.location_id} ${row.name || ""}: ${row.available} available, ${row.on_hand} on hand` })));
+    nodes.push(el("svg:text", { x: px(row.lon) + r + 2, y: py(row.lat) + 3, text: `${row.location_id} ${row.available}` }));
+  }
+  svg.replaceChildren(...nodes);
+}
+
+async function loadLowStock() {
+  const threshold = Number($("#low-threshold").value || 0);
+  const { status, body } = await api(`/api/low-stock?threshold=${encodeURIComponent(threshold)}&limit=50`);
+  if (status !== 200) return;
+  fill($("#low-stock-table tbody"), body.skus.map((s) => el("tr", { onclick: () => { location.hash = `inventory/${encodeURIComponent(s.sku)}`; } },
+    el("td", { text: s.sku }), el("td", { class: "num", text: s.total_available }),
+    el("td", { class: "num", text: s.locations }), el("td", { class: "num", text: s.out_at }),
+    el("td", { text: when(s.updated_at) }))));
+  show($("#low-stock-empty"), body.skus.length === 0);
+}
+
+async function suggestSkus() {
+  const prefix = $("#sku-input").value.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(prefix)) return;
+  const { status, body } = await api(`/api/skus?prefix=${encodeURIComponent(prefix)}`);
+  if (status === 200) fill($("#sku-suggestions"), body.skus.map((s) => el("option", { value: s })));
+}
+
+// ---- orders -------------------------------------------------------------------------------
+
+async function openOrder(orderId) {
+  state.order = orderId;
+  const { status, body } = await api(`/api/orders/${encodeURIComponent(orderId)}`);
+  if (orderId !== state.order) return;
+  if (status !== 200) {
+    $("#order-error").textContent = body.error || `HTTP ${status}`;
+    show($("#order-error"), true);
+    show($("#order-result"), false);
+    return;
+  }
+  show($("#order-error"), false);
+  show($("#order-result"), true);
+  $("#order-title").textContent = body.order_id;
+  $("#order-status").textContent = body.status;
+  $("#order-status").className = `badge ${body.status}`;
+  $("#order-channel").textContent = body.channel;
+  const parts = body.explanation_parts.length ? body.explanation_parts : ["No routing decision yet."];
+  fill($("#order-explanation"), parts.map((p) => el("li", { text: p })));
+  const rules = body.rules_fired.length ? body.rules_fired.map((r) => el("span", { class: "chip", text: r }))
+    : [el("span", { class: "muted", text: "none" })];
+  fill($("#order-rules"), rules);
+  fill($("#order-timeline"), body.history.map((h) => el("li", {},
+    el("b", { text: h.status }), " ", el("span", { text: h.reason || "" }), el("div", { class: "when", text: when(h.at) }))));
+  fill($("#order-shipments tbody"), body.shipments.map((s) => el("tr", {},
+    el("td", { text: s.shipment_id }), el("td", { text: s.location_id + (s.destination_location_id ? ` → ${s.destination_location_id}` : "") }),
+    el("td", { text: s.kind }), el("td", { text: s.state }),
+    el("td", { text: s.lines.map((l) => `${l.sku} ×${l.quantity}`).join(", ") }))));
+  const back = body.backordered || [];
+  $("#order-backordered").textContent = back.length ? `Backordered: ${back.map((l) => `${l.sku} ×${l.quantity}`).join(", ")}` : "";
+  show($("#order-backordered"), back.length > 0);
+  fill($("#order-commands tbody"), body.commands.map((c) => el("tr", {},
+    el("td", { text: c.kind }), el("td", { text: c.location_id }), el("td", { text: c.shipment_id }),
+    el("td", { text: c.detail }), el("td", { text: c.rules_fired.join(", ") }), el("td", { text: when(c.created_at) }))));
+}
+
+async function loadFeed() {
+  const channel = $("#feed-channel").value, status = $("#feed-status").value;
+  const query = new URLSearchParams({ limit: "100" });
+  if (channel) query.set("channel", channel);
+  if (status) query.set("status", status);
+  const answer = await api(`/api/outcomes?${query}`);
+  if (answer.status !== 200) return;
+  const rows = answer.body.outcomes;
+  fill($("#feed-table tbody"), rows.map((o) => el("tr", { "data-order": o.order_id, onclick: () => { location.hash = `orders/${encodeURIComponent(o.order_id)}`; } },
+    el("td", { text: when(o.at) }), el("td", { text: o.order_id }), el("td", { text: o.channel }),
+    el("td", {}, el("span", { class: `badge ${o.status}`, text: o.status })),
+    el("td", { text: o.locations.join(", ") }), el("td", { text: o.rules_fired.join(", ") }), el("td", { text: o.reason }))));
+  show($("#feed-empty"), rows.length === 0);
+}
+
+// ---- rules --------------------------------------------------------------------------------
+
+async function loadRules() {
+  const { status, body } = await api("/api/rules");
+  if (status !== 200) {
+    $("#rules-source").textContent = body.error || `HTTP ${status}`;
+    return;
+  }
+  $("#rules-source").textContent = `as ${body.worker} applies them`;
+  fill($("#rules-table tbody"), body.rules.map((r) => el("tr", { "data-rule": r.rule_id },
+    el("td", { text: r.rule_id }), el("td", { text: r.stage }), el("td", { class: "num", text: r.priority }),
+    el("td", { class: "num", text: r.version }), el("td", { text: r.enabled ? "yes" : "no" }),
+    el("td", { text: r.updated_by }), el("td", { text: when(r.updated_at) }), el("td", { class: "code", text: r.condition }),
+    el("td", {}, el("button", { type: "button", class: "small secondary", onclick: () => editRule(r), text: "Edit" }), " ",
+      el("button", { type: "button", class: "small secondary", onclick: () => loadHistory(r.rule_id), text: "History" })))));
+  const refused = body.refused || [];
+  fill($("#rules-refused-list"), refused.map((x) => el("li", { text: `${x.rule_id} v${x.version}: ${x.error}` })));
+  show($("#rules-refused"), refused.length > 0);
+}
+
+function actionRow(type = "", value = "") {
+  const stage = $("#rule-stage").value;
+  const actions = state.config ? state.config.actions : {};
+  const select = el("select", { class: "action-type", "aria-label": "action" },
+    Object.entries(actions).filter(([, spec]) => spec.stage === stage)
+      .map(([name]) => el("option", { value: name, text: name, selected: name === type })));
+  const input = el("input", { class: "action-param", "aria-label": "action parameter", maxlength: 500, value });
+  const hint = () => {
+    const spec = actions[select.value];
+    input.placeholder = spec ? `${spec.param}: ${spec.hint}` : "";
+  };
+  select.addEventListener("change", () => { hint(); scheduleValidate(); });
+  input.addEventListener("input", scheduleValidate);
+  hint();
+  const row = el("div", { class: "action-row" }, select, input,
+    el("button", { type: "button", class: "small secondary", text: "remove", onclick: () => { row.remove(); scheduleValidate(); } }));
+  return row;
+}
+
+function formRule() {
+  return {
+    rule_id: $("#rule-id").value.trim(),
+    stage: $("#rule-stage").value,
+    priority: $("#rule-priority").value === "" ? null : Number($("#rule-priority").value),
+    condition: $("#rule-condition").value,
+    actions: [...document.querySelectorAll("#rule-actions .action-row")].map((row) => {
+      const type = row.querySelector(".action-type").value;
+      const spec = state.config.actions[type];
+      return { type, params: spec ? { [spec.param]: row.querySelector(".action-param").value } : {} };
+    }),
+    description: $("#rule-description").value,
+    enabled: $("#rule-enabled").checked,
+    stop_processing: $("#rule-stop").checked,
+  };
+}
+
+function showFieldErrors(errors) {
+  for (const node of document.querySelectorAll("[data-error-for]")) node.textContent = "";
+  const status = $("#condition-status");
+  const condition = errors.find((e) => e.field === "condition");
+  status.textContent = condition ? condition.message : (errors.length ? "" : "✓ the rule is valid");
+  status.className = `status ${condition ? "bad" : errors.length ? "" : "ok"}`;
+  for (const e of errors) {
+    const node = document.querySelector(`[data-error-for="${CSS.escape(e.field)}"]`);
+    if (node && e.field !== "condition") node.textContent = e.message;
+  }
+}
+
+function message(text, bad) {
+  const node = $("#rule-message");
+  node.textContent = text;
+  node.className = `message ${bad ? "bad" : ""}`;
+  show(node, true);
+}
+
+function scheduleValidate() {
+  clearTimeout(state.validateTimer);
+  state.validateTimer = setTimeout(validateRule, 300);
+}
+
+async function validateRule() {
+  const { body } = await api("/api/rules/validate", { method: "POST", body: formRule() });
+  showFieldErrors(body.errors || (body.ok ? [] : [{ field: "body", message: body.error }]));
+  return body.ok;
+}
+
+async function dryRun() {
+  message("Dry-run: routing recent orders under the live rules and with this rule…", false);
+  const last = Number($("#dry-run-last").value || 200);
+  const { status, body } = await api("/api/rules/dry-run", { method: "POST", body: { ...formRule(), last } });
+  if (status !== 200) {
+    showFieldErrors(body.errors || []);
+    message(`Not dry-run: ${body.error}`, true);
+    show($("#dry-run-result"), false);
+    return;
+  }
+  show($("#rule-message"), false);
+  $("#dry-run-summary").textContent = body.summary;
+  fill($("#dry-run-table tbody"), body.changes.map((c) => el("tr", {},
+    el("td", { text: c.order_id }), el("td", { text: c.field }), el("td", { class: "code", text: c.live }), el("td", { class: "code", text: c.proposed }))));
+  show($("#dry-run-result"), true);
+}
+
+async function publishRule() {
+  const { status, body } = await api("/api/rules/publish", { method: "POST", body: { ...formRule(), updated_by: $("#rule-author").value } });
+  if (status !== 200) {
+    showFieldErrors(body.errors || []);
+    message(`Nothing was published: ${body.error}`, true);
+    return;
+  }
+  message(body.message, false);
+  if (body.published) $("#rule-form-title").textContent = `Edit ${body.rule_id} (version ${body.version})`;
+  setTimeout(loadRules, 800);
+  loadHistory(body.rule_id || $("#rule-id").value.trim());
+}
+
+function editRule(rule, keepMessage = false) {
+  state.editing = rule.rule_id;
+  $("#rule-form-title").textContent = `Edit ${rule.rule_id} (version ${rule.version})`;
+  $("#rule-id").value = rule.rule_id;
+  $("#rule-stage").value = rule.stage;
+  $("#rule-priority").value = rule.priority;
+  $("#rule-condition").value = rule.condition;
+  $("#rule-description").value = rule.description || "";
+  $("#rule-enabled").checked = rule.enabled;
+  $("#rule-stop").checked = rule.stop_processing;
+  fill($("#rule-actions"), rule.actions.map((a) => actionRow(a.type, Object.values(a.params)[0] || "")));
+  show($("#dry-run-result"), false);
+  if (!keepMessage) show($("#rule-message"), false);
+  validateRule();
+  if (!keepMessage) $("#rule-form").scrollIntoView({ behavior: "smooth" });
+}
+
+function newRule() {
+  state.editing = null;
+  $("#rule-form-title").textContent = "New rule";
+  for (const id of ["#rule-id", "#rule-condition", "#rule-description"]) $(id).value = "";
+  $("#rule-priority").value = 100;
+  $("#rule-enabled").checked = true;
+  $("#rule-stop").checked = false;
+  fill($("#rule-actions"), [actionRow()]);
+  showFieldErrors([]);
+  $("#condition-status").textContent = "";
+  show($("#dry-run-result"), false);
+  show($("#rule-message"), false);
+}
+
+async function loadHistory(ruleId) {
+  const { status, body } = await api(`/api/rules/${encodeURIComponent(ruleId)}/history`);
+  if (status !== 200) return;
+  $("#history-title").textContent = ruleId;
+  const newest = body.versions.find((v) => !v.deleted && !v.refused);
+  fill($("#history-table tbody"), body.versions.map((v) => v.deleted
+    ? el("tr", {}, el("td", { colspan: 9, class: "muted", text: "deleted (tombstone)" }))
+    : el("tr", { "data-version": v.version },
+      el("td", { class: "num", text: v.version }), el("td", { text: v.updated_by }), el("td", { text: when(v.updated_at) }),
+      el("td", { text: v.stage }), el("td", { class: "num", text: v.priority }), el("td", { text: v.enabled ? "yes" : "no" }),
+      el("td", { class: "code", text: v.condition + (v.refused ? `  (refused: ${v.refused})` : "") }),
+      el("td", { text: v.actions.map((a) => `${a.type}: ${Object.values(a.params).join(", ")}`).join("; ") }),
+      el("td", {}, v === newest || v.refused ? null : el("button", { type: "button", class: "small secondary",
+        text: `Roll back to v${v.version}`, onclick: () => rollback(ruleId, v.version) })))));
+  show($("#rule-history"), true);
+}
+
+async function rollback(ruleId, version) {
+  const updatedBy = $("#rule-author").value;
+  const { status, body } = await api(`/api/rules/${encodeURIComponent(ruleId)}/rollback`, { method: "POST", body: { version, updated_by: updatedBy } });
+  if (status !== 200) {
+    showFieldErrors(body.errors || []);
+    message(`Not rolled back: ${body.error}`, true);
+    return;
+  }
+  message(`${body.message} (content of version ${version})`, false);
+  setTimeout(loadRules, 800);
+  await loadHistory(ruleId);
+  const history = await api(`/api/rules/${encodeURIComponent(ruleId)}/history`);
+  const restored = history.status === 200 && history.body.versions.find((v) => v.version === body.version);
+  if (restored) editRule(restored, true);
+}
+
+// ---- health -------------------------------------------------------------------------------
+
+function card(label, value, tone) {
+  return el("div", { class: `card ${tone || ""}`, "data-card": label }, el("div", { class: "label", text: label }), el("div", { class: "value", text: value }));
+}
+
+function rowsOf(map) {
+  const rows = Object.entries(map || {}).sort((a, b) => b[1] - a[1]);
+  if (!rows.length) return [el("tr", {}, el("td", { colspan: 2, class: "muted", text: "none" }))];
+  return rows.map(([k, v]) => el("tr", {}, el("td", { text: k || "?" }), el("td", { class: "num", text: fmt(v) })));
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1000) return `${fmt(ms)} ms`;
+  if (ms < 120000) return `${fmt(ms / 1000, 1)} s`;
+  if (ms < 7200000) return `${fmt(ms / 60000)} min`;
+  return `${fmt(ms / 3600000)} h`;
+}
+
+async function loadHealth() {
+  const { status, body } = await api("/api/health");
+  if (status !== 200) return;
+  const t = body.total || {};
+  const up = body.workers.filter((w) => w.up).length;
+  fill($("#health-cards"), [
+    card("Workers up", `${up} / ${body.workers.length}`, up === body.workers.length ? "good" : "bad"),
+    card("Events / s", fmt(t.events_per_s, 1)),
+    card("Orders / s", fmt(t.orders_per_s, 1)),
+    card("Orders routed", fmt(Object.values(t.outcomes || {}).reduce((a, b) => a + b, 0))),
+    card("Dead letters", fmt(t.dead_letters), t.dead_letters ? "bad" : "good"),
+    card("Consumer lag", fmt(t.lag), t.lag > 1000 ? "bad" : ""),
+    card("Decision latency (mean)", duration(t.latency_mean_ms)),
+    card("Rules in force", fmt(t.rules_in_force), t.rules_refused ? "bad" : ""),
+  ]);
+  fill($("#health-outcomes tbody"), rowsOf(t.outcomes));
+  fill($("#health-dlq tbody"), rowsOf(t.dead_letters_by_stage));
+  fill($("#health-lag tbody"), rowsOf(t.lag_by_topic));
+  fill($("#health-workers tbody"), body.workers.map((w) => el("tr", {},
+    el("td", { text: w.url }), el("td", { text: w.up ? "yes" : `no: ${w.error}` }),
+    el("td", { class: "num", text: fmt(w.events_per_s, 1) }), el("td", { class: "num", text: fmt(w.orders_per_s, 1) }),
+    el("td", { class: "num", text: fmt(w.lag) }))));
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+async function start() {
+  const { body } = await api("/api/config");
+  state.config = body;
+  fill($("#rule-stage"), body.stages.map((s) => el("option", { value: s, text: s })));
+  for (const c of body.channels) $("#feed-channel").append(el("option", { value: c, text: c }));
+  for (const s of body.statuses) $("#feed-status").append(el("option", { value: s, text: s }));
+  $("#rule-vocabulary").textContent = Object.entries(body.vocabulary).map(([k, v]) => `${k}: ${v}`).join("\n");
+  const link = $("#grafana-link");
+  if (body.grafana_url && /^https?:\/\//.test(body.grafana_url)) link.href = body.grafana_url; else show(link, false);
+  fill($("#rule-actions"), [actionRow()]);
+
+  for (const tab of document.querySelectorAll(".tabs button")) {
+    tab.addEventListener("click", () => { location.hash = tab.dataset.tab; });
+  }
+  $("#sku-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const sku = $("#sku-input").value.trim();
+    if (!sku) return;
+    state.sku = null;
+    location.hash = `inventory/${encodeURIComponent(sku)}`;
+    if (currentTab() === "inventory") openSku(sku);
+  });
+  $("#sku-input").addEventListener("input", suggestSkus);
+  $("#order-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = $("#order-input").value.trim();
+    if (!id) return;
+    state.order = null;
+    location.hash = `orders/${encodeURIComponent(id)}`;
+    openOrder(id);
+  });
+  for (const th of document.querySelectorAll("#sku-table th")) {
+    th.addEventListener("click", () => {
+      const same = state.sort.key === th.dataset.key;
+      state.sort = { key: th.dataset.key, dir: same && state.sort.dir === "asc" ? "desc" : "asc" };
+      drawSkuTable();
+    });
+  }
+  $("#low-threshold").addEventListener("change", loadLowStock);
+  $("#feed-channel").addEventListener("change", loadFeed);
+  $("#feed-status").addEventListener("change", loadFeed);
+  for (const id of ["#rule-id", "#rule-priority", "#rule-condition", "#rule-description"]) $(id).addEventListener("input", scheduleValidate);
+  for (const id of ["#rule-enabled", "#rule-stop"]) $(id).addEventListener("change", scheduleValidate);
+  $("#rule-stage").addEventListener("change", () => { fill($("#rule-actions"), [actionRow()]); scheduleValidate(); });
+  $("#add-action").addEventListener("click", () => { $("#rule-actions").append(actionRow()); scheduleValidate(); });
+  $("#btn-validate").addEventListener("click", validateRule);
+  $("#btn-dry-run").addEventListener("click", dryRun);
+  $("#btn-publish").addEventListener("click", publishRule);
+  $("#btn-new").addEventListener("click", newRule);
+  window.addEventListener("hashchange", route);
+  route();
+
+  // Live: short polling of whatever is on screen.
+  setInterval(() => {
+    if (document.hidden) return;
+    const tab = currentTab();
+    if (tab === "inventory") refreshSku();
+    if (tab === "orders") { loadFeed(); if (state.order) openOrder(state.order); }
+    if (tab === "health") loadHealth();
+  }, 1500);
+  setInterval(() => { if (!document.hidden && currentTab() === "inventory") loadLowStock(); }, 4000);
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,288 @@
+"""The console's API without Kafka: input checked on the server with clear messages, rules
+published only when valid and signed, roll back as a new version, reads passed through from
+the workers' endpoints, and nothing but the rules API accepts a write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from dom.console.app import create_app
+from dom.console.feed import FeedState
+from dom.console.rules_api import RuleVersion
+from dom.settings import Settings
+from schemas.models import Rule
+from tests.unit.factories import (
+    make_availability,
+    make_fulfillment_command,
+    make_location,
+    make_order,
+    make_status_changed,
+)
+
+GOOD = {
+    "rule_id": "protect-big",
+    "stage": "PACKAGING",
+    "priority": 10,
+    "condition": "order.total >= 500",
+    "actions": [{"type": "set_packaging", "params": {"type": "PROTECTIVE"}}],
+    "description": "big orders ship padded",
+}
+METRICS = """\
+# TYPE dom_stage_events_in counter
+dom_stage_events_in_total{stage="orders"} 40.0
+dom_stage_events_in_total{stage="inventory"} 60.0
+# TYPE dom_order_outcomes counter
+dom_order_outcomes_total{status="ALLOCATED",channel="WEB"} 7.0
+dom_order_outcomes_total{status="ON_HOLD",channel="POS"} 2.0
+# TYPE dom_dead_letters counter
+dom_dead_letters_total{stage="orders",kind="decode"} 3.0
+# TYPE dom_consumer_lag gauge
+dom_consumer_lag{topic="dom.orders.v1",partition="0"} 5.0
+# TYPE dom_rules_in_force gauge
+dom_rules_in_force 4.0
+"""
+
+
+class FakeStore:
+    """The rules topic in memory."""
+
+    def __init__(self) -> None:
+        self.records: list[RuleVersion] = []
+        self.dry_runs: list[tuple[Rule, int]] = []
+
+    def versions(self) -> list[RuleVersion]:
+        return list(self.records)
+
+    def publish(self, rule: Rule) -> None:
+        self.records.append(RuleVersion(rule.rule_id, rule))
+
+    def dry_run(self, rule: Rule, last: int) -> dict[str, Any]:
+        self.dry_runs.append((rule, last))
+        return {"orders": last, "changed_orders": 0, "changes": [], "summary": "ok"}
+
+
+def fake_worker() -> web.Application:
+    async def inventory(request: web.Request) -> web.Response:
+        if request.match_info["sku"] != "SKU-1":
+            return web.json_response({"error": "no"}, status=404)
+        record = make_availability("SKU-1")
+        return web.json_response(record.model_dump(mode="json"))
+
+    async def order(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "order_id": request.match_info["order_id"],
+                "channel": "WEB",
+                "status": "ALLOCATED",
+                "explanation": "DC-EAST ships all; 2 candidates; excluded ST-1: no stock",
+                "rules_fired": [],
+                "shipments": [],
+                "backordered": [],
+                "history": [],
+            }
+        )
+
+    async def rules(request: web.Request) -> web.Response:
+        return web.json_response({"rules": [], "refused": []})
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=METRICS)
+
+    app = web.Application()
+    app.router.add_get("/inventory/{sku}/", inventory)
+    app.router.add_get("/orders/{order_id}/", order)
+    app.router.add_get("/rules/", rules)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+Scenario = Callable[[TestClient[Any, Any], FakeStore, FeedState], Awaitable[None]]
+
+
+def run(scenario: Scenario) -> None:
+    async def main() -> None:
+        worker = TestServer(fake_worker())
+        await worker.start_server()
+        store, feed = FakeStore(), FeedState()
+        app = create_app(
+            Settings(),
+            [str(worker.make_url("")).rstrip("/"), "http://127.0.0.1:9"],  # one is down
+            store=store,
+            feed=feed,
+            follow_topics=False,
+        )
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client, store, feed)
+        await worker.close()
+
+    asyncio.run(main())
+
+
+async def post(client: TestClient[Any, Any], path: str, body: Any) -> tuple[int, Any]:
+    response = await client.post(path, json=body)
+    return response.status, await response.json()
+
+
+def test_validate_says_what_is_wrong_with_a_condition_as_the_operator_types() -> None:
+    async def scenario(client: TestClient[Any, Any], store: FakeStore, feed: FeedState) -> None:
+        status, body = await post(client, "/api/rules/validate", GOOD)
+        assert (status, body["ok"]) == (200, True)
+        status, body = await post(
+            client, "/api/rules/validate", {**GOOD, "condition": "order.totl > 5"}
+        )
+        assert status == 200 and body["ok"] is False
+        assert "order.totl" in body["error"] and "did you mean order.total" in body["error"]
+        assert body["errors"][0]["field"] == "condition"
+        _, body = await post(client, "/api/rules/validate", {**GOOD, "condition": "order.total >"})
+        assert "syntax error" in body["error"]
+        _, body = await post(
+            client, "/api/rules/validate", {**GOOD, "actions": [{"type": "hold", "params": {}}]}
+        )
+        assert body["errors"][0]["field"] == "actions" and "ROUTING" in body["error"]
+        _, body = await post(client, "/api/rules/validate", {**GOOD, "rule_id": "../etc"})
+        assert body["errors"][0]["field"] == "rule_id"
+        assert store.records == []
+
+    run(scenario)
+
+
+def test_publish_needs_a_valid_rule_and_a_name_and_records_both() -> None:
+    async def scenario(client: TestClient[Any, Any], store: FakeStore, feed: FeedState) -> None:
+        status, body = await post(client, "/api/rules/publish", GOOD)
+        assert status == 422 and body["errors"][0]["field"] == "updated_by"
+        status, body = await post(
+            client,
+            "/api/rules/publish",
+            {**GOOD, "condition": 'order.total > "abc"', "updated_by": "anna"},
+        )
+        assert status == 422 and body["errors"][0]["field"] == "condition", body
+        assert store.records == []
+
+        status, body = await post(client, "/api/rules/publish", {**GOOD, "updated_by": "anna"})
+        assert (status, body["version"], body["published"]) == (200, 1, True)
+        status, body = await post(client, "/api/rules/publish", {**GOOD, "updated_by": "bo"})
+        assert (status, body["published"]) == (200, False)  # unchanged: no new version
+        changed = {**GOOD, "condition": "order.total >= 900", "updated_by": "bo"}
+        _, body = await post(client, "/api/rules/publish", changed)
+        assert body["version"] == 2
+        published = [v.rule for v in store.records if v.rule is not None]
+        assert [(r.version, r.updated_by) for r in published] == [(1, "anna"), (2, "bo")]
+
+        # roll back: version 1's content as version 3, by whoever rolled it back
+        status, body = await post(client, "/api/rules/protect-big/rollback", {"version": 1})
+        assert status == 422 and body["errors"][0]["field"] == "updated_by"
+        status, body = await post(
+            client, "/api/rules/protect-big/rollback", {"version": 1, "updated_by": "cy"}
+        )
+        assert (status, body["version"]) == (200, 3), body
+        restored = store.records[-1].rule
+        assert restored is not None and restored.condition == "order.total >= 500"
+        assert restored.updated_by == "cy"
+        status, _ = await post(
+            client, "/api/rules/protect-big/rollback", {"version": 9, "updated_by": "cy"}
+        )
+        assert status == 404
+
+        response = await client.get("/api/rules/protect-big/history")
+        history = await response.json()
+        assert [v["version"] for v in history["versions"]] == [3, 2, 1]
+
+    run(scenario)
+
+
+def test_dry_run_takes_a_bounded_number_of_orders() -> None:
+    async def scenario(client: TestClient[Any, Any], store: FakeStore, feed: FeedState) -> None:
+        status, body = await post(client, "/api/rules/dry-run", {**GOOD, "last": 50})
+        assert status == 200 and body["orders"] == 50
+        status, body = await post(client, "/api/rules/dry-run", {**GOOD, "last": 10**9})
+        assert status == 422 and body["errors"][0]["field"] == "last"
+        status, body = await post(client, "/api/rules/dry-run", {**GOOD, "condition": ""})
+        assert status == 422 and "condition is empty" in body["error"]
+        assert len(store.dry_runs) == 1
+
+    run(scenario)
+
+
+def test_requests_are_checked_before_anything_is_asked() -> None:
+    async def scenario(client: TestClient[Any, Any], store: FakeStore, feed: FeedState) -> None:
+        for path in (
+            "/api/inventory/..%2F..%2Fmetrics",
+            "/api/orders/a%20b",
+            "/api/skus?prefix=%3C",
+        ):
+            response = await client.get(path)
+            assert response.status == 400, path
+            assert "letters, digits" in (await response.json())["error"]
+        response = await client.get("/api/outcomes?channel=TELEPATHY")
+        assert response.status == 400 and "WEB" in (await response.json())["error"]
+        response = await client.get("/api/low-stock?threshold=abc")
+        assert response.status == 400
+
+        response = await client.post("/api/rules/publish", data="rule_id=x")
+        assert response.status == 415
+        response = await client.post(
+            "/api/rules/publish", json=GOOD, headers={"Origin": "http://evil.example"}
+        )
+        assert response.status == 403
+        response = await client.post(
+            "/api/rules/validate", data=b"{" + b" " * 100_000 + b"}",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert response.status == 413
+        response = await client.post(
+            "/api/rules/validate", data=b"not json", headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400 and "not valid JSON" in (await response.json())["error"]
+        # the rules API is the only thing that takes a write
+        for path in ("/api/inventory/SKU-1", "/api/orders/O-1", "/api/health", "/api/rules"):
+            assert (await client.post(path, json={})).status == 405, path
+        assert store.records == []
+
+    run(scenario)
+
+
+def test_reads_come_from_the_workers_and_the_feed() -> None:
+    async def scenario(client: TestClient[Any, Any], store: FakeStore, feed: FeedState) -> None:
+        feed.add(make_location("DC-EAST"))
+        feed.add(make_order("O-1"))
+        feed.add(make_status_changed("O-1"))
+        feed.add(make_fulfillment_command(order_id="O-1"))
+        feed.add(make_availability("SKU-LOW", total_available=0, locations=()))
+
+        response = await client.get("/api/inventory/SKU-1")
+        body = await response.json()
+        assert response.status == 200 and body["source"] == "worker"
+        row = body["locations"][0]
+        assert row["location_id"] == "DC-EAST" and row["kind"] == "DC" and "lat" in row
+        assert (await client.get("/api/inventory/SKU-NONE")).status == 404
+
+        body = await (await client.get("/api/orders/O-1")).json()
+        assert body["explanation_parts"][0] == "DC-EAST ships all"
+        assert body["commands"] and body["commands"][0]["kind"] == "fulfillment"
+
+        body = await (await client.get("/api/outcomes?channel=web")).json()
+        assert [o["order_id"] for o in body["outcomes"]] == ["O-1"]
+        body = await (await client.get("/api/outcomes?channel=POS")).json()
+        assert body["outcomes"] == []
+        body = await (await client.get("/api/low-stock?threshold=0")).json()
+        assert [s["sku"] for s in body["skus"]] == ["SKU-LOW"]
+
+        body = await (await client.get("/api/health")).json()
+        up, down = body["workers"]
+        assert up["up"] and not down["up"]
+        assert body["total"]["events_in"] == 100 and body["total"]["dead_letters"] == 3
+        assert body["total"]["outcomes"] == {"ALLOCATED": 7, "ON_HOLD": 2}
+        assert body["total"]["lag"] == 5 and body["total"]["rules_in_force"] == 4
+
+        index = await client.get("/")
+        assert (
+            index.status == 200 and "script-src 'self'" in index.headers["Content-Security-Policy"]
+        )
+        assert "<title>DOM console</title>" in await index.text()
+
+    run(scenario)
