@@ -134,6 +134,20 @@ class Settings(BaseSettings):
 
     # ---- librdkafka (confluent-kafka) ---------------------------------------------------------
 
+    def aiokafka_config(self) -> dict[str, Any]:
+        """Keyword arguments for an aiokafka client outside Faust (views, hole filling)."""
+        conf: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap.split(",")}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            conf["security_protocol"] = self.kafka_security_protocol
+            if self.kafka_security_protocol.endswith("SSL"):
+                conf["ssl_context"] = self._ssl_context()
+            if self.kafka_security_protocol.startswith("SASL"):
+                conf["sasl_mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
+                conf["sasl_plain_username"] = self.kafka_sasl_username
+                if self.kafka_sasl_password:
+                    conf["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return conf
+
     def librdkafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The connection part of a confluent-kafka client config; callers add role settings."""
         conf: dict[str, Any] = {

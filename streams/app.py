@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> Pipeline:
         await follow_topics(
             view,
             codec,
-            _aiokafka_conf(settings),
+            settings.aiokafka_config(),
             watched,
             locations_topic=settings.topic(registry.LOCATIONS.name),
             rules_topic=settings.topic(registry.RULES.name),
@@ -101,17 +101,3 @@ def create_app(settings: Settings) -> Pipeline:
 
     register_pages(app, view, orders)
     return Pipeline(app=app, view=view, orders=orders, inventory=inventory, metrics=metrics)
-
-
-def _aiokafka_conf(settings: Settings) -> dict[str, Any]:
-    conf: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        conf["security_protocol"] = settings.kafka_security_protocol
-        if settings.kafka_security_protocol.endswith("SSL"):
-            conf["ssl_context"] = settings._ssl_context()
-        if settings.kafka_security_protocol.startswith("SASL"):
-            conf["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-            conf["sasl_plain_username"] = settings.kafka_sasl_username
-            if settings.kafka_sasl_password:
-                conf["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return conf

@@ -49,6 +49,12 @@ class PipelineMetrics:
             ["stage", "kind"],
             registry=r,
         )
+        self.holes_filled = Counter(
+            "dom_stage_holes_filled",
+            "Inputs Faust skipped over that a stage read back from the broker.",
+            ["stage"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "dom_stage_batch_seconds",
             "Time to apply a batch, make its state durable and send what it caused.",

@@ -27,7 +27,7 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
 from streams.raw import raw_topic
-from streams.sequencer import ADMIT, Sequencer, drop_unacked
+from streams.sequencer import ADMIT, HoleFiller, Sequencer
 
 log = logging.getLogger(__name__)
 
@@ -112,28 +112,21 @@ class Outbox:
         """Feed every event to ``handle`` in batches; a failure dead-letters that input only."""
         m = self.metrics
         sequencer = Sequencer(stage)
-        consumer = self._app.consumer
+        filler = HoleFiller(self._app, self._settings.aiokafka_config())
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN):
             started = time.perf_counter()
             sends = Sends()
-            rewinds: dict[Any, int] = {}
             for event in events:
                 message = event.message
-                verdict = sequencer.admit(message)
-                if verdict != ADMIT:
-                    drop_unacked(consumer, message)
-                    if verdict >= 0:
-                        rewinds[message.tp] = verdict
-                    continue
-                # Tables write their changelog to the partition of the current event.
-                _current_event.set(weakref.ref(event))
-                try:
-                    await handle(event, sends)
-                except Exception as exc:  # a bug must not stop the stage; the input is kept
-                    log.exception("%s stage failed on an input", stage)
-                    sends.dead_letter(event, f"internal error: {exc!r}", stage, "internal_error")
-            for tp, offset in rewinds.items():
-                await consumer.seek(tp, offset)
+                hole = sequencer.admit(message)
+                if hole != ADMIT:
+                    missing = await filler.fill(
+                        message.topic, message.partition, hole, message.offset
+                    )
+                    m.holes_filled.labels(stage).inc(len(missing))
+                    for lost in missing:
+                        await self._apply(lost, handle, sends, stage)
+                await self._apply(event, handle, sends, stage)
             await self._app.producer.flush()  # the batch's table writes are durable now
             await self.send_all(sends.records)
             for kind, letter in sends.letters:
@@ -144,3 +137,12 @@ class Outbox:
             m.sent(stage, sends.records)
             m.batch_size.labels(stage).observe(len(events))
             m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+
+    async def _apply(self, event: Any, handle: Handler, sends: Sends, stage: str) -> None:
+        # Tables write their changelog to the partition of the current event.
+        _current_event.set(weakref.ref(event))
+        try:
+            await handle(event, sends)
+        except Exception as exc:  # a bug must not stop the stage; the input is kept
+            log.exception("%s stage failed on an input", stage)
+            sends.dead_letter(event, f"internal error: {exc!r}", stage, "internal_error")
