@@ -47,16 +47,23 @@ _FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
 _original_perform_seek = Consumer.perform_seek
 
 
+START_OFFSETS: dict[tuple[str, int], int] = {}
+"""Where each assigned stream partition starts after the latest seek: its committed offset,
+or the start of its log. The stages' sequencer holds the first record it sees against it."""
+
+
 async def _perform_seek(self: Any) -> None:
     await _original_perform_seek(self)
-    uncommitted = [
-        tp
-        for tp in self.assignment()
-        if not tp.topic.endswith(_FAUST_INTERNAL) and self._committed_offset.get(tp) is None
-    ]
+    streams = [tp for tp in self.assignment() if not tp.topic.endswith(_FAUST_INTERNAL)]
+    uncommitted = [tp for tp in streams if self._committed_offset.get(tp) is None]
+    earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
+    for tp in streams:
+        committed = self._committed_offset.get(tp)
+        START_OFFSETS[(tp.topic, tp.partition)] = (
+            committed if committed is not None else earliest.get(tp) or 0
+        )
     if not uncommitted:
         return
-    earliest = await self.earliest_offsets(*uncommitted)
     for tp in uncommitted:
         await self.seek(tp, earliest.get(tp) or 0)
     log.info(

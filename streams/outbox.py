@@ -25,6 +25,7 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
+from streams.faust_fixes import START_OFFSETS
 from streams.metrics import PipelineMetrics
 from streams.raw import raw_topic
 from streams.sequencer import ADMIT, HoleFiller, Sequencer
@@ -118,7 +119,9 @@ class Outbox:
             sends = Sends()
             for event in events:
                 message = event.message
-                hole = sequencer.admit(message)
+                hole = sequencer.admit(
+                    message, START_OFFSETS.get((message.topic, message.partition))
+                )
                 if hole != ADMIT:
                     missing = await filler.fill(
                         message.topic, message.partition, hole, message.offset

@@ -34,18 +34,22 @@ class Sequencer:
         self.stage = stage
         self._expected: dict[tuple[str, int], tuple[int | None, int]] = {}
 
-    def admit(self, message: Any) -> int:
+    def admit(self, message: Any, start: int | None = None) -> int:
         """ADMIT to process ``message`` now; else the first offset of a hole in its partition:
-        the records from there up to ``message.offset`` must be processed before it."""
+        the records from there up to ``message.offset`` must be processed before it.
+
+        ``start`` is where the partition's reading began in this generation (its committed
+        offset, or the log start): the first record seen must be that one, or a hole opens.
+        """
         tp = (message.topic, message.partition)
         generation = getattr(message, "generation_id", None)
         known = self._expected.get(tp)
         if known is None or known[0] != generation:
             log.info("%s reads %s[%s] from %s", self.stage, *tp, message.offset)
-            self._expected[tp] = (generation, message.offset + 1)
-            return ADMIT
+            known = (generation, message.offset if start is None else start)
         expected = known[1]
         if message.offset < expected:
+            self._expected[tp] = known
             return ADMIT  # a replay of what was read: the stages answer it as before
         self._expected[tp] = (generation, message.offset + 1)
         if message.offset == expected:

@@ -45,3 +45,14 @@ def test_partitions_are_independent() -> None:
     assert seq.admit(Msg(9, partition=1)) == ADMIT
     assert seq.admit(Msg(1, partition=0)) == ADMIT
     assert seq.admit(Msg(11, partition=1)) == 10
+
+
+def test_the_first_record_of_a_generation_must_be_where_reading_started() -> None:
+    # The partition starts at its committed offset (or the log start); Faust skipping the
+    # first records after a restart is a hole like any other.
+    seq = Sequencer("orders")
+    assert seq.admit(Msg(7), start=0) == 0
+    assert seq.admit(Msg(8), start=0) == ADMIT
+    assert seq.admit(Msg(3, generation_id=2), start=3) == ADMIT
+    assert seq.admit(Msg(1, generation_id=3), start=4) == ADMIT  # before the start: a replay
+    assert seq.admit(Msg(4, generation_id=3), start=4) == ADMIT
