@@ -111,35 +111,44 @@ class Outbox:
 
     async def process(self, stream: Any, handle: Handler, stage: str) -> None:
         """Feed every event to ``handle`` in batches; a failure dead-letters that input only."""
-        m = self.metrics
         sequencer = Sequencer(stage)
         filler = HoleFiller(self._app, self._settings.aiokafka_config())
-        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN):
-            started = time.perf_counter()
-            sends = Sends()
-            for event in events:
-                message = event.message
-                hole = sequencer.admit(
-                    message, START_OFFSETS.get((message.topic, message.partition))
-                )
-                if hole != ADMIT:
-                    missing = await filler.fill(
-                        message.topic, message.partition, hole, message.offset
-                    )
-                    m.holes_filled.labels(stage).inc(len(missing))
-                    for lost in missing:
-                        await self._apply(lost, handle, sends, stage)
-                await self._apply(event, handle, sends, stage)
-            await self._app.producer.flush()  # the batch's table writes are durable now
-            await self.send_all(sends.records)
-            for kind, letter in sends.letters:
-                await self._dlq.send(key=letter.key, value=letter.value, headers=letter.headers)
-                m.dead_letters.labels(stage, kind).inc()
-            m.events_in.labels(stage).inc(len(events))
-            m.events_failed.labels(stage).inc(len(sends.letters))
-            m.sent(stage, sends.records)
-            m.batch_size.labels(stage).observe(len(events))
-            m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+        try:
+            async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN):
+                await self._batch(events, handle, stage, sequencer, filler)
+        finally:
+            await filler.close()
+
+    async def _batch(
+        self,
+        events: list[Any],
+        handle: Handler,
+        stage: str,
+        sequencer: Sequencer,
+        filler: HoleFiller,
+    ) -> None:
+        m = self.metrics
+        started = time.perf_counter()
+        sends = Sends()
+        for event in events:
+            message = event.message
+            hole = sequencer.admit(message, START_OFFSETS.get((message.topic, message.partition)))
+            if hole != ADMIT:
+                missing = await filler.fill(message.topic, message.partition, hole, message.offset)
+                m.holes_filled.labels(stage).inc(len(missing))
+                for lost in missing:
+                    await self._apply(lost, handle, sends, stage)
+            await self._apply(event, handle, sends, stage)
+        await self._app.producer.flush()  # the batch's table writes are durable now
+        await self.send_all(sends.records)
+        for kind, letter in sends.letters:
+            await self._dlq.send(key=letter.key, value=letter.value, headers=letter.headers)
+            m.dead_letters.labels(stage, kind).inc()
+        m.events_in.labels(stage).inc(len(events))
+        m.events_failed.labels(stage).inc(len(sends.letters))
+        m.sent(stage, sends.records)
+        m.batch_size.labels(stage).observe(len(events))
+        m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
 
     async def _apply(self, event: Any, handle: Handler, sends: Sends, stage: str) -> None:
         # Tables write their changelog to the partition of the current event.

@@ -97,6 +97,11 @@ class HoleFiller:
             Event(self._app, r.key, r.value, r.headers, to_message(faust_tp, r)) for r in records
         ]
 
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._conf)
