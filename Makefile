@@ -10,6 +10,7 @@ help:
 	@echo "make run    set up, start the local Kafka, create topics, run the pipeline with demo traffic"
 	@echo "make test   set up, start a Kafka for the tests, run the whole suite, stop it"
 	@echo "make lint   ruff and mypy"
+	@echo "make bench  the pipeline against the raw-Kafka limit on a local broker (BENCH_ARGS=...)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,11 @@ test-tools:
 
 test: kafka-jars test-tools
 	DOM_REQUIRE_PROMTOOL=1 $(BIN)/python -m pytest
+
+# One run, one report: throughput, latency at half the maximum, memory, raw-Kafka ratio.
+# BENCH_ARGS="--orders 500 --skus 1000" for a short run; it never fails on a number.
+bench: kafka-jars
+	$(BIN)/dom bench $(BENCH_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -141,11 +141,12 @@ def _register() -> None:
     from connectors.cli import connect
     from connectors.demo_cli import demo
     from connectors.feed_cli import feed
+    from dom.bench import bench
     from dom.console.cli import console
     from dom.rules_cli import rules
     from dom.tail import tail
 
-    for command in (rules, tail, connect, feed, demo, console):
+    for command in (rules, tail, connect, feed, demo, console, bench):
         main.add_command(command)
 
 

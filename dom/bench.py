@@ -1,0 +1,354 @@
+"""``dom bench``: one run, one report: the pipeline's throughput, latency and memory, set against
+what plain confluent-kafka does on the same broker in the same run.
+
+Phases: a broker (``DOM_KAFKA_BOOTSTRAP``, or a local one in a temporary directory), fresh
+topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes, the demo world
+(locations, products, stock) and the default rules, then
+
+1. **throughput**: ``--orders`` orders as fast as the producer allows, timed until every order
+   has its routing outcome and every shipment its fulfillment command; every record written
+   to any topic of the run in that window is counted (inbound, outbound, internal, changelogs);
+2. **latency**: orders at half that rate for ``--latency-seconds``, placed_at to outcome;
+3. **memory**: the workers' peak RSS (VmHWM), read before they stop;
+4. **raw limit**: as many messages of the same average size as the pipeline wrote, produced
+   and then consumed with confluent-kafka.
+
+The table goes to stdout, then one ``BENCH_JSON {...}`` line (keys: ``dom.bench_report``).
+A benchmark never fails on a number; it fails only when it cannot run.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from connectors.demo_world import DemoWorld
+from connectors.producer import ContractProducer
+from dom.admin import create_topics
+from dom.bench_kafka import (
+    MIN_RAW_MESSAGES,
+    OutcomeTracker,
+    keys_seen,
+    measure_raw,
+    quiet_offsets,
+    window_counts,
+)
+from dom.bench_report import ROUTING_OUTCOMES, BenchResult, per_s, percentile, render_table
+from dom.bench_world import (
+    MAX_LOCATIONS,
+    BenchWorker,
+    bench_broker,
+    order_builder,
+    world_records,
+)
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec
+from schemas.models import OrderPlaced
+
+
+@click.command("bench")
+@click.option("--orders", default=5000, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--skus", default=10_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--locations", default=50, show_default=True, type=click.IntRange(2, MAX_LOCATIONS))
+@click.option("--latency-seconds", default=20.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--seed", default=42, show_default=True, help="Same seed, same world and orders.")
+@click.option(
+    "--timeout",
+    default=900.0,
+    show_default=True,
+    help="Seconds any one wait (workers, stock, outcomes) may take before the bench moves on.",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary directory (worker logs).")
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    orders: int,
+    workers: int,
+    skus: int,
+    locations: int,
+    latency_seconds: float,
+    seed: int,
+    timeout: float,
+    keep: bool,
+) -> None:
+    """Throughput, latency and memory of the pipeline against the raw Kafka limit."""
+    base = ctx.find_object(Settings) or Settings()
+    result = BenchResult(
+        orders=orders,
+        workers=workers,
+        skus=skus,
+        locations=locations,
+        latency_seconds=latency_seconds,
+        seed=seed,
+        partitions=base.topic_partitions,
+    )
+    began = time.monotonic()
+    console = Console()
+    _run_in_tmp(base, result, timeout, keep)
+    result.total_seconds = time.monotonic() - began
+    result.finish_ratios()
+    console.print(render_table(result))
+    click.echo(result.json_line())
+
+
+def _run_in_tmp(base: Settings, result: BenchResult, timeout: float, keep: bool) -> None:
+    """Every phase, in a temporary directory removed afterwards unless ``keep``."""
+    tmp = Path(tempfile.mkdtemp(prefix="dom-bench-"))
+    progress = _progress()
+    try:
+        with progress, ExitStack() as stack, _interrupt_on_sigterm():
+            settings = stack.enter_context(bench_broker(base, tmp, result))
+            run = BenchRun(settings, tmp, result, progress, timeout)
+            stack.callback(run.stop_workers)
+            run.execute()
+    finally:
+        if keep:
+            click.echo(f"kept {tmp}", err=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _progress() -> Progress:
+    """Progress bars on stderr, so stdout carries only the table and the JSON line."""
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed:>9,.0f}/{task.total:<9,.0f}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+
+
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the workers and the local broker are always stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---- one run ------------------------------------------------------------------------------------
+
+
+class BenchRun:
+    """The phases of one run over one set of topics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tmp: Path,
+        result: BenchResult,
+        progress: Progress,
+        timeout: float,
+    ) -> None:
+        self.settings = settings
+        self.tmp = tmp
+        self.result = result
+        self.progress = progress
+        self.timeout = timeout
+        self.codec = Codec.from_url(
+            settings.schema_registry_url, **(settings.schema_registry_config() or {})
+        )
+        self.workers: list[BenchWorker] = []
+        self.rng = random.Random(result.seed)
+        self.run_id = uuid.uuid4().hex[:6]
+
+    def execute(self) -> None:
+        r = self.result
+        create_topics(self.settings)
+        self.start_workers()
+        world = self.load_world()
+        tracker = OutcomeTracker(self.settings, self.codec)
+        tracker.start()
+        try:
+            self.throughput(world, tracker)
+            self.latency(world, tracker)
+        finally:
+            tracker.stop()
+        r.worker_peak_rss_mb = [w.peak_rss_mb() for w in self.workers]
+        self.stop_workers()
+        count = max(MIN_RAW_MESSAGES, r.pipeline_messages)
+        size = max(1, round(r.pipeline_avg_message_bytes))
+        task = self.progress.add_task("raw Kafka produce+consume", total=2 * count)
+        raw = measure_raw(self.settings, count, size, self._advance(task))
+        r.raw_messages, r.raw_message_bytes = count, size
+        r.raw_produce_msgs_per_s, r.raw_consume_msgs_per_s, r.raw_roundtrip_msgs_per_s = raw
+
+    def _advance(self, task: TaskID) -> Callable[[int], None]:
+        return lambda n: self.progress.update(task, completed=n)
+
+    def _wait(self, what: str, done: Callable[[], bool], poll: float = 0.2) -> bool:
+        """Wait until ``done()``; give up (and say so) after the run's timeout."""
+        deadline = time.monotonic() + self.timeout
+        while not done():
+            self._check_workers()
+            if time.monotonic() > deadline:
+                self.progress.console.print(f"[yellow]gave up waiting for {what}[/yellow]")
+                return False
+            time.sleep(poll)
+        return True
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def start_workers(self) -> None:
+        began = time.monotonic()
+        task = self.progress.add_task("workers ready", total=self.result.workers)
+        logs = self.tmp / "logs"
+        self.workers = [
+            BenchWorker(self.settings, f"bench-w{n + 1}", logs / f"bench-w{n + 1}.log")
+            for n in range(self.result.workers)
+        ]
+
+        def all_ready() -> bool:
+            ready = sum(w.ready() for w in self.workers)
+            self.progress.update(task, completed=ready)
+            return ready == len(self.workers)
+
+        if not self._wait("the workers", all_ready, poll=0.3):
+            raise click.ClickException("the workers did not get ready")
+        self.result.workers_ready_seconds = time.monotonic() - began
+
+    def _check_workers(self) -> None:
+        """A worker that died (or was killed from outside) ends the run with its log."""
+        for worker in self.workers:
+            code = worker.proc.poll()
+            if code is not None:
+                tail = worker.log.read_text(errors="replace")[-3000:]
+                raise click.ClickException(f"worker {worker.name} exited ({code}):\n{tail}")
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def load_world(self) -> DemoWorld:
+        """Rules, locations, products and stock; returns once every sku's availability is out."""
+        r = self.result
+        world, records = world_records(r, datetime.now(UTC))
+        r.world_records = len(records)
+        began = time.monotonic()
+        sent = self.progress.add_task("world sent", total=len(records))
+        with ContractProducer(self.settings, self.codec) as producer:
+            for n, record in enumerate(records, start=1):
+                producer.send(record)
+                if n % 2000 == 0:
+                    self.progress.update(sent, completed=n)
+        self.progress.update(sent, completed=len(records))
+        if producer.report.failed:
+            raise click.ClickException(f"world not published: {producer.report.errors}")
+        seen = self.progress.add_task("stock seen (skus)", total=r.skus)
+        with keys_seen(self.settings, registry.AVAILABILITY.name) as keys:
+            self._wait("availability of every sku", lambda: self._count(keys, seen) >= r.skus)
+        r.world_load_seconds = time.monotonic() - began
+        quiet_offsets(self.settings, settle=1.5, limit=min(120.0, self.timeout))
+        return world
+
+    def _count(self, keys: set[bytes], task: TaskID) -> int:
+        self.progress.update(task, completed=len(keys))
+        return len(keys)
+
+    # ---- the phases ---------------------------------------------------------------------------
+
+    def _orders(self, world: DemoWorld, prefix: str) -> Callable[[int], OrderPlaced]:
+        """A builder of order ``n`` of this run, its id starting with ``prefix``."""
+        return order_builder(world, self.rng, f"{prefix}{self.run_id}")
+
+    def throughput(self, world: DemoWorld, tracker: OutcomeTracker) -> None:
+        r = self.result
+        build = self._orders(world, "BX")
+        ids: list[str] = []
+        produced = self.progress.add_task("orders produced", total=r.orders)
+        completed = self.progress.add_task("orders completed", total=r.orders)
+        with window_counts(self.settings) as counts:
+            began_ms = time.time() * 1000
+            with ContractProducer(self.settings, self.codec) as producer:
+                for n in range(r.orders):
+                    order = build(n)
+                    ids.append(order.order_id)
+                    producer.send(order)
+                    if n % 200 == 0:
+                        self.progress.update(produced, completed=n)
+            self.progress.update(produced, completed=r.orders)
+
+            def all_done() -> bool:
+                done = tracker.completed(ids)
+                self.progress.update(completed, completed=done)
+                return done >= len(ids)
+
+            self._wait("every order's outcome and commands", all_done)
+        summary = tracker.summary(ids)
+        r.orders_completed = summary.completed
+        r.outcomes = {k: summary.outcomes.get(k, 0) for k in ROUTING_OUTCOMES}
+        r.shipments = summary.shipments
+        r.pipeline_seconds = max(0.0, (summary.last_ms - began_ms) / 1000)
+        r.pipeline_orders_per_s = per_s(summary.completed, r.pipeline_seconds)
+        r.pipeline_messages = counts.total
+        r.pipeline_messages_in = counts.by_direction.get(registry.Direction.INBOUND, 0)
+        r.pipeline_messages_out = counts.by_direction.get(registry.Direction.OUTBOUND, 0)
+        r.pipeline_messages_internal = counts.by_direction.get(registry.Direction.INTERNAL, 0)
+        r.pipeline_messages_per_order = counts.total / r.orders
+        r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
+        r.pipeline_avg_message_bytes = counts.avg_bytes
+
+    def latency(self, world: DemoWorld, tracker: OutcomeTracker) -> None:
+        r = self.result
+        rate = max(0.5, r.pipeline_orders_per_s / 2)
+        total = int(rate * r.latency_seconds)
+        r.latency_offered_orders_per_s, r.latency_orders = rate, total
+        if total == 0:
+            return
+        build = self._orders(world, "BL")
+        placed_ms: dict[str, float] = {}
+        produced = self.progress.add_task("latency orders produced", total=total)
+        routed = self.progress.add_task("latency orders routed", total=total)
+        with ContractProducer(self.settings, self.codec) as producer:
+            began = time.monotonic()
+            for n in range(total):
+                # Serve deliveries while waiting for the order's slot; poll returns early
+                # whenever it served one, so wait until the slot has come.
+                while (pause := began + n / rate - time.monotonic()) > 0:
+                    producer.poll(pause)
+                order = build(n)
+                placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
+                producer.send(order)
+                self.progress.update(produced, completed=n + 1)
+
+        def all_routed() -> bool:
+            done = tracker.routed(placed_ms)
+            self.progress.update(routed, completed=done)
+            return done >= total
+
+        self._wait("the latency orders' outcomes", all_routed)
+        latencies = tracker.latencies_ms(placed_ms)
+        r.latency_completed = len(latencies)
+        r.latency_p50_ms = percentile(latencies, 50)
+        r.latency_p95_ms = percentile(latencies, 95)
+        r.latency_p99_ms = percentile(latencies, 99)
+        r.latency_max_ms = max(latencies, default=0.0)
+
+
+if __name__ == "__main__":
+    bench()

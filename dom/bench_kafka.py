@@ -1,0 +1,296 @@
+"""The Kafka side of ``dom bench``: following the outcome topics, counting what the pipeline
+wrote, and the raw confluent-kafka run it is set against.
+
+Every reader here is a consumer outside any group the pipeline uses, its partitions assigned by
+hand, so the bench never disturbs the workers' consumer groups.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+
+from dom.admin import create_topics
+from dom.bench_report import OrderBook, OrdersSummary, per_s
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec, DecodeError
+from schemas.models import FulfillmentCommand, OrderStatusChanged
+
+RAW_TOPIC = registry.Topic("bench.raw.v1", "key", (), registry.Direction.INTERNAL)
+MIN_RAW_MESSAGES = 10_000  # fewer would time start-up, not throughput
+
+
+# ---- reading the topics -------------------------------------------------------------------------
+
+
+def _reader(settings: Settings, **extra: object) -> Consumer:
+    """A consumer outside any group the pipeline uses; partitions are assigned by hand."""
+    return Consumer(
+        settings.librdkafka_config(
+            **{
+                "group.id": f"dom-bench-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                **extra,
+            }
+        )
+    )
+
+
+def _assign_from_start(consumer: Consumer, names: list[str]) -> None:
+    metadata = consumer.list_topics(timeout=30).topics
+    consumer.assign(
+        [
+            TopicPartition(name, p, OFFSET_BEGINNING)
+            for name in names
+            for p in metadata[name].partitions
+        ]
+    )
+
+
+class _Follower(threading.Thread):
+    """A daemon thread reading topics from their start until stopped."""
+
+    def __init__(self, settings: Settings, names: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.consumer = _reader(settings)
+        _assign_from_start(self.consumer, [settings.topic(n) for n in names])
+        self.lock = threading.Lock()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                messages = [m for m in self.consumer.consume(2000, 0.2) if m.error() is None]
+                with self.lock:
+                    for message in messages:
+                        self.handle(message)
+        finally:
+            self.consumer.close()
+
+    def handle(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+
+class OutcomeTracker(_Follower):
+    """Follows order statuses and fulfillment commands into an :class:`OrderBook`."""
+
+    def __init__(self, settings: Settings, codec: Codec) -> None:
+        names = [registry.ORDER_STATUS.name, registry.FULFILLMENT_COMMANDS.name]
+        super().__init__(settings, names)
+        self.codec = codec
+        self.book = OrderBook()
+
+    def handle(self, message: Message) -> None:
+        value = message.value()
+        if value is None:
+            return
+        try:
+            record = self.codec.decode(value)
+        except DecodeError:
+            return
+        ms = float(message.timestamp()[1])
+        if isinstance(record, OrderStatusChanged):
+            shipments = [s.shipment_id for s in record.shipments]
+            self.book.on_status(record.order_id, record.status.value, shipments, ms)
+        elif isinstance(record, FulfillmentCommand):
+            self.book.on_command(record.order_id, record.shipment_id, ms)
+
+    def completed(self, order_ids: list[str]) -> int:
+        with self.lock:
+            return sum(1 for x in order_ids if self.book.complete(x))
+
+    def routed(self, order_ids: Iterable[str]) -> int:
+        with self.lock:
+            return self.book.routed(order_ids)
+
+    def summary(self, order_ids: list[str]) -> OrdersSummary:
+        with self.lock:
+            return self.book.summary(order_ids)
+
+    def latencies_ms(self, placed_ms: dict[str, float]) -> list[float]:
+        with self.lock:
+            return self.book.latencies_ms(placed_ms)
+
+
+class _KeyCollector(_Follower):
+    def __init__(self, settings: Settings, name: str) -> None:
+        super().__init__(settings, [name])
+        self.keys: set[bytes] = set()
+
+    def handle(self, message: Message) -> None:
+        key = message.key()
+        if key is not None:
+            self.keys.add(key)
+
+
+@contextmanager
+def keys_seen(settings: Settings, topic_name: str) -> Iterator[set[bytes]]:
+    """The set of keys seen on a topic so far, growing while the block runs."""
+    collector = _KeyCollector(settings, topic_name)
+    collector.start()
+    try:
+        yield collector.keys
+    finally:
+        collector.stop()
+
+
+# ---- counting what the pipeline wrote -----------------------------------------------------------
+
+Offsets = dict[tuple[str, int], int]
+
+
+def end_offsets(settings: Settings) -> Offsets:
+    """The end offset of every partition of every topic of the run (prefix), changelogs too."""
+    consumer = _reader(settings)
+    try:
+        topics = consumer.list_topics(timeout=30).topics
+        ends: Offsets = {}
+        for name, meta in topics.items():
+            if not name.startswith(settings.topic_prefix) or name == settings.topic(RAW_TOPIC.name):
+                continue
+            for p in meta.partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(name, p), 10, False)
+                ends[(name, p)] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def quiet_offsets(settings: Settings, settle: float, limit: float) -> Offsets:
+    """End offsets once nothing has been written for ``settle`` seconds (or ``limit`` passed)."""
+    deadline = time.monotonic() + limit
+    last = end_offsets(settings)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = end_offsets(settings)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            break
+    return last
+
+
+@dataclass
+class WindowCounts:
+    """Records written in a window: in total, per registry direction, and their mean size."""
+
+    total: int = 0
+    by_direction: dict[registry.Direction, int] = field(default_factory=dict)
+    avg_bytes: float = 0.0
+
+
+def _direction(settings: Settings, name: str) -> registry.Direction:
+    try:
+        return registry.by_name(name.removeprefix(settings.topic_prefix)).direction
+    except KeyError:
+        return registry.Direction.INTERNAL  # table changelogs, Faust's own topics
+
+
+@contextmanager
+def window_counts(settings: Settings) -> Iterator[WindowCounts]:
+    """Count what every topic of the run received while the block ran (until it went quiet)."""
+    before = end_offsets(settings)
+    counts = WindowCounts()
+    yield counts
+    after = quiet_offsets(settings, settle=2.0, limit=60.0)
+    for (name, partition), end in after.items():
+        moved = end - before.get((name, partition), 0)
+        direction = _direction(settings, name)
+        counts.by_direction[direction] = counts.by_direction.get(direction, 0) + moved
+        counts.total += moved
+    counts.avg_bytes = _mean_size(settings, before, after)
+
+
+def _mean_size(settings: Settings, before: Offsets, after: Offsets, cap: int = 500_000) -> float:
+    """Mean key + value bytes of the records between two sets of end offsets."""
+    todo = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
+    if not todo:
+        return 0.0
+    consumer = _reader(settings)
+    consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
+    count = size = 0
+    deadline = time.monotonic() + 120
+    try:
+        while todo and count < cap and time.monotonic() < deadline:
+            for m in consumer.consume(5000, 0.5):
+                if m.error() is not None:
+                    continue
+                count += 1
+                size += len(m.key() or b"") + len(m.value() or b"")
+                tp = (m.topic() or "", m.partition() or 0)
+                if tp in todo and (m.offset() or 0) + 1 >= todo[tp]:
+                    del todo[tp]
+    finally:
+        consumer.close()
+    return size / count if count else 0.0
+
+
+# ---- the raw limit ------------------------------------------------------------------------------
+
+
+def measure_raw(
+    settings: Settings, count: int, size: int, on_progress: Callable[[int], None]
+) -> tuple[float, float, float]:
+    """Produce then consume ``count`` messages of ``size`` bytes (key + value) with plain
+    confluent-kafka, the producer configured like the connectors' (idempotent, ``acks=all``):
+    produce, consume and produce-then-consume messages/s. Client start-up is not timed."""
+    create_topics(settings, [RAW_TOPIC])
+    name = settings.topic(RAW_TOPIC.name)
+    value = os.urandom(max(0, size - 10))
+    producer = Producer(settings.producer_config())
+    producer.produce(name, value=value, key=b"warm-up")  # producer id, metadata, connections
+    producer.flush(60)
+    began = time.monotonic()
+    for n in range(count):
+        while True:
+            try:
+                producer.produce(name, value=value, key=b"%010d" % n)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                producer.poll(0.05)
+        if n % 5000 == 0:
+            producer.poll(0)
+            on_progress(n)
+    producer.flush(120)
+    produce_s = time.monotonic() - began
+    on_progress(count)
+    consume_s, got = _consume_all(
+        settings, name, count + 1, lambda n: on_progress(count + min(n, count))
+    )
+    got = min(got, count)  # the warm-up message is not one of them
+    return per_s(count, produce_s), per_s(got, consume_s), per_s(count, produce_s + consume_s)
+
+
+def _consume_all(
+    settings: Settings, name: str, count: int, on_progress: Callable[[int], None]
+) -> tuple[float, int]:
+    """Seconds from the first message to the ``count``-th, and how many arrived."""
+    consumer = _reader(settings)
+    _assign_from_start(consumer, [name])
+    got, first, last = 0, 0.0, 0.0
+    deadline = time.monotonic() + 300
+    try:
+        while got < count and time.monotonic() < deadline:
+            batch = [m for m in consumer.consume(1000, 0.1) if m.error() is None]
+            if batch:
+                last = time.monotonic()
+                first = first or last
+                got += len(batch)
+                on_progress(got)
+    finally:
+        consumer.close()
+    return last - first, got

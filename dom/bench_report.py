@@ -1,0 +1,298 @@
+"""The figures of one ``dom bench`` run, and the two ways they are shown: a readable table and
+one ``BENCH_JSON {...}`` line for machines.
+
+The JSON line always carries the same keys, in this order (``BenchResult`` fields); a figure
+that could not be measured is 0 (or an empty list), never missing:
+
+config
+    ``orders``, ``workers``, ``skus``, ``locations``, ``partitions``, ``latency_seconds``,
+    ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``: DOM_KAFKA_BOOTSTRAP)
+setup
+    ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
+    products, stock events, rules), ``world_load_seconds`` (first record sent to availability
+    seen for every sku)
+pipeline at full speed (N orders produced as fast as the producer allows)
+    ``orders_completed`` (routing outcome and every shipment's fulfillment command seen),
+    ``outcomes`` (count per routing outcome, the five contract outcomes always present),
+    ``shipments``, ``pipeline_seconds`` (first order sent to last completing record's
+    timestamp), ``pipeline_orders_per_s``, ``pipeline_messages`` (records written to every
+    topic of the run in that window: ``pipeline_messages_in`` inbound, ``_out`` outbound,
+    ``_internal`` internal topics and table changelogs), ``pipeline_messages_per_order``,
+    ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value)
+raw Kafka limit (confluent-kafka, same broker, same message count and size)
+    ``raw_messages`` (``pipeline_messages``, at least 10,000), ``raw_message_bytes`` (the
+    pipeline's mean), ``raw_produce_msgs_per_s``,
+    ``raw_consume_msgs_per_s``, ``raw_roundtrip_msgs_per_s`` (count over produce time plus
+    consume time: each message written once and read once)
+ratios (pipeline messages/s over raw messages/s)
+    ``ratio_vs_raw_produce``, ``ratio_vs_raw_consume``, ``ratio_vs_raw_roundtrip``
+latency at a fixed offered load (half the measured maximum orders/s)
+    ``latency_offered_orders_per_s``, ``latency_orders``, ``latency_completed``,
+    ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``, ``latency_max_ms`` (placed_at,
+    set when the order is produced, to the routing outcome record's timestamp)
+memory
+    ``worker_peak_rss_mb`` (VmHWM per worker, its child processes included),
+    ``worker_peak_rss_mb_max``
+``total_seconds``: the whole run, broker start to stop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROUTING_OUTCOMES = ("ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED")
+JSON_PREFIX = "BENCH_JSON "
+
+
+def _outcome_counts() -> dict[str, int]:
+    return dict.fromkeys(ROUTING_OUTCOMES, 0)
+
+
+@dataclass
+class BenchResult:
+    """Every figure of a run; see the module docstring for what each one means."""
+
+    orders: int = 0
+    workers: int = 0
+    skus: int = 0
+    locations: int = 0
+    partitions: int = 0
+    latency_seconds: float = 0.0
+    seed: int = 0
+    broker: str = "local"
+    workers_ready_seconds: float = 0.0
+    world_records: int = 0
+    world_load_seconds: float = 0.0
+    orders_completed: int = 0
+    outcomes: dict[str, int] = field(default_factory=_outcome_counts)
+    shipments: int = 0
+    pipeline_seconds: float = 0.0
+    pipeline_orders_per_s: float = 0.0
+    pipeline_messages: int = 0
+    pipeline_messages_in: int = 0
+    pipeline_messages_out: int = 0
+    pipeline_messages_internal: int = 0
+    pipeline_messages_per_order: float = 0.0
+    pipeline_msgs_per_s: float = 0.0
+    pipeline_avg_message_bytes: float = 0.0
+    raw_messages: int = 0
+    raw_message_bytes: int = 0
+    raw_produce_msgs_per_s: float = 0.0
+    raw_consume_msgs_per_s: float = 0.0
+    raw_roundtrip_msgs_per_s: float = 0.0
+    ratio_vs_raw_produce: float = 0.0
+    ratio_vs_raw_consume: float = 0.0
+    ratio_vs_raw_roundtrip: float = 0.0
+    latency_offered_orders_per_s: float = 0.0
+    latency_orders: int = 0
+    latency_completed: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
+    worker_peak_rss_mb_max: float = 0.0
+    total_seconds: float = 0.0
+
+    def finish_ratios(self) -> None:
+        """Derived figures, computed once the pipeline and raw phases are both done."""
+        self.ratio_vs_raw_produce = _ratio(self.pipeline_msgs_per_s, self.raw_produce_msgs_per_s)
+        self.ratio_vs_raw_consume = _ratio(self.pipeline_msgs_per_s, self.raw_consume_msgs_per_s)
+        self.ratio_vs_raw_roundtrip = _ratio(
+            self.pipeline_msgs_per_s, self.raw_roundtrip_msgs_per_s
+        )
+        self.worker_peak_rss_mb_max = max(self.worker_peak_rss_mb, default=0.0)
+
+    def to_json(self) -> str:
+        return json.dumps(_rounded(asdict(self)), separators=(",", ":"))
+
+    def json_line(self) -> str:
+        return JSON_PREFIX + self.to_json()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def per_s(count: float, seconds: float) -> float:
+    """A rate, 0 when no time passed."""
+    return count / seconds if seconds > 0 else 0.0
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else 0.0
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def parse_json_line(output: str) -> dict[str, Any]:
+    """The figures of the last ``BENCH_JSON`` line of a run's output."""
+    lines = [x for x in output.splitlines() if x.startswith(JSON_PREFIX)]
+    if not lines:
+        raise ValueError("no BENCH_JSON line in the output")
+    result: dict[str, Any] = json.loads(lines[-1][len(JSON_PREFIX) :])
+    return result
+
+
+# ---- the table ----------------------------------------------------------------------------------
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
+    """(section, figure, value) rows of the readable report."""
+    done = f"{r.orders_completed:,} / {r.orders:,}"
+    outcomes = ", ".join(f"{k.lower()} {v}" for k, v in r.outcomes.items() if v)
+    rss = ", ".join(f"{x:,.0f}" for x in r.worker_peak_rss_mb) or "-"
+    return [
+        ("raw Kafka", "produce", f"{_n(r.raw_produce_msgs_per_s)} msg/s"),
+        ("raw Kafka", "consume", f"{_n(r.raw_consume_msgs_per_s)} msg/s"),
+        ("raw Kafka", "produce + consume", f"{_n(r.raw_roundtrip_msgs_per_s)} msg/s"),
+        ("raw Kafka", "messages x size", f"{r.raw_messages:,} x {r.raw_message_bytes:,} B"),
+        ("pipeline", "orders completed", f"{done} in {r.pipeline_seconds:.1f} s"),
+        ("pipeline", "throughput", f"{_n(r.pipeline_orders_per_s, 1)} orders/s"),
+        ("pipeline", "messages moved", f"{_n(r.pipeline_msgs_per_s)} msg/s"),
+        (
+            "pipeline",
+            "messages per order",
+            f"{r.pipeline_messages_per_order:.1f} (in {r.pipeline_messages_in:,}, out "
+            f"{r.pipeline_messages_out:,}, internal {r.pipeline_messages_internal:,})",
+        ),
+        ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
+        ("pipeline", "outcomes", outcomes or "-"),
+        ("ratio", "pipeline / raw produce", f"{r.ratio_vs_raw_produce:.3f}"),
+        ("ratio", "pipeline / raw consume", f"{r.ratio_vs_raw_consume:.3f}"),
+        ("ratio", "pipeline / raw produce + consume", f"{r.ratio_vs_raw_roundtrip:.3f}"),
+        (
+            "latency",
+            "offered load",
+            f"{_n(r.latency_offered_orders_per_s, 1)} orders/s for {r.latency_seconds:g} s "
+            f"({r.latency_completed:,} / {r.latency_orders:,} routed)",
+        ),
+        ("latency", "p50 / p95 / p99", _latency(r)),
+        ("latency", "max", f"{_n(r.latency_max_ms)} ms"),
+        ("memory", "peak RSS per worker", f"{rss} MB"),
+        (
+            "config",
+            "run",
+            f"{r.orders:,} orders, {r.workers} workers, {r.skus:,} skus, {r.locations} locations, "
+            f"{r.partitions} partitions, {r.broker} broker, seed {r.seed}",
+        ),
+        (
+            "config",
+            "set-up",
+            f"workers ready {r.workers_ready_seconds:.1f} s; world {r.world_records:,} records "
+            f"loaded in {r.world_load_seconds:.1f} s; total {r.total_seconds:.0f} s",
+        ),
+    ]
+
+
+def _latency(r: BenchResult) -> str:
+    return f"{_n(r.latency_p50_ms)} / {_n(r.latency_p95_ms)} / {_n(r.latency_p99_ms)} ms"
+
+
+def render_table(result: BenchResult) -> Any:
+    """The report as a rich table."""
+    from rich.table import Table
+
+    table = Table(title="dom bench", show_lines=False)
+    table.add_column("", style="bold")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    last = None
+    for section, name, value in table_rows(result):
+        table.add_row(section if section != last else "", name, value)
+        last = section
+    return table
+
+
+# ---- what the bench saw of its orders ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrdersSummary:
+    """Of a set of orders: how many completed, their outcomes, shipments, last record time."""
+
+    completed: int
+    outcomes: dict[str, int]
+    shipments: int
+    last_ms: float
+
+
+class OrderBook:
+    """Routing outcomes and fulfillment commands seen, per order (pure; fed by a consumer).
+
+    An order is complete once its routing outcome is out and every shipment of that outcome
+    has its fulfillment command. Times are the records' timestamps, in epoch milliseconds.
+    """
+
+    def __init__(self) -> None:
+        self.outcome: dict[str, tuple[str, float]] = {}
+        self.last_ms: dict[str, float] = {}
+        self.waiting: dict[str, set[str]] = {}
+        self.shipments: dict[str, int] = {}
+        self.commanded: set[str] = set()
+
+    def on_status(self, order_id: str, status: str, shipment_ids: Sequence[str], ms: float) -> None:
+        if status not in ROUTING_OUTCOMES or order_id in self.outcome:
+            return  # only the first routing outcome counts (a redelivery repeats it)
+        self.outcome[order_id] = (status, ms)
+        self.shipments[order_id] = len(shipment_ids)
+        self.waiting[order_id] = {s for s in shipment_ids if s not in self.commanded}
+        self._touch(order_id, ms)
+
+    def on_command(self, order_id: str, shipment_id: str, ms: float) -> None:
+        self.commanded.add(shipment_id)
+        waiting = self.waiting.get(order_id)
+        if waiting is not None:
+            waiting.discard(shipment_id)
+        self._touch(order_id, ms)
+
+    def _touch(self, order_id: str, ms: float) -> None:
+        self.last_ms[order_id] = max(ms, self.last_ms.get(order_id, 0.0))
+
+    def complete(self, order_id: str) -> bool:
+        return order_id in self.outcome and not self.waiting.get(order_id)
+
+    def routed(self, order_ids: Iterable[str]) -> int:
+        return sum(1 for x in order_ids if x in self.outcome)
+
+    def summary(self, order_ids: Sequence[str]) -> OrdersSummary:
+        done = [x for x in order_ids if self.complete(x)]
+        outcomes = Counter(self.outcome[x][0] for x in done)
+        return OrdersSummary(
+            completed=len(done),
+            outcomes=dict(outcomes),
+            shipments=sum(self.shipments[x] for x in done),
+            last_ms=max((self.last_ms[x] for x in done), default=0.0),
+        )
+
+    def latencies_ms(self, placed_ms: dict[str, float]) -> list[float]:
+        """Placed to routing outcome, per routed order of ``placed_ms`` (order id: placed)."""
+        return [
+            max(0.0, self.outcome[x][1] - placed)
+            for x, placed in placed_ms.items()
+            if x in self.outcome
+        ]

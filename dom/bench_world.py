@@ -1,0 +1,171 @@
+"""What a ``dom bench`` run stands on: a broker, the ``dom worker`` processes under test, and
+the demo world (locations, products, stock, default rules) and orders fed to them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from connectors.demo_traffic import CHANNEL_MIX, ChannelOrders
+from connectors.demo_world import CITIES, DC_CITIES, DemoWorld, build_world
+from dom.bench_report import BenchResult
+from dom.settings import Settings
+from schemas.models import Message, OrderPlaced
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = REPO_ROOT / "deploy" / "rules" / "default.yaml"
+MAX_LOCATIONS = len(DC_CITIES) + len(CITIES)
+
+
+# ---- the broker and the workers ----------------------------------------------------------------
+
+
+@contextmanager
+def bench_broker(base: Settings, tmp: Path, result: BenchResult) -> Iterator[Settings]:
+    """Settings on the given cluster, or on a local broker started (and stopped) here."""
+    prefix = f"bench-{uuid.uuid4().hex[:12]}."
+    settings = base.model_copy(update={"topic_prefix": prefix, "data_dir": tmp / "var"})
+    if os.environ.get("DOM_KAFKA_BOOTSTRAP"):
+        result.broker = "external"
+        yield settings
+        return
+    from dom.kafka_local import LocalKafka
+
+    local = settings.model_copy(
+        update={
+            "kafka_port": free_port(),
+            "kafka_controller_port": free_port(),
+            "kafka_data_dir": tmp / "kafka",
+        }
+    )
+    broker = LocalKafka(local)
+    status = broker.start()
+    try:
+        yield local.model_copy(update={"kafka_bootstrap": status.bootstrap})
+    finally:
+        broker.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BenchWorker:
+    """One ``dom worker`` subprocess with its own name, port, data directory and log."""
+
+    def __init__(self, settings: Settings, name: str, log: Path) -> None:
+        self.name = name
+        self.log = log
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DOM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "DOM_TOPIC_PREFIX": settings.topic_prefix,
+            "DOM_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "DOM_DATA_DIR": str(settings.data_dir),
+            "DOM_WORKER_NAME": name,
+            "DOM_WEB_PORT": str(self.port),
+        }
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [*_dom_command(), "worker", "--loglevel", "info"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise click.ClickException(f"worker {self.name} exited:\n{tail}")
+        return "Worker ready" in self.log.read_text(errors="replace")
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM of the worker and of every process below it, in MB."""
+        return sum(_vm_hwm_kb(pid) for pid in _process_tree(self.proc.pid)) / 1024
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                return
+            with suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+
+
+def _dom_command() -> list[str]:
+    """The installed ``dom`` script beside this Python, else the module."""
+    script = Path(sys.executable).parent / "dom"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dom.cli"]
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        with suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(x) for x in (task / "children").read_text().split()]
+    return pids
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# ---- the world and the orders -------------------------------------------------------------------
+
+
+def world_records(result: BenchResult, now: datetime) -> tuple[DemoWorld, list[Message]]:
+    """The demo world of the run's size and seed, and every record that publishes it: the
+    default rules first, then locations, products and stock."""
+    from streams.core.rules_yaml import load_rule_file
+
+    r = result
+    dcs = min(len(DC_CITIES), max(1, r.locations // 10))
+    world = build_world(now=now, skus=r.skus, stores=r.locations - dcs, dcs=dcs, seed=r.seed)
+    rules = load_rule_file(
+        DEFAULT_RULES.read_text(), str(DEFAULT_RULES), updated_by="dom-bench", now=now
+    )
+    return world, [*rules, *world.records()]
+
+
+def order_builder(
+    world: DemoWorld, rng: random.Random, order_prefix: str
+) -> Callable[[int], OrderPlaced]:
+    """A builder of order ``n``, placed now: placed_at is the moment it is produced."""
+    orders = ChannelOrders(world, rng)
+    channels, weights = list(CHANNEL_MIX), list(CHANNEL_MIX.values())
+
+    def build(n: int) -> OrderPlaced:
+        channel = rng.choices(channels, weights=weights)[0]
+        order_id = f"{order_prefix}-{n:07d}"
+        return orders.build(channel, order_id, datetime.now(UTC))
+
+    return build

@@ -1,0 +1,48 @@
+"""`dom bench` at a tiny size on the session broker: the report is complete and sane."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from click.testing import CliRunner
+
+from dom.bench import bench
+from dom.bench_report import ROUTING_OUTCOMES, BenchResult, parse_json_line
+
+TINY = ["--orders", "50", "--skus", "200", "--locations", "10", "--latency-seconds", "3"]
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
+
+
+def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None:
+    env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
+    result = CliRunner().invoke(
+        bench, [*TINY, "--workers", "1", "--timeout", "120"], env=env, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+
+    figures = parse_json_line(result.output)
+    assert list(figures) == [f.name for f in dataclasses.fields(BenchResult)]
+    assert set(figures["outcomes"]) == set(ROUTING_OUTCOMES)
+    assert all(n >= 0 for n in _numbers(figures)), figures
+
+    assert figures["broker"] == "external"
+    assert figures["orders"] == figures["orders_completed"] == 50
+    assert sum(figures["outcomes"].values()) == 50
+    assert figures["pipeline_orders_per_s"] > 0
+    assert figures["pipeline_messages"] > 50  # orders in, statuses and commands out, internals
+    assert figures["pipeline_avg_message_bytes"] > 0
+    assert figures["raw_produce_msgs_per_s"] > 0 and figures["raw_consume_msgs_per_s"] > 0
+    assert figures["ratio_vs_raw_roundtrip"] > 0
+    assert figures["latency_orders"] > 0
+    assert figures["latency_completed"] == figures["latency_orders"]
+    assert figures["latency_p50_ms"] <= figures["latency_p95_ms"] <= figures["latency_p99_ms"]
+    assert len(figures["worker_peak_rss_mb"]) == 1 and figures["worker_peak_rss_mb"][0] > 0
+    assert "peak RSS per worker" in result.output  # the table came before the JSON line
