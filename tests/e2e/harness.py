@@ -14,7 +14,7 @@ from connectors.producer import ContractProducer
 from dom.admin import create_topics
 from dom.settings import Settings
 from schemas.codec import Codec
-from schemas.models import Message
+from schemas.models import Availability, LocationAvailability, Message, OrderStatusChanged
 from tests.conftest import free_port
 from tests.integration.workers import WorkerProcess
 
@@ -80,6 +80,29 @@ class Pipeline:
         finally:
             consumer.close()
         return records
+
+    def statuses(self, count: int) -> list[OrderStatusChanged]:
+        """The first ``count`` status changes on ``dom.order-status.v1`` (or fewer, in time)."""
+        records = self.read("dom.order-status.v1", lambda r: len(r) >= count)
+        return [r for r in records if isinstance(r, OrderStatusChanged)]
+
+    def availability_where(
+        self, sku: str, done: Callable[[dict[str, LocationAvailability]], bool]
+    ) -> dict[str, LocationAvailability]:
+        """The first availability of ``sku`` whose per-location figures satisfy ``done``."""
+        found: dict[str, LocationAvailability] = {}
+
+        def matches(records: list[Message]) -> bool:
+            for record in reversed(records):
+                if isinstance(record, Availability) and record.sku == sku:
+                    now = {x.location_id: x for x in record.locations}
+                    if done(now):
+                        found.update(now)
+                        return True
+            return False
+
+        self.read("dom.inventory.availability.v1", matches)
+        return found
 
     def decision_latencies_ms(self) -> list[float]:
         """placed (the order's broker timestamp) to routing outcome (the outcome's), per order."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from dom.settings import Settings
 from dom.tail import describe, follow
 from schemas.enums import FulfillmentStatus
-from schemas.models import Availability, FulfillmentCommand, OrderStatusChanged
+from schemas.models import FulfillmentCommand
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
     make_address,
@@ -27,19 +27,11 @@ CHICAGO = make_address(city="Chicago", region="IL", postal_code="60601", lat=41.
 
 def figures(pipeline: Pipeline, done) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
     """location -> (on_hand, reserved) from the first availability of SKU-1 that ``done``."""
-    found: dict[str, tuple[int, int]] = {}
 
-    def matches(records: list) -> bool:  # type: ignore[type-arg]
-        for record in reversed(records):
-            if isinstance(record, Availability) and record.sku == "SKU-1":
-                now = {x.location_id: (x.on_hand, x.reserved) for x in record.locations}
-                if done(now):
-                    found.update(now)
-                    return True
-        return False
+    def pairs(found: dict) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
+        return {loc: (x.on_hand, x.reserved) for loc, x in found.items()}
 
-    pipeline.read("dom.inventory.availability.v1", matches)
-    return found
+    return pairs(pipeline.availability_where("SKU-1", lambda f: done(pairs(f))))
 
 
 def west_sees(settings: Settings, pipeline: Pipeline) -> list[tuple[str, str]]:
@@ -59,11 +51,6 @@ def west_sees(settings: Settings, pipeline: Pipeline) -> list[tuple[str, str]]:
     return sorted(seen, key=lambda x: x[0] != "FULFIL")
 
 
-def statuses(pipeline: Pipeline, count: int) -> list[OrderStatusChanged]:
-    records = pipeline.read("dom.order-status.v1", lambda r: len(r) >= count)
-    return [r for r in records if isinstance(r, OrderStatusChanged)]
-
-
 def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -81,7 +68,7 @@ def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
         )
         figures(pipeline, lambda f: len(f) == 2)
         pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 3)])])
-        first = statuses(pipeline, 2)[-1]
+        first = pipeline.statuses(2)[-1]
         assert first.status == "ALLOCATED", first
         [east] = first.shipments
         assert east.location_id == "DC-EAST"
@@ -93,7 +80,7 @@ def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
                 )
             ]
         )
-        rerouted = statuses(pipeline, 3)[-1]
+        rerouted = pipeline.statuses(3)[-1]
         assert rerouted.status == "ALLOCATED"
         [west] = rerouted.shipments
         assert west.location_id == "DC-WEST" and west.shipment_id != east.shipment_id
@@ -121,7 +108,7 @@ def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
                 )
             ]
         )
-        done = statuses(pipeline, 4)[-1]
+        done = pipeline.statuses(4)[-1]
         assert done.status == "COMPLETED" and west.shipment_id in done.reason
         # shipped: the units left DC-WEST (on hand and reserved both drop)
         assert figures(pipeline, lambda f: f.get("DC-WEST") == (7, 0))["DC-EAST"] == (10, 0)

@@ -10,13 +10,7 @@ from pathlib import Path
 import tests.unit.test_returns as zpl  # the module: its label parser, not its tests
 from dom.settings import Settings
 from schemas.enums import ItemCondition
-from schemas.models import (
-    Availability,
-    Message,
-    OrderStatusChanged,
-    ReturnLabelCommand,
-    StockEvent,
-)
+from schemas.models import LocationAvailability, ReturnLabelCommand, StockEvent
 from streams.core.returns import rma_number
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
@@ -49,24 +43,11 @@ Figures = dict[str, tuple[int, int]]  # location -> (on_hand, available)
 
 def availability(pipeline: Pipeline, sku: str, done: Callable[[Figures], bool]) -> Figures:
     """The first availability of ``sku`` whose figures satisfy ``done`` (empty if none came)."""
-    found: Figures = {}
 
-    def matches(records: list[Message]) -> bool:
-        for record in reversed(records):
-            if isinstance(record, Availability) and record.sku == sku:
-                now = {x.location_id: (x.on_hand, x.available) for x in record.locations}
-                if done(now):
-                    found.update(now)
-                    return True
-        return False
+    def pairs(found: dict[str, LocationAvailability]) -> Figures:
+        return {loc: (x.on_hand, x.available) for loc, x in found.items()}
 
-    pipeline.read("dom.inventory.availability.v1", matches)
-    return found
-
-
-def statuses(pipeline: Pipeline, count: int) -> list[OrderStatusChanged]:
-    records = pipeline.read("dom.order-status.v1", lambda r: len(r) >= count)
-    return [r for r in records if isinstance(r, OrderStatusChanged)]
+    return pairs(pipeline.availability_where(sku, lambda f: done(pairs(f))))
 
 
 def test_return_is_authorized_labelled_received_and_restocked(
@@ -87,15 +68,15 @@ def test_return_is_authorized_labelled_received_and_restocked(
         )
         assert availability(pipeline, "SKU-2", lambda f: f.get("DC-EAST") == (10, 10))
         pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 2), ("SKU-2", 1)])])
-        allocated = statuses(pipeline, 2)[-1]
+        allocated = pipeline.statuses(2)[-1]
         assert allocated.status == "ALLOCATED", allocated
         [shipment] = allocated.shipments
         pipeline.produce([make_fulfillment_update("ORD-1", shipment.shipment_id, "DC-EAST")])
-        assert statuses(pipeline, 3)[-1].status == "COMPLETED"
+        assert pipeline.statuses(3)[-1].status == "COMPLETED"
 
         lines = (make_return_line("SKU-1", 2), make_return_line("SKU-2", 1, "broken"))
         pipeline.produce([make_return_request(ship_from=BOSTON_CUSTOMER, lines=lines)])
-        authorized = statuses(pipeline, 4)[-1]
+        authorized = pipeline.statuses(4)[-1]
         rma = rma_number("ORD-1", "RET-1")
         assert authorized.status == "RETURN_AUTHORIZED", authorized
         assert rma in authorized.reason and "STORE-RET" in authorized.reason
@@ -117,7 +98,7 @@ def test_return_is_authorized_labelled_received_and_restocked(
             make_received_line("SKU-2", 1, ItemCondition.DAMAGED),
         )
         pipeline.produce([make_return_received(location_id="STORE-RET", lines=received)])
-        returned = statuses(pipeline, 5)[-1]
+        returned = pipeline.statuses(5)[-1]
         assert returned.status == "RETURNED", returned
         assert "2 SKU-1 restocked, 1 SKU-2 damaged" in returned.reason
         sku1 = availability(pipeline, "SKU-1", lambda f: "STORE-RET" in f)
