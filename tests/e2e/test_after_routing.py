@@ -5,7 +5,6 @@ stock consumed where it left and released where it was refused."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from dom.settings import Settings
 from dom.tail import describe, follow
@@ -52,65 +51,52 @@ def west_sees(settings: Settings, pipeline: Pipeline) -> list[tuple[str, str]]:
 
 
 def test_rejected_shipment_is_rerouted_then_shipped_to_completion(
-    settings: Settings, tmp_path: Path
+    pipeline: Pipeline, settings: Settings
 ) -> None:
-    pipeline = Pipeline(settings, tmp_path)
-    pipeline.start_worker("w1")
-    try:
-        pipeline.produce(
-            [
-                make_location("DC-EAST"),
-                make_location("DC-WEST", address=CHICAGO),
-                make_product("SKU-1"),
-                make_stock_event("SKU-1", "DC-EAST", 10, event_id="s-east"),
-                make_stock_event("SKU-1", "DC-WEST", 10, event_id="s-west"),
-            ]
-        )
-        figures(pipeline, lambda f: len(f) == 2)
-        pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 3)])])
-        first = pipeline.statuses(2)[-1]
-        assert first.status == "ALLOCATED", first
-        [east] = first.shipments
-        assert east.location_id == "DC-EAST"
-
-        pipeline.produce(
-            [
-                make_fulfillment_update(
-                    "ORD-1", east.shipment_id, "DC-EAST", FulfillmentStatus.REJECTED
-                )
-            ]
-        )
-        rerouted = pipeline.statuses(3)[-1]
-        assert rerouted.status == "ALLOCATED"
-        [west] = rerouted.shipments
-        assert west.location_id == "DC-WEST" and west.shipment_id != east.shipment_id
-        assert "DC-EAST rejected" in rerouted.reason and "no stock" in rerouted.reason
-        commands = pipeline.read("dom.fulfillment.commands.v1", lambda r: len(r) >= 2)
-        assert [(c.location_id, c.shipment_id) for c in commands] == [
-            ("DC-EAST", east.shipment_id),
-            ("DC-WEST", west.shipment_id),
+    pipeline.produce(
+        [
+            make_location("DC-EAST"),
+            make_location("DC-WEST", address=CHICAGO),
+            make_product("SKU-1"),
+            make_stock_event("SKU-1", "DC-EAST", 10, event_id="s-east"),
+            make_stock_event("SKU-1", "DC-WEST", 10, event_id="s-west"),
         ]
-        assert all(isinstance(c, FulfillmentCommand) for c in commands)
-        assert figures(pipeline, lambda f: f.get("DC-EAST") == (10, 0)) == {
-            "DC-EAST": (10, 0),
-            "DC-WEST": (10, 3),
-        }
-        # what `dom tail fulfillment --location DC-WEST` shows: its commands only, readable
-        assert west_sees(settings, pipeline) == [
-            ("FULFIL", west.shipment_id),
-            ("PACK", west.shipment_id),
-        ]
+    )
+    figures(pipeline, lambda f: len(f) == 2)
+    pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 3)])])
+    first = pipeline.statuses(2)[-1]
+    assert first.status == "ALLOCATED", first
+    [east] = first.shipments
+    assert east.location_id == "DC-EAST"
 
-        pipeline.produce(
-            [
-                make_fulfillment_update(
-                    "ORD-1", west.shipment_id, "DC-WEST", FulfillmentStatus.SHIPPED
-                )
-            ]
-        )
-        done = pipeline.statuses(4)[-1]
-        assert done.status == "COMPLETED" and west.shipment_id in done.reason
-        # shipped: the units left DC-WEST (on hand and reserved both drop)
-        assert figures(pipeline, lambda f: f.get("DC-WEST") == (7, 0))["DC-EAST"] == (10, 0)
-    finally:
-        pipeline.stop_all()
+    pipeline.produce(
+        [make_fulfillment_update("ORD-1", east.shipment_id, "DC-EAST", FulfillmentStatus.REJECTED)]
+    )
+    rerouted = pipeline.statuses(3)[-1]
+    assert rerouted.status == "ALLOCATED"
+    [west] = rerouted.shipments
+    assert west.location_id == "DC-WEST" and west.shipment_id != east.shipment_id
+    assert "DC-EAST rejected" in rerouted.reason and "no stock" in rerouted.reason
+    commands = pipeline.read("dom.fulfillment.commands.v1", lambda r: len(r) >= 2)
+    assert [(c.location_id, c.shipment_id) for c in commands] == [
+        ("DC-EAST", east.shipment_id),
+        ("DC-WEST", west.shipment_id),
+    ]
+    assert all(isinstance(c, FulfillmentCommand) for c in commands)
+    assert figures(pipeline, lambda f: f.get("DC-EAST") == (10, 0)) == {
+        "DC-EAST": (10, 0),
+        "DC-WEST": (10, 3),
+    }
+    # what `dom tail fulfillment --location DC-WEST` shows: its commands only, readable
+    assert west_sees(settings, pipeline) == [
+        ("FULFIL", west.shipment_id),
+        ("PACK", west.shipment_id),
+    ]
+
+    pipeline.produce(
+        [make_fulfillment_update("ORD-1", west.shipment_id, "DC-WEST", FulfillmentStatus.SHIPPED)]
+    )
+    done = pipeline.statuses(4)[-1]
+    assert done.status == "COMPLETED" and west.shipment_id in done.reason
+    # shipped: the units left DC-WEST (on hand and reserved both drop)
+    assert figures(pipeline, lambda f: f.get("DC-WEST") == (7, 0))["DC-EAST"] == (10, 0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections import defaultdict
-from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -38,56 +37,50 @@ def total(samples: dict, name: str, **labels: str) -> float:  # type: ignore[typ
     )
 
 
-def test_metrics_count_a_burst(settings: Settings, tmp_path: Path) -> None:
-    pipeline = Pipeline(settings, tmp_path)
-    pipeline.start_worker("w1")
-    try:
-        pipeline.produce(
-            [
-                make_location("DC-EAST"),
-                make_product("SKU-1"),
-                make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=ORDERS // 2),
-            ]
-        )
-        channels = [Channel.WEB, Channel.MARKETPLACE, Channel.POS]
-        orders = [
-            make_order(f"M-{n}", lines=[("SKU-1", 1)], channel=channels[n % 3])
-            for n in range(ORDERS)
+def test_metrics_count_a_burst(pipeline: Pipeline, settings: Settings) -> None:
+    pipeline.produce(
+        [
+            make_location("DC-EAST"),
+            make_product("SKU-1"),
+            make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=ORDERS // 2),
         ]
-        pipeline.produce(orders)
-        with ContractProducer(settings) as raw:
-            raw.send_raw("dom.orders.v1", b"M-X", b"garbage")
-        wait_for_outcomes(pipeline, {o.order_id for o in orders}, timeout=120)
+    )
+    channels = [Channel.WEB, Channel.MARKETPLACE, Channel.POS]
+    orders = [
+        make_order(f"M-{n}", lines=[("SKU-1", 1)], channel=channels[n % 3]) for n in range(ORDERS)
+    ]
+    pipeline.produce(orders)
+    with ContractProducer(settings) as raw:
+        raw.send_raw("dom.orders.v1", b"M-X", b"garbage")
+    wait_for_outcomes(pipeline, {o.order_id for o in orders}, timeout=120)
 
-        deadline = time.monotonic() + 30
-        while True:  # the letter and the lag gauge follow the outcomes by a moment
-            samples = scrape(pipeline)
-            done = total(samples, "dom_dead_letters_total") >= 1 and "dom_consumer_lag" in samples
-            if done or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while True:  # the letter and the lag gauge follow the outcomes by a moment
+        samples = scrape(pipeline)
+        done = total(samples, "dom_dead_letters_total") >= 1 and "dom_consumer_lag" in samples
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
 
-        outcomes = total(samples, "dom_order_outcomes_total")
-        assert outcomes == ORDERS, samples.get("dom_order_outcomes_total")
-        for channel in channels:
-            assert total(samples, "dom_order_outcomes_total", channel=channel.value) == ORDERS / 3
-        # stock for half of them: the rest are backordered
-        assert total(samples, "dom_order_outcomes_total", status="ALLOCATED") == ORDERS / 2
-        assert total(samples, "dom_order_outcomes_total", status="BACKORDERED") == ORDERS / 2
-        assert total(samples, "dom_decision_latency_seconds_count") == ORDERS
-        assert total(samples, "dom_shipments_per_order_count") == ORDERS
-        assert total(samples, "dom_stage_events_in_total", stage="orders") >= ORDERS + 1
-        assert total(samples, "dom_stage_events_in_total", stage="inventory") >= ORDERS / 2 + 1
-        assert total(samples, "dom_stage_records_out_total", record="FulfillmentCommand") == (
-            ORDERS / 2
-        )
-        assert total(samples, "dom_availability_updates_total") >= ORDERS / 2 + 1
-        assert total(samples, "dom_dead_letters_total", stage="orders", kind="undecodable") == 1
-        assert total(samples, "dom_stage_events_failed_total", stage="orders") == 1
-        assert total(samples, "dom_stage_batch_seconds_count", stage="orders") >= 1
-        assert "dom_consumer_lag" in samples and "dom_table_keys" in samples
-        assert any(name.startswith("faust_") for name in samples), "Faust's own sensor"
-        labels = {k for series in samples.values() for key in series for k, _ in key}
-        assert not labels & {"order_id", "sku"}, "labels stay bounded"
-    finally:
-        pipeline.stop_all()
+    outcomes = total(samples, "dom_order_outcomes_total")
+    assert outcomes == ORDERS, samples.get("dom_order_outcomes_total")
+    for channel in channels:
+        assert total(samples, "dom_order_outcomes_total", channel=channel.value) == ORDERS / 3
+    # stock for half of them: the rest are backordered
+    assert total(samples, "dom_order_outcomes_total", status="ALLOCATED") == ORDERS / 2
+    assert total(samples, "dom_order_outcomes_total", status="BACKORDERED") == ORDERS / 2
+    assert total(samples, "dom_decision_latency_seconds_count") == ORDERS
+    assert total(samples, "dom_shipments_per_order_count") == ORDERS
+    assert total(samples, "dom_stage_events_in_total", stage="orders") >= ORDERS + 1
+    assert total(samples, "dom_stage_events_in_total", stage="inventory") >= ORDERS / 2 + 1
+    assert total(samples, "dom_stage_records_out_total", record="FulfillmentCommand") == (
+        ORDERS / 2
+    )
+    assert total(samples, "dom_availability_updates_total") >= ORDERS / 2 + 1
+    assert total(samples, "dom_dead_letters_total", stage="orders", kind="undecodable") == 1
+    assert total(samples, "dom_stage_events_failed_total", stage="orders") == 1
+    assert total(samples, "dom_stage_batch_seconds_count", stage="orders") >= 1
+    assert "dom_consumer_lag" in samples and "dom_table_keys" in samples
+    assert any(name.startswith("faust_") for name in samples), "Faust's own sensor"
+    labels = {k for series in samples.values() for key in series for k, _ in key}
+    assert not labels & {"order_id", "sku"}, "labels stay bounded"
