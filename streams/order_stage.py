@@ -28,6 +28,7 @@ from schemas.models import (
     ReturnReceived,
     ReturnRequested,
 )
+from streams.batch_table import BatchTable
 from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
@@ -67,6 +68,10 @@ def build_order_stage(
     )
     catalogue = carton_catalogue(settings)
     label_format = LabelFormat(settings.label_format)
+    # The saga mutates an order's state in place, so a failed input's changes are rolled back.
+    orders: BatchTable[OrderState] = BatchTable(
+        table, OrderState.model_validate_json, _encode_state, mutable=True
+    )
 
     async def handle(event: Any, sends: Sends) -> None:
         try:
@@ -79,8 +84,7 @@ def build_order_stage(
                 event, f"key must be the order_id {record.order_id!r}", STAGE, "bad_key"
             )
             return
-        raw = table.get(event.key)
-        state = OrderState.model_validate_json(raw) if raw else None
+        state = orders.get(event.key)
         ctx = SagaContext(
             locations=view.location_infos(),
             stock=view.stock,
@@ -100,16 +104,20 @@ def build_order_stage(
                 event, f"no order {record.order_id!r} is known", STAGE, "unknown_order"
             )
             return
-        table[event.key] = state.model_dump_json().encode()
+        orders.put(event.key, state, event)
         sends.add(outputs)
         _observe(outbox.metrics, record, state, attempts_before, outputs)
 
     @app.agent(source, name=f"{settings.app_id}.orders")
     async def order_agent(stream: Any) -> None:
         await view.ready.wait()  # route only on a complete picture of the network
-        await outbox.process(stream, handle, STAGE)
+        await outbox.process(stream, handle, STAGE, orders)
 
     return table
+
+
+def _encode_state(state: OrderState) -> bytes:
+    return state.model_dump_json().encode()
 
 
 def _observe(

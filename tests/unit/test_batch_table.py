@@ -1,0 +1,113 @@
+"""A batch reads each key once, writes each changed key once, and undoes a failed input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from faust.streams import _current_event
+
+from streams.batch_table import BatchTable
+
+
+class FakeTable(dict[bytes, bytes]):
+    """A Faust table as the stages use it: get, set; records which event each write saw."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.reads: list[bytes] = []
+        self.writes: list[tuple[bytes, bytes, Any]] = []
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        self.reads.append(key)
+        return super().get(key, default)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        ref = _current_event.get(None)
+        self.writes.append((key, value, ref() if ref else None))
+        super().__setitem__(key, value)
+
+
+class Event:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def counts(table: FakeTable, *, mutable: bool = False) -> BatchTable[dict[str, int]]:
+    return BatchTable(table, json.loads, lambda v: json.dumps(v).encode(), mutable=mutable)
+
+
+def test_each_key_is_read_once_and_written_once_in_the_last_events_partition() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table)
+    first, second = Event("first"), Event("second")
+    for event in (first, second):
+        value = batch.get(b"a")
+        assert value is not None
+        batch.put(b"a", {"n": value["n"] + 1}, event)
+    assert batch.get(b"missing") is None
+
+    changed = batch.write_back()
+
+    assert changed == {b"a": {"n": 3}}
+    assert table.reads == [b"a", b"missing"]
+    assert table.writes == [(b"a", b'{"n": 3}', second)]
+
+
+def test_a_new_batch_reads_the_table_again() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table)
+    batch.get(b"a")
+    batch.write_back()
+    table[b"a"] = b'{"n": 7}'  # changed behind the batch's back (say, a recovery)
+    assert batch.get(b"a") == {"n": 7}
+    assert table.reads == [b"a", b"a"]
+
+
+def test_untouched_and_unchanged_keys_are_not_written() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table)
+    batch.get(b"a")
+    assert batch.write_back() == {}
+    assert table.writes == []
+
+
+def test_rollback_restores_a_mutated_value_read_from_the_table() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table, mutable=True)
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] = 99  # the input mutated it in place, then failed
+
+    batch.rollback(b"a")
+
+    assert batch.get(b"a") == {"n": 1}
+    assert batch.write_back() == {}
+    assert table.writes == []
+
+
+def test_rollback_keeps_what_earlier_inputs_of_the_batch_did() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table, mutable=True)
+    good = Event("good")
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] = 2
+    batch.put(b"a", value, good)
+    again = batch.get(b"a")
+    assert again is not None
+    again["n"] = 99  # the second input fails half-way
+
+    batch.rollback(b"a")
+
+    assert batch.write_back() == {b"a": {"n": 2}}
+    assert table.writes == [(b"a", b'{"n": 2}', good)]
+
+
+def test_rollback_of_a_key_that_had_no_value_forgets_it() -> None:
+    table = FakeTable()
+    batch = counts(table, mutable=True)
+    assert batch.get(b"new") is None
+    batch.rollback(b"new")
+    assert batch.get(b"new") is None
+    assert batch.write_back() == {}
