@@ -15,6 +15,10 @@ topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes,
 
 The table goes to stdout, then one ``BENCH_JSON {...}`` line (keys: ``dom.bench_report``).
 A benchmark never fails on a number; it fails only when it cannot run.
+
+``--profile DIR`` samples every worker with py-spy through the throughput phase (one
+``DIR/<worker>.raw`` of collapsed stacks each) and adds the top self and inclusive frames
+after the table (``dom.bench_profile``).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -41,17 +47,28 @@ from dom.admin import create_topics
 from dom.bench_kafka import (
     MIN_RAW_MESSAGES,
     OutcomeTracker,
+    WindowCounts,
     keys_seen,
     measure_raw,
     quiet_offsets,
     window_counts,
 )
-from dom.bench_report import ROUTING_OUTCOMES, BenchResult, per_s, percentile, render_table
+from dom.bench_profile import read_profile, render_tables, top_self_json
+from dom.bench_report import (
+    ROUTING_OUTCOMES,
+    BenchResult,
+    OrdersSummary,
+    per_s,
+    percentile,
+    render_table,
+)
 from dom.bench_world import (
     MAX_LOCATIONS,
     BenchWorker,
+    Profiling,
     bench_broker,
     order_builder,
+    py_spy_command,
     world_records,
 )
 from dom.settings import Settings
@@ -74,6 +91,13 @@ from schemas.models import OrderPlaced
     help="Seconds any one wait (workers, stock, outcomes) may take before the bench moves on.",
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (worker logs).")
+@click.option(
+    "--profile",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sample each worker with py-spy during the throughput phase into DIR/<worker>.raw "
+    "and report the top frames.",
+    metavar="DIR",
+)
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -85,6 +109,7 @@ def bench(
     seed: int,
     timeout: float,
     keep: bool,
+    profile: Path | None,
 ) -> None:
     """Throughput, latency and memory of the pipeline against the raw Kafka limit."""
     base = ctx.find_object(Settings) or Settings()
@@ -99,21 +124,35 @@ def bench(
     )
     began = time.monotonic()
     console = Console()
-    _run_in_tmp(base, result, timeout, keep)
+    # py-spy is looked for before anything starts, so a missing one fails fast.
+    profiling = Profiling(py_spy_command(), profile) if profile else None
+    _run_in_tmp(base, result, timeout, keep, profiling)
     result.total_seconds = time.monotonic() - began
     result.finish_ratios()
     console.print(render_table(result))
-    click.echo(result.json_line())
+    extra: dict[str, Any] = {}
+    if profiling:
+        figures = read_profile(profiling.written)
+        for table in render_tables(figures):
+            console.print(table)
+        extra["profile_top_self"] = top_self_json(figures)
+    click.echo(result.json_line(extra))
 
 
-def _run_in_tmp(base: Settings, result: BenchResult, timeout: float, keep: bool) -> None:
+def _run_in_tmp(
+    base: Settings,
+    result: BenchResult,
+    timeout: float,
+    keep: bool,
+    profiling: Profiling | None,
+) -> None:
     """Every phase, in a temporary directory removed afterwards unless ``keep``."""
     tmp = Path(tempfile.mkdtemp(prefix="dom-bench-"))
     progress = _progress()
     try:
         with progress, ExitStack() as stack, _interrupt_on_sigterm():
             settings = stack.enter_context(bench_broker(base, tmp, result))
-            run = BenchRun(settings, tmp, result, progress, timeout)
+            run = BenchRun(settings, tmp, result, progress, timeout, profiling)
             stack.callback(run.stop_workers)
             run.execute()
     finally:
@@ -164,12 +203,14 @@ class BenchRun:
         result: BenchResult,
         progress: Progress,
         timeout: float,
+        profiling: Profiling | None = None,
     ) -> None:
         self.settings = settings
         self.tmp = tmp
         self.result = result
         self.progress = progress
         self.timeout = timeout
+        self.profiling = profiling
         self.codec = Codec.from_url(
             settings.schema_registry_url, **(settings.schema_registry_config() or {})
         )
@@ -282,13 +323,15 @@ class BenchRun:
         ids: list[str] = []
         produced = self.progress.add_task("orders produced", total=r.orders)
         completed = self.progress.add_task("orders completed", total=r.orders)
-        with window_counts(self.settings) as counts:
+        with window_counts(self.settings) as counts, ExitStack() as sampling:
             began_ms = time.time() * 1000
             with ContractProducer(self.settings, self.codec) as producer:
                 for n in range(r.orders):
                     order = build(n)
                     ids.append(order.order_id)
                     producer.send(order)
+                    if n == 0:  # sampled from the first order on, not while the workers idle
+                        sampling.enter_context(self._profiled())
                     if n % 200 == 0:
                         self.progress.update(produced, completed=n)
             self.progress.update(produced, completed=r.orders)
@@ -299,7 +342,13 @@ class BenchRun:
                 return done >= len(ids)
 
             self._wait("every order's outcome and commands", all_done)
-        summary = tracker.summary(ids)
+            sampling.close()  # the samplers stop here: the counts' window is not profiled
+        self._record_throughput(tracker.summary(ids), counts, began_ms)
+
+    def _record_throughput(
+        self, summary: OrdersSummary, counts: WindowCounts, began_ms: float
+    ) -> None:
+        r = self.result
         r.orders_completed = summary.completed
         r.outcomes = {k: summary.outcomes.get(k, 0) for k in ROUTING_OUTCOMES}
         r.shipments = summary.shipments
@@ -312,6 +361,13 @@ class BenchRun:
         r.pipeline_messages_per_order = counts.total / r.orders
         r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
         r.pipeline_avg_message_bytes = counts.avg_bytes
+
+    def _profiled(self) -> AbstractContextManager[None]:
+        """py-spy on every worker while the block runs (nothing without ``--profile``)."""
+        if self.profiling is None:
+            return nullcontext()
+        warn = partial(self.progress.console.print, style="yellow", markup=False)
+        return self.profiling.sampling(self.workers, self.tmp / "logs", warn)
 
     def latency(self, world: DemoWorld, tracker: OutcomeTracker) -> None:
         r = self.result

@@ -34,6 +34,10 @@ memory
     ``worker_peak_rss_mb`` (VmHWM per worker, its child processes included),
     ``worker_peak_rss_mb_max``
 ``total_seconds``: the whole run, broker start to stop.
+
+Only with ``--profile``, one more key at the end: ``profile_top_self``, ``[[frame, percent],
+...]``, the ten frames with the most self time during the throughput phase, over every
+worker (``dom.bench_profile``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,11 +112,13 @@ class BenchResult:
         )
         self.worker_peak_rss_mb_max = max(self.worker_peak_rss_mb, default=0.0)
 
-    def to_json(self) -> str:
-        return json.dumps(_rounded(asdict(self)), separators=(",", ":"))
+    def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """The fields in order, then ``extra`` (keys that only some runs have)."""
+        figures = {**asdict(self), **(extra or {})}
+        return json.dumps(_rounded(figures), separators=(",", ":"))
 
-    def json_line(self) -> str:
-        return JSON_PREFIX + self.to_json()
+    def json_line(self, extra: Mapping[str, Any] | None = None) -> str:
+        return JSON_PREFIX + self.to_json(extra)
 
 
 def _ratio(a: float, b: float) -> float:

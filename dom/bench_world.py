@@ -1,5 +1,6 @@
-"""What a ``dom bench`` run stands on: a broker, the ``dom worker`` processes under test, and
-the demo world (locations, products, stock, default rules) and orders fed to them.
+"""What a ``dom bench`` run stands on: a broker, the ``dom worker`` processes under test (and,
+with ``--profile``, a py-spy sampler on each), and the demo world (locations, products, stock,
+default rules) and orders fed to them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +118,88 @@ def _dom_command() -> list[str]:
     """The installed ``dom`` script beside this Python, else the module."""
     script = Path(sys.executable).parent / "dom"
     return [str(script)] if script.exists() else [sys.executable, "-m", "dom.cli"]
+
+
+def py_spy_command() -> str:
+    """py-spy beside this Python, where the ``dev`` extra installs it."""
+    script = Path(sys.executable).parent / "py-spy"
+    if not script.exists():
+        raise click.ClickException(
+            f"--profile needs py-spy beside {sys.executable}: install it with "
+            f"`{sys.executable} -m pip install py-spy` (the dev extra has it)"
+        )
+    return str(script)
+
+
+class WorkerProfile:
+    """``py-spy record`` on one worker, sampling until stopped; it writes ``out`` on SIGINT.
+
+    Non-blocking: the worker is never paused to be read, so its pace under load is barely
+    disturbed (at the price of an occasional torn stack, counted by py-spy as an error).
+    """
+
+    def __init__(self, py_spy: str, worker: BenchWorker, out: Path, log: Path) -> None:
+        self.worker = worker
+        self.out = out
+        self.log = log
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)  # a file left by an earlier run must not pass for this one
+        command = [py_spy, "record", "-p", str(worker.proc.pid), "-r", "100", "-f", "raw"]
+        with open(log, "ab") as sink:
+            # Its own session, so a Ctrl-C at the terminal reaches only the bench, which then
+            # stops this sampler like any other (and still gets the file).
+            self.proc = subprocess.Popen(
+                [*command, "-o", str(out), "--nonblocking"],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # a no-op once it has exited
+
+    def wait(self, timeout: float = 60.0) -> str | None:
+        """None once the file is written, else what went wrong (with py-spy's own words)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.out.exists():
+            return None
+        tail = self.log.read_text(errors="replace")[-1500:].strip()
+        return f"py-spy wrote no profile of {self.worker.name} ({self.proc.returncode}): {tail}"
+
+
+@dataclass
+class Profiling:
+    """Where ``--profile`` puts the samples, and which files this run actually wrote."""
+
+    py_spy: str
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+
+    @contextmanager
+    def sampling(
+        self, workers: Sequence[BenchWorker], logs: Path, warn: Callable[[str], object]
+    ) -> Iterator[None]:
+        """py-spy on every worker while the block runs; a file not written is warned about."""
+        samplers: list[WorkerProfile] = []
+        try:
+            for w in workers:
+                out, log = self.out_dir / f"{w.name}.raw", logs / f"{w.name}.py-spy.log"
+                samplers.append(WorkerProfile(self.py_spy, w, out, log))
+            yield
+        finally:
+            for sampler in samplers:  # all at once: each writes its file while the others do
+                sampler.interrupt()
+            for sampler in samplers:
+                if (problem := sampler.wait()) is None:
+                    self.written.append(sampler.out)
+                else:
+                    warn(problem)
 
 
 def _process_tree(pid: int) -> list[int]:
