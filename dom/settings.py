@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     web_port: int = 6066
     # How long a silent worker keeps its partitions before the group moves them.
     broker_session_timeout: float = Field(default=30.0, gt=0)
+    # How long a worker's fetch may wait at the broker for new records. Faust fixes it at
+    # 1.5 s, and a partition with records still buffered is left out of the fetch under way,
+    # so its next records waited that long: the tail of every hop's latency.
+    fetch_max_wait_ms: int = Field(default=50, ge=1, le=1500)
     # Routing policy.
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"

@@ -36,7 +36,7 @@ class Pipeline:
 
 
 def create_app(settings: Settings) -> Pipeline:
-    faust_fixes.apply()
+    faust_fixes.apply(fetch_max_wait_ms=settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url(),

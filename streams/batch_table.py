@@ -1,25 +1,30 @@
-"""A stage's table as one batch sees it: each key decoded once and written back once.
+"""A stage's table through decoded values: each key decoded once, written once per batch.
 
 Several inputs of a batch often touch one key: the answers for one order's skus, the
 commands on one busy sku. Every ``table[k] = v`` is an encode and a changelog record (and a
-trip through Faust's producer buffer), so the batch keeps the values it read, decoded, and
+trip through Faust's producer buffer), so the batch keeps the values it touched, decoded, and
 writes each changed key once, just before the batch's flush (:mod:`streams.outbox`): the
 "state before records" order is unchanged, the intermediate values were never visible to
 anyone. A write lands in the changelog partition of the last input that changed the key,
 which is the partition of every input with that key.
 
-Values are forgotten at the end of every batch: the next batch reads the table again, so a
-partition that moved to another worker and back is never served from a stale copy.
+Decoded values are also kept across batches (the most recently used ``keep`` of them): an
+order is touched by its placement and then by each sku's answer, a few batches apart, and
+decoding its state was the largest single cost of the order stage. That is safe only while
+this worker alone writes the key, which Kafka guarantees within one consumer generation: a
+rebalance (a new generation) may move the partition away and back, and Faust recovers the
+table from the changelog then, so every kept value is forgotten when the generation changes.
 
 A value the stage mutates in place (the order saga's state) is restored when an input fails
 half-way: :meth:`BatchTable.rollback` puts back the value as it was before that input, from
-its encoded form taken when the input read it. A first read keeps the table's own bytes for
-that, so only a key touched twice in one batch pays an extra encode.
+the table (its value is the kept one when the batch has not changed the key yet) or, for a
+key the batch already changed, from the encoding taken when the failing input read it.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -27,9 +32,12 @@ from faust.streams import _current_event
 
 V = TypeVar("V")
 
+_IN_TABLE = object()
+"""Marks a value that is the same as the table's: restore it by reading the table."""
+
 
 class BatchTable(Generic[V]):
-    """Decoded values of one Faust table for the batch under way."""
+    """Decoded values of one Faust table, for the batch under way and a few batches on."""
 
     def __init__(
         self,
@@ -38,21 +46,34 @@ class BatchTable(Generic[V]):
         encode: Callable[[V], bytes],
         *,
         mutable: bool = False,
+        keep: int = 0,
     ) -> None:
         self.table = table
         self._decode = decode
         self._encode = encode
         self._mutable = mutable
-        self._values: dict[bytes, V | None] = {}
+        self._keep = keep
+        self._generation: object = None
+        self._values: OrderedDict[bytes, V | None] = OrderedDict()
         self._changed_by: dict[bytes, Any] = {}  # key -> the last input event that changed it
-        self._before: dict[bytes, bytes | None] = {}  # key -> encoded value before this input
+        self._before: dict[bytes, object] = {}  # key -> encoded value before this input
+
+    def follow(self, generation: object) -> None:
+        """The consumer generation of the input about to be applied; a new one forgets every
+        kept value the batch has not changed (those are still written back)."""
+        if generation == self._generation:
+            return
+        self._generation = generation
+        for key in [k for k in self._values if k not in self._changed_by]:
+            del self._values[key]
 
     def get(self, key: bytes) -> V | None:
-        """The key's value as the batch's earlier inputs left it (None: no value yet)."""
+        """The key's value as the earlier inputs left it (None: no value yet)."""
         if key in self._values:
+            self._values.move_to_end(key)
             value = self._values[key]
             if self._mutable:
-                self._before[key] = None if value is None else self._encode(value)
+                self._before[key] = self._snapshot(key, value)
             return value
         raw = self.table.get(key)
         value = self._decode(raw) if raw else None
@@ -60,6 +81,11 @@ class BatchTable(Generic[V]):
         if self._mutable:
             self._before[key] = raw or None
         return value
+
+    def _snapshot(self, key: bytes, value: V | None) -> object:
+        if key not in self._changed_by:
+            return _IN_TABLE  # written back (or never changed): the table holds this value
+        return None if value is None else self._encode(value)
 
     def put(self, key: bytes, value: V, event: Any) -> None:
         """The key's new value, written back at the end of the batch in ``event``'s partition."""
@@ -69,12 +95,13 @@ class BatchTable(Generic[V]):
     def rollback(self, key: bytes) -> None:
         """Forget what a failed input did to the key's value (it may have mutated it)."""
         if key in self._before:
-            raw = self._before.pop(key)
-            self._values[key] = self._decode(raw) if raw else None
+            before = self._before.pop(key)
+            raw = self.table.get(key) if before is _IN_TABLE else before
+            self._values[key] = self._decode(raw) if isinstance(raw, bytes) and raw else None
         # An immutable value changes only through put(), which the failure skipped.
 
     def write_back(self) -> dict[bytes, V]:
-        """Write every changed key once; return the changed values and forget the batch."""
+        """Write every changed key once; return the changed values."""
         changed: dict[bytes, V] = {}
         for key, event in self._changed_by.items():
             value = self._values[key]
@@ -84,7 +111,8 @@ class BatchTable(Generic[V]):
             _current_event.set(weakref.ref(event))
             self.table[key] = self._encode(value)
             changed[key] = value
-        self._values.clear()
         self._changed_by.clear()
         self._before.clear()
+        while len(self._values) > self._keep:
+            self._values.popitem(last=False)
         return changed

@@ -25,6 +25,11 @@ that keeps the partition resumes after them: seen as results and orders silently
 waiting for them); the messages are fetched again from the committed offset and applied
 then, which the stages make harmless.
 
+Not a loss but a delay: Faust creates its consumer with ``fetch_max_wait_ms=1500``, and
+aiokafka leaves a partition whose records are still buffered out of the fetch it sends; while
+that fetch waits at the broker, new records of the left-out partition wait too, up to 1.5 s
+per hop. The worker's consumer gets ``settings.fetch_max_wait_ms`` instead (50 ms).
+
 A second window: before committing offsets Faust flushes its producer, but the buffer that
 holds table writes (changelog records) stops flushing after 0.1 s without progress. A commit can
 then cover an input whose state write is still queued; a crash right after loses that write and
@@ -40,6 +45,7 @@ import time
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
@@ -117,8 +123,22 @@ async def _drain(self: Any) -> None:
         )
 
 
-def apply() -> None:
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+FETCH_MAX_WAIT_MS = [1500]
+"""What the worker's consumer is created with (set by :func:`apply`)."""
+
+
+def _create_worker_consumer(self: Any, transport: Any) -> Any:
+    consumer = _original_create_worker_consumer(self, transport)
+    # Read by the consumer when it starts its fetcher, so set before start.
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS[0]
+    return consumer
+
+
+def apply(*, fetch_max_wait_ms: int = 1500) -> None:
     """Install the fixes once (idempotent)."""
+    FETCH_MAX_WAIT_MS[0] = fetch_max_wait_ms
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
     Consumer.ack = _ack  # type: ignore[method-assign]

@@ -31,6 +31,8 @@ from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
 STAGE = "inventory"
+KEEP_SKUS = 5000
+"""Decoded sku inventories kept between batches: the busy skus."""
 
 
 def build_inventory_stage(
@@ -40,7 +42,9 @@ def build_inventory_stage(
     table = raw_table(app, settings, "inventory")
     source = raw_topic(app, settings, registry.STOCK.name, registry.SKU_COMMANDS.name)
 
-    skus: BatchTable[SkuInventory] = BatchTable(table, _decode_inventory, _encode_inventory)
+    skus: BatchTable[SkuInventory] = BatchTable(
+        table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS
+    )
     changed_at: dict[bytes, datetime] = {}  # sku -> time of the batch's last input about it
 
     async def handle(event: Any, sends: Sends) -> None:

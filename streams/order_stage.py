@@ -40,6 +40,8 @@ from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
 STAGE = "orders"
+KEEP_ORDERS = 2000
+"""Decoded order states kept between batches: the orders still waiting for answers."""
 INPUTS = (
     OrderPlaced,
     OrderCancelled,
@@ -70,7 +72,7 @@ def build_order_stage(
     label_format = LabelFormat(settings.label_format)
     # The saga mutates an order's state in place, so a failed input's changes are rolled back.
     orders: BatchTable[OrderState] = BatchTable(
-        table, OrderState.model_validate_json, _encode_state, mutable=True
+        table, OrderState.model_validate_json, _encode_state, mutable=True, keep=KEEP_ORDERS
     )
 
     async def handle(event: Any, sends: Sends) -> None:

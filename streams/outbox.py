@@ -174,6 +174,8 @@ class Outbox:
     async def _apply(self, event: Any, batch: _Batch, sends: Sends) -> None:
         # Tables write their changelog to the partition of the current event.
         _current_event.set(weakref.ref(event))
+        if batch.table is not None:
+            batch.table.follow(getattr(event.message, "generation_id", None))
         try:
             await batch.handle(event, sends)
         except Exception as exc:  # a bug must not stop the stage; the input is kept

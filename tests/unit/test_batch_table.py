@@ -111,3 +111,72 @@ def test_rollback_of_a_key_that_had_no_value_forgets_it() -> None:
     batch.rollback(b"new")
     assert batch.get(b"new") is None
     assert batch.write_back() == {}
+
+
+def kept(table: FakeTable, keep: int, *, mutable: bool = False) -> BatchTable[dict[str, int]]:
+    return BatchTable(
+        table, json.loads, lambda v: json.dumps(v).encode(), mutable=mutable, keep=keep
+    )
+
+
+def test_values_are_kept_across_batches_within_a_generation() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = kept(table, keep=10)
+    batch.follow(1)
+    batch.put(b"a", {"n": 2}, Event("e"))
+    batch.write_back()
+    batch.follow(1)
+    assert batch.get(b"a") == {"n": 2}
+    assert table.reads == []  # never read: the batch wrote it
+
+
+def test_a_new_generation_reads_the_table_again() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = kept(table, keep=10)
+    batch.follow(1)
+    batch.get(b"a")
+    batch.write_back()
+    table[b"a"] = b'{"n": 5}'  # the partition moved away and back: recovered from the changelog
+    batch.follow(2)
+    assert batch.get(b"a") == {"n": 5}
+
+
+def test_a_changed_value_survives_a_generation_change_inside_its_batch() -> None:
+    table = FakeTable()
+    batch = kept(table, keep=10)
+    batch.follow(1)
+    event = Event("e")
+    batch.put(b"a", {"n": 1}, event)
+    batch.follow(2)
+    assert batch.write_back() == {b"a": {"n": 1}}
+    assert table.writes == [(b"a", b'{"n": 1}', event)]
+
+
+def test_only_the_most_recently_used_values_are_kept() -> None:
+    table = FakeTable({b"a": b'{"n": 1}', b"b": b'{"n": 2}', b"c": b'{"n": 3}'})
+    batch = kept(table, keep=2)
+    batch.follow(1)
+    for key in (b"a", b"b", b"c", b"a"):
+        batch.get(key)
+    batch.write_back()
+    table.reads.clear()
+    for key in (b"a", b"b", b"c"):
+        batch.get(key)
+    assert table.reads == [b"b"]  # a and c were the two most recently used
+
+
+def test_rollback_of_a_kept_value_restores_the_tables_value() -> None:
+    table = FakeTable()
+    batch = kept(table, keep=10, mutable=True)
+    batch.follow(1)
+    batch.get(b"a")
+    batch.put(b"a", {"n": 1}, Event("placed"))
+    batch.write_back()
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] = 99  # mutated by an input of the next batch, which then failed
+
+    batch.rollback(b"a")
+
+    assert batch.get(b"a") == {"n": 1}
+    assert batch.write_back() == {}
