@@ -5,6 +5,7 @@ Only verbs that work are registered, so ``dom --help`` never advertises a stub.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -133,6 +134,11 @@ def worker(settings: Settings, name: str | None, web_port: int | None, loglevel:
     updates = {k: v for k, v in (("worker_name", name), ("web_port", web_port)) if v}
     settings = settings.model_copy(update=updates)
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        # Before the app exists: Faust and its threads take their loops from the policy.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     pipeline = create_app(settings)
     faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
 
