@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> Pipeline:
             watched,
             locations_topic=settings.topic(registry.LOCATIONS.name),
             rules_topic=settings.topic(registry.RULES.name),
+            availability_topic=settings.topic(registry.AVAILABILITY.name),
         )
 
     @app.task  # type: ignore[untyped-decorator]

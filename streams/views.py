@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -29,6 +29,52 @@ from streams.core.rules import RuleError, RuleSet
 log = logging.getLogger(__name__)
 
 
+class AvailabilityBook(Mapping[str, Availability]):
+    """Every sku's latest availability, decoded only when someone reads it.
+
+    Every worker receives every sku's availability record, each with a line per location,
+    and routing reads only the skus of the orders it routes: decoding all of them on arrival
+    (Avro, then one pydantic model per location) was a twentieth of a worker's time. A record
+    is kept as bytes until it is read, then decoded once. A record that does not decode is
+    dropped with a warning (the inventory stage that wrote it is where such a bug shows).
+    """
+
+    def __init__(self) -> None:
+        self._decoded: dict[str, Availability] = {}
+        self._raw: dict[str, bytes] = {}  # never a key of _decoded as well
+        self._codec: Codec | None = None
+
+    def put(self, record: Availability) -> None:
+        self._decoded[record.sku] = record
+        self._raw.pop(record.sku, None)
+
+    def put_raw(self, sku: str, value: bytes, codec: Codec) -> None:
+        self._raw[sku] = value
+        self._decoded.pop(sku, None)
+        self._codec = codec
+
+    def __getitem__(self, sku: str) -> Availability:
+        record = self._decoded.get(sku)
+        if record is not None:
+            return record
+        raw = self._raw.pop(sku)  # KeyError: no record for that sku
+        try:
+            if self._codec is None:  # cannot happen: set with the first raw record
+                raise DecodeError("no codec")
+            record = self._codec.decode_as(raw, Availability)
+        except DecodeError as exc:
+            log.warning("view drops the undecodable availability of %s: %s", sku, exc.reason)
+            raise KeyError(sku) from exc
+        self._decoded[sku] = record
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._decoded, *self._raw])
+
+    def __len__(self) -> int:
+        return len(self._decoded) + len(self._raw)
+
+
 class NetworkView:
     """The latest location, product, availability and rule records, and today's shipments."""
 
@@ -38,7 +84,7 @@ class NetworkView:
         self.rule_errors: dict[str, tuple[int, str]] = {}
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}
-        self.availability: dict[str, Availability] = {}
+        self.availability = AvailabilityBook()
         self._load: Counter[str] = Counter()
         self._load_day: date | None = None
         self._infos: list[LocationInfo] | None = None
@@ -49,7 +95,7 @@ class NetworkView:
     def apply(self, record: object) -> None:
         """Fold one decoded record into the view."""
         if isinstance(record, Availability):
-            self.availability[record.sku] = record
+            self.availability.put(record)
         elif isinstance(record, Location):
             self.locations[record.location_id] = record
             self._infos = None
@@ -133,6 +179,7 @@ async def follow_topics(
     *,
     locations_topic: str,
     rules_topic: str | None = None,
+    availability_topic: str | None = None,
 ) -> None:
     """Read every partition of ``topics`` from the beginning into ``view``, forever.
 
@@ -154,6 +201,9 @@ async def follow_topics(
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, messages in batch.items():
                 for message in messages:
+                    if message.topic == availability_topic and message.key and message.value:
+                        view.availability.put_raw(message.key.decode(), message.value, codec)
+                        continue
                     _fold(view, codec, message, locations_topic, rules_topic)
                 if tp in targets and messages and messages[-1].offset + 1 >= targets[tp]:
                     del targets[tp]
