@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
 
@@ -122,13 +123,18 @@ class PipelineMetrics:
         )
 
     def sent(self, stage: str, records: Iterable[Message]) -> None:
+        # Counted per batch, then one inc per series: labels() takes a lock and builds a key.
+        by_type: Tally[str] = Tally()
+        by_status: Tally[str] = Tally()
         for record in records:
-            name = type(record).__name__
-            self.records_out.labels(stage, name).inc()
-            if name == "Availability":
-                self.availability_updates.inc()
-            elif isinstance(record, OrderStatusChanged):
-                self.status_changes.labels(record.status.value).inc()
+            by_type[type(record).__name__] += 1
+            if isinstance(record, OrderStatusChanged):
+                by_status[record.status.value] += 1
+        for name, count in by_type.items():
+            self.records_out.labels(stage, name).inc(count)
+        self.availability_updates.inc(by_type["Availability"])
+        for status, count in by_status.items():
+            self.status_changes.labels(status).inc(count)
 
     def order_outputs(self, order: OrderPlaced, outputs: Iterable[Message]) -> None:
         """Outcome, latency, shipments and rules of an order's routing outcome, if one is out."""
