@@ -7,8 +7,8 @@ batch caused sent; the inputs are acknowledged after that. So no record is ever 
 state could still be lost: a crash replays inputs against state that either holds their
 effect (the stage answers as before, same ids) or does not (and nothing they caused was seen).
 
-A stage's table is read and written through a :class:`BatchTable`: each key is decoded once per
-batch and its changelog record written once, before the flush. Records go straight to the
+A stage's table is read and written through a :class:`BatchTable`: each key is decoded at most
+once per batch and its changelog record written once, before the flush. Records go straight to the
 producer (Faust's ``Topic.send`` adds a future, a callback and a channel hop per record that
 nothing here uses); the flush that follows every batch is what waits for them.
 """
