@@ -46,3 +46,27 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["latency_p50_ms"] <= figures["latency_p95_ms"] <= figures["latency_p99_ms"]
     assert len(figures["worker_peak_rss_mb"]) == 1 and figures["worker_peak_rss_mb"][0] > 0
     assert "peak RSS per worker" in result.output  # the table came before the JSON line
+
+
+def test_bench_profile_names_where_the_workers_spend_their_time(
+    kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
+    profile = tmp_path / "profile"
+    # Enough orders that the throughput phase lasts seconds: py-spy needs a moment to attach.
+    args = ["--orders", "400", "--skus", "200", "--locations", "10", "--latency-seconds", "0"]
+    result = CliRunner().invoke(
+        bench,
+        [*args, "--workers", "1", "--timeout", "120", "--profile", str(profile)],
+        env=env,
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+
+    figures = parse_json_line(result.output)
+    top = figures["profile_top_self"]
+    assert 1 <= len(top) <= 10 and all(0 < share <= 100 for _, share in top), top
+    raw = profile / "bench-w1.raw"
+    assert raw.stat().st_size > 0
+    assert "streams/outbox.py" in raw.read_text()  # the stages' own code was sampled
+    assert "profile: self time" in result.output and "profile: inclusive time" in result.output
