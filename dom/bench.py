@@ -68,6 +68,7 @@ from dom.bench_world import (
     Profiling,
     bench_broker,
     order_builder,
+    process_cpu_seconds,
     py_spy_command,
     world_records,
 )
@@ -151,8 +152,8 @@ def _run_in_tmp(
     progress = _progress()
     try:
         with progress, ExitStack() as stack, _interrupt_on_sigterm():
-            settings = stack.enter_context(bench_broker(base, tmp, result))
-            run = BenchRun(settings, tmp, result, progress, timeout, profiling)
+            broker = stack.enter_context(bench_broker(base, tmp, result))
+            run = BenchRun(broker.settings, tmp, result, progress, timeout, profiling, broker.pid)
             stack.callback(run.stop_workers)
             run.execute()
     finally:
@@ -204,8 +205,10 @@ class BenchRun:
         progress: Progress,
         timeout: float,
         profiling: Profiling | None = None,
+        broker_pid: int | None = None,
     ) -> None:
         self.settings = settings
+        self.broker_pid = broker_pid
         self.tmp = tmp
         self.result = result
         self.progress = progress
@@ -325,6 +328,7 @@ class BenchRun:
         completed = self.progress.add_task("orders completed", total=r.orders)
         with window_counts(self.settings) as counts, ExitStack() as sampling:
             began_ms = time.time() * 1000
+            cpu_before = self._cpu_seconds()
             with ContractProducer(self.settings, self.codec) as producer:
                 for n in range(r.orders):
                     order = build(n)
@@ -342,8 +346,22 @@ class BenchRun:
                 return done >= len(ids)
 
             self._wait("every order's outcome and commands", all_done)
+            cpu_spent = [b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True)]
             sampling.close()  # the samplers stop here: the counts' window is not profiled
         self._record_throughput(tracker.summary(ids), counts, began_ms)
+        self._record_cpu(cpu_spent)
+
+    def _cpu_seconds(self) -> list[float]:
+        """CPU seconds so far: the broker's (0 when it is not ours), then each worker's."""
+        broker = process_cpu_seconds(self.broker_pid) if self.broker_pid else 0.0
+        return [broker, *(w.cpu_seconds() for w in self.workers)]
+
+    def _record_cpu(self, spent: list[float]) -> None:
+        r = self.result
+        broker, workers = spent[0], spent[1:]
+        r.worker_cpu_seconds = workers
+        r.worker_cpu_ms_per_order = per_s(sum(workers) * 1000, r.orders_completed)
+        r.broker_cpu_ms_per_order = per_s(broker * 1000, r.orders_completed)
 
     def _record_throughput(
         self, summary: OrdersSummary, counts: WindowCounts, began_ms: float

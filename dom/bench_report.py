@@ -18,7 +18,10 @@ pipeline at full speed (N orders produced as fast as the producer allows)
     timestamp), ``pipeline_orders_per_s``, ``pipeline_messages`` (records written to every
     topic of the run in that window: ``pipeline_messages_in`` inbound, ``_out`` outbound,
     ``_internal`` internal topics and table changelogs), ``pipeline_messages_per_order``,
-    ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value)
+    ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value),
+    ``worker_cpu_seconds`` (user + system CPU of each worker, child processes included, over
+    the same window), ``worker_cpu_ms_per_order`` (all workers' CPU over completed orders),
+    ``broker_cpu_ms_per_order`` (the local broker's; 0 on an external cluster)
 raw Kafka limit (confluent-kafka, same broker, same message count and size)
     ``raw_messages`` (``pipeline_messages``, at least 10,000), ``raw_message_bytes`` (the
     pipeline's mean), ``raw_produce_msgs_per_s``,
@@ -84,6 +87,9 @@ class BenchResult:
     pipeline_messages_per_order: float = 0.0
     pipeline_msgs_per_s: float = 0.0
     pipeline_avg_message_bytes: float = 0.0
+    worker_cpu_seconds: list[float] = field(default_factory=list)
+    worker_cpu_ms_per_order: float = 0.0
+    broker_cpu_ms_per_order: float = 0.0
     raw_messages: int = 0
     raw_message_bytes: int = 0
     raw_produce_msgs_per_s: float = 0.0
@@ -187,6 +193,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"{r.pipeline_messages_out:,}, internal {r.pipeline_messages_internal:,})",
         ),
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
+        ("pipeline", "CPU per order", _cpu(r)),
         ("pipeline", "outcomes", outcomes or "-"),
         ("ratio", "pipeline / raw produce", f"{r.ratio_vs_raw_produce:.3f}"),
         ("ratio", "pipeline / raw consume", f"{r.ratio_vs_raw_consume:.3f}"),
@@ -213,6 +220,13 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"loaded in {r.world_load_seconds:.1f} s; total {r.total_seconds:.0f} s",
         ),
     ]
+
+
+def _cpu(r: BenchResult) -> str:
+    workers = f"workers {r.worker_cpu_ms_per_order:.2f} ms"
+    if r.broker != "local":
+        return workers
+    return f"{workers}, broker {r.broker_cpu_ms_per_order:.2f} ms"
 
 
 def _latency(r: BenchResult) -> str:

@@ -34,14 +34,22 @@ MAX_LOCATIONS = len(DC_CITIES) + len(CITIES)
 # ---- the broker and the workers ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BenchBroker:
+    """The run's settings, and the local broker's process id (None on a given cluster)."""
+
+    settings: Settings
+    pid: int | None = None
+
+
 @contextmanager
-def bench_broker(base: Settings, tmp: Path, result: BenchResult) -> Iterator[Settings]:
+def bench_broker(base: Settings, tmp: Path, result: BenchResult) -> Iterator[BenchBroker]:
     """Settings on the given cluster, or on a local broker started (and stopped) here."""
     prefix = f"bench-{uuid.uuid4().hex[:12]}."
     settings = base.model_copy(update={"topic_prefix": prefix, "data_dir": tmp / "var"})
     if os.environ.get("DOM_KAFKA_BOOTSTRAP"):
         result.broker = "external"
-        yield settings
+        yield BenchBroker(settings)
         return
     from dom.kafka_local import LocalKafka
 
@@ -55,7 +63,9 @@ def bench_broker(base: Settings, tmp: Path, result: BenchResult) -> Iterator[Set
     broker = LocalKafka(local)
     status = broker.start()
     try:
-        yield local.model_copy(update={"kafka_bootstrap": status.bootstrap})
+        yield BenchBroker(
+            local.model_copy(update={"kafka_bootstrap": status.bootstrap}), status.pid
+        )
     finally:
         broker.stop()
 
@@ -103,6 +113,10 @@ class BenchWorker:
     def peak_rss_mb(self) -> float:
         """VmHWM of the worker and of every process below it, in MB."""
         return sum(_vm_hwm_kb(pid) for pid in _process_tree(self.proc.pid)) / 1024
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the worker and every process below it, so far."""
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -211,6 +225,21 @@ def _process_tree(pid: int) -> list[int]:
             for task in Path(f"/proc/{current}/task").iterdir():
                 queue += [int(x) for x in (task / "children").read_text().split()]
     return pids
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` and of every process below it (0 if gone)."""
+    return sum(_cpu_ticks(x) for x in _process_tree(pid)) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    # The name (field 2) may hold spaces; utime and stime are fields 14 and 15.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def _vm_hwm_kb(pid: int) -> int:

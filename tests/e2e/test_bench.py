@@ -45,7 +45,11 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["latency_completed"] == figures["latency_orders"]
     assert figures["latency_p50_ms"] <= figures["latency_p95_ms"] <= figures["latency_p99_ms"]
     assert len(figures["worker_peak_rss_mb"]) == 1 and figures["worker_peak_rss_mb"][0] > 0
+    assert len(figures["worker_cpu_seconds"]) == 1 and figures["worker_cpu_seconds"][0] > 0
+    assert figures["worker_cpu_ms_per_order"] == figures["worker_cpu_seconds"][0] * 1000 / 50
+    assert figures["broker_cpu_ms_per_order"] == 0  # not the bench's broker: not measured
     assert "peak RSS per worker" in result.output  # the table came before the JSON line
+    assert "CPU per order" in result.output
 
 
 def test_bench_profile_names_where_the_workers_spend_their_time(
