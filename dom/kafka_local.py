@@ -143,14 +143,13 @@ class LocalKafka:
         return ["-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}"]
 
     def _format(self, libs: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         cmd = [
             java_executable(),
             *self._classpath_args(libs),
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            cluster_id,
+            new_cluster_id(),
             "-c",
             str(self.dir / "server.properties"),
         ]
@@ -188,6 +187,16 @@ class LocalKafka:
     def _log_tail(self) -> str:
         """The end of the broker's log4j file, where start-up failures are explained."""
         return DetachedProcess(self.process.pid_file, self.log_file).log_tail()
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (22 url-safe base64 characters), never one
+    starting with "-": StorageTool's argument parser would read that as an option and refuse
+    to format (one id in 64 did). Kafka's own ``Uuid.randomUuid`` skips those ids too."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _admin_answers(bootstrap: str, timeout: float) -> bool:
