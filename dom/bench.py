@@ -8,7 +8,8 @@ topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes,
 1. **throughput**: ``--orders`` orders as fast as the producer allows, timed until every order
    has its routing outcome and every shipment its fulfillment command; every record written
    to any topic of the run in that window is counted (inbound, outbound, internal, changelogs);
-2. **latency**: orders at half that rate for ``--latency-seconds``, placed_at to outcome;
+2. **latency**: orders at half that rate (or ``--latency-rate``) for ``--latency-seconds``,
+   placed_at to outcome;
 3. **memory**: the workers' peak RSS (VmHWM), read before they stop;
 4. **raw limit**: as many messages of the same average size as the pipeline wrote, produced
    and then consumed with confluent-kafka.
@@ -84,6 +85,11 @@ from schemas.models import OrderPlaced
 @click.option("--skus", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--locations", default=50, show_default=True, type=click.IntRange(2, MAX_LOCATIONS))
 @click.option("--latency-seconds", default=20.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--latency-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Orders/s offered in the latency phase (default: half the measured maximum).",
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same world and orders.")
 @click.option(
     "--timeout",
@@ -107,6 +113,7 @@ def bench(
     skus: int,
     locations: int,
     latency_seconds: float,
+    latency_rate: float | None,
     seed: int,
     timeout: float,
     keep: bool,
@@ -120,6 +127,7 @@ def bench(
         skus=skus,
         locations=locations,
         latency_seconds=latency_seconds,
+        latency_rate=latency_rate or 0.0,
         seed=seed,
         partitions=base.topic_partitions,
     )
@@ -225,14 +233,17 @@ class BenchRun:
         r = self.result
         create_topics(self.settings)
         self.start_workers()
-        world = self.load_world()
-        tracker = OutcomeTracker(self.settings, self.codec)
-        tracker.start()
-        try:
-            self.throughput(world, tracker)
-            self.latency(world, tracker)
-        finally:
-            tracker.stop()
+        # One producer for the whole run: a new one takes about half a second to deliver its
+        # first records, which the timed phases would count as the pipeline's.
+        with ContractProducer(self.settings, self.codec) as producer:
+            world = self.load_world(producer)
+            tracker = OutcomeTracker(self.settings, self.codec)
+            tracker.start()
+            try:
+                self.throughput(world, tracker, producer)
+                self.latency(world, tracker, producer)
+            finally:
+                tracker.stop()
         r.worker_peak_rss_mb = [w.peak_rss_mb() for w in self.workers]
         self.stop_workers()
         count = max(MIN_RAW_MESSAGES, r.pipeline_messages)
@@ -288,18 +299,18 @@ class BenchRun:
         for worker in self.workers:
             worker.stop()
 
-    def load_world(self) -> DemoWorld:
+    def load_world(self, producer: ContractProducer) -> DemoWorld:
         """Rules, locations, products and stock; returns once every sku's availability is out."""
         r = self.result
         world, records = world_records(r, datetime.now(UTC))
         r.world_records = len(records)
         began = time.monotonic()
         sent = self.progress.add_task("world sent", total=len(records))
-        with ContractProducer(self.settings, self.codec) as producer:
-            for n, record in enumerate(records, start=1):
-                producer.send(record)
-                if n % 2000 == 0:
-                    self.progress.update(sent, completed=n)
+        for n, record in enumerate(records, start=1):
+            producer.send(record)
+            if n % 2000 == 0:
+                self.progress.update(sent, completed=n)
+        producer.flush()
         self.progress.update(sent, completed=len(records))
         if producer.report.failed:
             raise click.ClickException(f"world not published: {producer.report.errors}")
@@ -320,7 +331,9 @@ class BenchRun:
         """A builder of order ``n`` of this run, its id starting with ``prefix``."""
         return order_builder(world, self.rng, f"{prefix}{self.run_id}")
 
-    def throughput(self, world: DemoWorld, tracker: OutcomeTracker) -> None:
+    def throughput(
+        self, world: DemoWorld, tracker: OutcomeTracker, producer: ContractProducer
+    ) -> None:
         r = self.result
         build = self._orders(world, "BX")
         ids: list[str] = []
@@ -329,15 +342,15 @@ class BenchRun:
         with window_counts(self.settings) as counts, ExitStack() as sampling:
             began_ms = time.time() * 1000
             cpu_before = self._cpu_seconds()
-            with ContractProducer(self.settings, self.codec) as producer:
-                for n in range(r.orders):
-                    order = build(n)
-                    ids.append(order.order_id)
-                    producer.send(order)
-                    if n == 0:  # sampled from the first order on, not while the workers idle
-                        sampling.enter_context(self._profiled())
-                    if n % 200 == 0:
-                        self.progress.update(produced, completed=n)
+            for n in range(r.orders):
+                order = build(n)
+                ids.append(order.order_id)
+                producer.send(order)
+                if n == 0:  # sampled from the first order on, not while the workers idle
+                    sampling.enter_context(self._profiled())
+                if n % 200 == 0:
+                    self.progress.update(produced, completed=n)
+            producer.flush()
             self.progress.update(produced, completed=r.orders)
 
             def all_done() -> bool:
@@ -387,9 +400,11 @@ class BenchRun:
         warn = partial(self.progress.console.print, style="yellow", markup=False)
         return self.profiling.sampling(self.workers, self.tmp / "logs", warn)
 
-    def latency(self, world: DemoWorld, tracker: OutcomeTracker) -> None:
+    def latency(
+        self, world: DemoWorld, tracker: OutcomeTracker, producer: ContractProducer
+    ) -> None:
         r = self.result
-        rate = max(0.5, r.pipeline_orders_per_s / 2)
+        rate = r.latency_rate or max(0.5, r.pipeline_orders_per_s / 2)
         total = int(rate * r.latency_seconds)
         r.latency_offered_orders_per_s, r.latency_orders = rate, total
         if total == 0:
@@ -398,17 +413,17 @@ class BenchRun:
         placed_ms: dict[str, float] = {}
         produced = self.progress.add_task("latency orders produced", total=total)
         routed = self.progress.add_task("latency orders routed", total=total)
-        with ContractProducer(self.settings, self.codec) as producer:
-            began = time.monotonic()
-            for n in range(total):
-                # Serve deliveries while waiting for the order's slot; poll returns early
-                # whenever it served one, so wait until the slot has come.
-                while (pause := began + n / rate - time.monotonic()) > 0:
-                    producer.poll(pause)
-                order = build(n)
-                placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
-                producer.send(order)
-                self.progress.update(produced, completed=n + 1)
+        began = time.monotonic()
+        for n in range(total):
+            # Serve deliveries while waiting for the order's slot; poll returns early
+            # whenever it served one, so wait until the slot has come.
+            while (pause := began + n / rate - time.monotonic()) > 0:
+                producer.poll(pause)
+            order = build(n)
+            placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
+            producer.send(order)
+            self.progress.update(produced, completed=n + 1)
+        producer.flush()
 
         def all_routed() -> bool:
             done = tracker.routed(placed_ms)

@@ -6,7 +6,9 @@ that could not be measured is 0 (or an empty list), never missing:
 
 config
     ``orders``, ``workers``, ``skus``, ``locations``, ``partitions``, ``latency_seconds``,
-    ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``: DOM_KAFKA_BOOTSTRAP)
+    ``latency_rate`` (the ``--latency-rate`` asked for; 0: half the measured maximum),
+    ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``:
+    DOM_KAFKA_BOOTSTRAP)
 setup
     ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
     products, stock events, rules), ``world_load_seconds`` (first record sent to availability
@@ -29,7 +31,7 @@ raw Kafka limit (confluent-kafka, same broker, same message count and size)
     consume time: each message written once and read once)
 ratios (pipeline messages/s over raw messages/s)
     ``ratio_vs_raw_produce``, ``ratio_vs_raw_consume``, ``ratio_vs_raw_roundtrip``
-latency at a fixed offered load (half the measured maximum orders/s)
+latency at a fixed offered load (``--latency-rate``, else half the measured maximum orders/s)
     ``latency_offered_orders_per_s``, ``latency_orders``, ``latency_completed``,
     ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``, ``latency_max_ms`` (placed_at,
     set when the order is produced, to the routing outcome record's timestamp)
@@ -70,6 +72,7 @@ class BenchResult:
     locations: int = 0
     partitions: int = 0
     latency_seconds: float = 0.0
+    latency_rate: float = 0.0
     seed: int = 0
     broker: str = "local"
     workers_ready_seconds: float = 0.0

@@ -34,6 +34,7 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert all(n >= 0 for n in _numbers(figures)), figures
 
     assert figures["broker"] == "external"
+    assert figures["latency_rate"] == 0  # none asked for: half the measured maximum
     assert figures["orders"] == figures["orders_completed"] == 50
     assert sum(figures["outcomes"].values()) == 50
     assert figures["pipeline_orders_per_s"] > 0
@@ -52,13 +53,14 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert "CPU per order" in result.output
 
 
-def test_bench_profile_names_where_the_workers_spend_their_time(
+def test_bench_profile_names_where_the_workers_spend_their_time_at_a_chosen_load(
     kafka_bootstrap: str, tmp_path: Any
 ) -> None:
     env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
     profile = tmp_path / "profile"
     # Enough orders that the throughput phase lasts seconds: py-spy needs a moment to attach.
-    args = ["--orders", "400", "--skus", "200", "--locations", "10", "--latency-seconds", "0"]
+    args = ["--orders", "400", "--skus", "200", "--locations", "10"]
+    args += ["--latency-seconds", "2", "--latency-rate", "25"]
     result = CliRunner().invoke(
         bench,
         [*args, "--workers", "1", "--timeout", "120", "--profile", str(profile)],
@@ -68,6 +70,8 @@ def test_bench_profile_names_where_the_workers_spend_their_time(
     assert result.exit_code == 0, result.output
 
     figures = parse_json_line(result.output)
+    assert figures["latency_rate"] == figures["latency_offered_orders_per_s"] == 25
+    assert figures["latency_orders"] == figures["latency_completed"] == 50
     top = figures["profile_top_self"]
     assert 1 <= len(top) <= 10 and all(0 < share <= 100 for _, share in top), top
     raw = profile / "bench-w1.raw"
