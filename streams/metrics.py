@@ -7,7 +7,9 @@ as operators write), topic and partition. Never an order id or a sku.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +24,7 @@ ROUTING_OUTCOMES = frozenset(
     {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+GC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 LAG_INTERVAL = 5.0
 
@@ -121,6 +124,39 @@ class PipelineMetrics:
             ["table"],
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "dom_gc_pause_seconds",
+            "Garbage collections: each one stops the worker's event loop while it runs.",
+            ["generation"],
+            buckets=GC_BUCKETS,
+            registry=r,
+        )
+        self.gc_frozen = Gauge(
+            "dom_gc_frozen_objects",
+            "Objects left out of full collections since the worker settled (gc.freeze).",
+            registry=r,
+        )
+        self.gc_frozen.set_function(gc.get_freeze_count)
+        self._gc_started = 0.0
+        self._gc_pauses: list[tuple[int, float]] = []  # (generation, seconds), not yet observed
+
+    def watch_gc(self) -> None:
+        """Time every collection from now on; reported with the next lag and table figures."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # Runs inside the collector, which may interrupt any code (a metric's lock held
+        # included): only remember here, observe later.
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self._gc_pauses.append((info["generation"], time.perf_counter() - self._gc_started))
+
+    def observe_gc(self) -> None:
+        pauses, self._gc_pauses = self._gc_pauses, []
+        for generation, seconds in pauses:
+            self.gc_pause.labels(str(generation)).observe(seconds)
 
     def sent(self, stage: str, records: Iterable[Message]) -> None:
         # Counted per batch, then one inc per series: labels() takes a lock and builds a key.
@@ -149,7 +185,7 @@ class PipelineMetrics:
 
 
 async def watch_lag_and_tables(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
-    """Every few seconds: lag of every assigned source partition, and table sizes."""
+    """Every few seconds: lag of every assigned source partition, table sizes, GC pauses."""
     while True:
         await asyncio.sleep(LAG_INTERVAL)
         try:
@@ -159,6 +195,7 @@ async def watch_lag_and_tables(app: Any, metrics: PipelineMetrics, tables: dict[
 
 
 def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
+    metrics.observe_gc()
     consumer = app.consumer
     assigned = {(tp.topic, str(tp.partition)) for tp in consumer.assignment()}
     for labels in metrics.lag_reported - assigned:  # moved to another worker: not ours to report

@@ -84,6 +84,9 @@ def test_metrics_count_a_burst(pipeline: Pipeline, settings: Settings) -> None:
     assert total(samples, "dom_stage_events_failed_total", stage="orders") == 1
     assert total(samples, "dom_stage_batch_seconds_count", stage="orders") >= 1
     assert "dom_consumer_lag" in samples and "dom_table_keys" in samples
+    # The worker froze what it holds for good once its view was complete, and times its GCs.
+    assert total(samples, "dom_gc_frozen_objects") > 10_000
+    assert total(samples, "dom_gc_pause_seconds_count") >= 1
     assert any(name.startswith("faust_") for name in samples), "Faust's own sensor"
     labels = {k for series in samples.values() for key in series for k, _ in key}
     assert not labels & {"order_id", "sku"}, "labels stay bounded"

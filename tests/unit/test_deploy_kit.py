@@ -148,6 +148,18 @@ def test_every_yaml_file_of_the_kit_parses(path: Path) -> None:
     assert docs, f"{path} is empty"
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not repeated, f"keys given twice (Grafana keeps the last): {repeated}"
+    return dict(pairs)
+
+
+def test_no_key_of_the_dashboard_is_given_twice() -> None:
+    # A repeated key parses, silently losing the first value (a panel description was lost so).
+    json.loads(DASHBOARD.read_text(), object_pairs_hook=_unique_keys)
+
+
 def test_the_dashboard_has_panels_with_queries_over_a_prometheus_datasource() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] and dashboard["title"]
