@@ -42,7 +42,8 @@ class SkuCommand(Message):
 
 
 class SkuResult(Message):
-    """A sku owner's answer, with the sku's stock after the command for a fresh re-route."""
+    """A sku owner's answer, with the sku's stock after the command for a fresh re-route:
+    every location when a reservation was refused, else the locations its holds name."""
 
     avro_name: ClassVar[str] = "dom.v1.SkuResult"
 

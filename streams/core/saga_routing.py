@@ -45,7 +45,8 @@ def routing_request(state: OrderState, lines: list[Line]) -> RoutingRequest:
 
 
 class StockView(Mapping[str, Mapping[str, int]]):
-    """The worker's view of availability, overlaid with the fresher numbers results carried."""
+    """The worker's view of availability, overlaid with the fresher numbers results carried
+    (a confirmed reservation's result carries only the locations it holds at)."""
 
     def __init__(self, state: OrderState, lookup: Callable[[str], Mapping[str, int]]) -> None:
         self._fresh = state.fresh_stock
@@ -53,7 +54,7 @@ class StockView(Mapping[str, Mapping[str, int]]):
 
     def __getitem__(self, sku: str) -> Mapping[str, int]:
         fresh = self._fresh.get(sku)
-        return fresh if fresh is not None else self._lookup(sku)
+        return self._lookup(sku) if fresh is None else {**self._lookup(sku), **fresh}
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._fresh)

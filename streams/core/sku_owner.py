@@ -33,6 +33,10 @@ def apply_command(
 ) -> tuple[SkuInventory, SkuResult]:
     """Reserve (every hold of the command or none), release or consume; always answer.
 
+    A refused reservation reports the sku's figures at every location, for the saga to route
+    again on; any other answer only those of the locations its holds name (all a re-route
+    needs besides the view, which already has the rest: a sku has up to dozens of locations).
+
     A redelivered command finds its holds already in place (or already closed) and gets the
     same answer without changing anything.
     """
@@ -58,10 +62,14 @@ def apply_command(
         ok=ok,
         reason=reason,
         holds=command.holds,
-        locations=location_records(new_state),
+        locations=location_records(new_state, None if not ok else _held_at(command)),
         at=now,
     )
     return new_state, result
+
+
+def _held_at(command: SkuCommand) -> frozenset[str]:
+    return frozenset(h.location_id for h in command.holds)
 
 
 def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory, str | None]:
@@ -93,7 +101,10 @@ def _refused(state: SkuInventory, command: SkuCommand) -> SkuInventory:
     return inventory.refuse(state, [(command.order_id, h.hold_id) for h in command.holds])
 
 
-def location_records(state: SkuInventory) -> tuple[LocationAvailability, ...]:
+def location_records(
+    state: SkuInventory, only: frozenset[str] | None = None
+) -> tuple[LocationAvailability, ...]:
+    """The sku's figures per location (``only`` those locations, when given)."""
     return tuple(
         LocationAvailability(
             location_id=loc,
@@ -103,6 +114,7 @@ def location_records(state: SkuInventory) -> tuple[LocationAvailability, ...]:
             available=stock.available,
         )
         for loc, stock in sorted(state.locations.items())
+        if only is None or loc in only
     )
 
 

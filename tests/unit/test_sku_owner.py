@@ -81,6 +81,24 @@ def test_reserve_holds_every_hold_and_reports_fresh_figures() -> None:
     assert state.holds_for_order("ORD-1") == (("ORD-1", "ORD-1-1-1"), ("ORD-1", "ORD-1-1-2"))
 
 
+def test_a_confirmed_reserve_reports_only_where_it_holds() -> None:
+    # The saga routes again on a result only after a lost race; its view has the rest.
+    state = stocked(DC_EAST=5, DC_WEST=3, STORE_1=2)
+    _, result = apply_command(state, reserve(("ORD-1-1-1", "DC-WEST", 1)), T0)
+
+    assert result.ok
+    assert figures(result) == {"DC-WEST": (3, 1, 0, 2)}
+
+
+def test_releases_and_consumptions_report_only_where_they_held() -> None:
+    state = stocked(DC_EAST=5, DC_WEST=3)
+    state, _ = apply_command(state, reserve(("ORD-1-1-1", "DC-EAST", 2)), T0)
+
+    state, released = apply_command(state, release(("ORD-1-1-1", "DC-EAST", 2)), T0)
+
+    assert figures(released) == {"DC-EAST": (5, 0, 0, 5)}
+
+
 def test_reserve_is_all_or_nothing_across_its_holds() -> None:
     state = stocked(DC_EAST=5, DC_WEST=1)
     cmd = reserve(("ORD-1-1-1", "DC-EAST", 2), ("ORD-1-1-2", "DC-WEST", 3))
@@ -92,8 +110,11 @@ def test_reserve_is_all_or_nothing_across_its_holds() -> None:
     assert after.locations == state.locations  # DC-EAST's hold was not kept either
     assert after.at("DC-EAST").reserved == 0
     assert not after.holds
-    # The answer carries the real figures, for the saga to re-route on.
+    # The answer carries the real figures of every location, for the saga to re-route on.
     assert figures(result) == {"DC-EAST": (5, 0, 0, 5), "DC-WEST": (1, 0, 0, 1)}
+    state = stocked(DC_EAST=5, DC_WEST=1, STORE_1=2)
+    _, refused = apply_command(state, cmd, T0)
+    assert set(figures(refused)) == {"DC-EAST", "DC-WEST", "STORE-1"}
 
 
 def test_reserve_at_a_location_the_sku_never_had_is_refused() -> None:
