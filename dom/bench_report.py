@@ -23,7 +23,8 @@ pipeline at full speed (N orders produced as fast as the producer allows)
     ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value),
     ``worker_cpu_seconds`` (user + system CPU of each worker, child processes included, over
     the same window), ``worker_cpu_ms_per_order`` (all workers' CPU over completed orders),
-    ``broker_cpu_ms_per_order`` (the local broker's; 0 on an external cluster)
+    ``broker_cpu_ms_per_order`` (the local broker's, which also serves the bench's own
+    producer and readers; 0 on an external cluster)
 raw Kafka limit (confluent-kafka, same broker, same message count and size)
     ``raw_messages`` (``pipeline_messages``, at least 10,000), ``raw_message_bytes`` (the
     pipeline's mean), ``raw_produce_msgs_per_s``,
