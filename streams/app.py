@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> Pipeline:
         broker_commit_interval=1.0,
         stream_buffer_maxsize=16384,
         producer_acks=-1,
-        producer_linger=0.005,
+        producer_linger=settings.producer_linger_ms / 1000,
         table_standby_replicas=0,
         autodiscover=False,
     )
