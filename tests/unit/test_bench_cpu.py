@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +22,8 @@ def test_a_process_tree_counts_the_cpu_its_children_burn() -> None:
             "import subprocess, sys, time\n"
             f"subprocess.Popen([sys.executable, '-c', {BURN + 'time.sleep(30)'!r}])\n"
             "time.sleep(30)\n",
-        ]
+        ],
+        start_new_session=True,  # its own process group, to stop the child with it
     )
     try:
         deadline = time.monotonic() + 20
@@ -28,8 +31,7 @@ def test_a_process_tree_counts_the_cpu_its_children_burn() -> None:
             time.sleep(0.1)
         assert 0.5 <= process_cpu_seconds(parent.pid) < 5
     finally:
-        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
-        parent.kill()
+        os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
 
 
