@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dom.cli import faust_worker
 from dom.settings import Settings
 from streams.app import create_app
 
@@ -25,3 +28,28 @@ def test_the_producer_linger_is_the_setting_in_milliseconds(
 def test_the_producer_linger_defaults_to_5_ms(tmp_path: Path) -> None:
     pipeline = create_app(Settings(data_dir=tmp_path))
     assert pipeline.app.conf.producer_linger == pytest.approx(0.005)
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """The root logger's level and handlers as they were, after the test set them up."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+@pytest.mark.parametrize("loglevel", ["warn", "error", "info"])
+def test_a_worker_logs_nothing_below_its_level(
+    tmp_path: Path, root_logging: None, loglevel: str
+) -> None:
+    pipeline = create_app(Settings(data_dir=tmp_path))
+    worker = faust_worker(pipeline.app, loglevel)
+
+    worker._setup_logging()  # what the worker does first when it runs
+
+    wanted = logging.INFO if loglevel == "info" else logging.WARNING
+    assert logging.getLogger().getEffectiveLevel() >= wanted
+    # aiokafka logs at debug for every record it sends: not even built.
+    assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
