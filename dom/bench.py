@@ -12,7 +12,9 @@ topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes,
    placed_at to outcome;
 3. **memory**: the workers' peak RSS (VmHWM), read before they stop;
 4. **raw limit**: as many messages of the same average size as the pipeline wrote, produced
-   and then consumed with confluent-kafka.
+   and then consumed with confluent-kafka;
+5. **runtime floor**: a third as many events of that size through ``--workers`` pass-through
+   Faust workers (:mod:`dom.bench_floor`): what the runtime costs with no work at all.
 
 The table goes to stdout, then one ``BENCH_JSON {...}`` line (keys: ``dom.bench_report``).
 A benchmark never fails on a number; it fails only when it cannot run.
@@ -27,11 +29,12 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime
 from functools import partial
@@ -46,12 +49,19 @@ from connectors.demo_world import DemoWorld
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
 from dom.bench_kafka import (
+    FLOOR_IN,
+    FLOOR_OUT,
+    MESSAGES_PER_EVENT,
+    MIN_FLOOR_EVENTS,
     MIN_RAW_MESSAGES,
     OutcomeTracker,
+    OutputCounter,
     WindowCounts,
     keys_seen,
     measure_raw,
+    produce_messages,
     quiet_offsets,
+    warm_producer,
     window_counts,
 )
 from dom.bench_profile import read_profile, render_tables, top_self_json
@@ -252,6 +262,41 @@ class BenchRun:
         raw = measure_raw(self.settings, count, size, self._advance(task))
         r.raw_messages, r.raw_message_bytes = count, size
         r.raw_produce_msgs_per_s, r.raw_consume_msgs_per_s, r.raw_roundtrip_msgs_per_s = raw
+        self.floor(max(MIN_FLOOR_EVENTS, r.pipeline_messages // MESSAGES_PER_EVENT), size)
+
+    def floor(self, events: int, size: int) -> None:
+        """The runtime floor (:mod:`dom.bench_floor`): ``events`` messages of ``size`` bytes
+        through as many pass-through workers as the pipeline had, timed from the first sent
+        to the last passed on."""
+        r = self.result
+        create_topics(self.settings, [FLOOR_IN, FLOOR_OUT])
+        command = [sys.executable, "-m", "dom.bench_floor"]
+        self.start_workers("floor workers ready", "bench-floor", command)
+        task = self.progress.add_task("runtime floor events", total=events)
+        name = self.settings.topic(FLOOR_IN.name)
+        counter = OutputCounter(self.settings, FLOOR_OUT.name)
+        counter.start()
+        try:
+            producer = warm_producer(self.settings, name)
+            # The warm-up message is through once the floor's consumers have their partitions.
+            self._wait("the floor workers' first event", lambda: counter.count >= 1)
+            cpu_before = [w.cpu_seconds() for w in self.workers]
+            began_ms = time.time() * 1000
+            produce_messages(producer, name, events, size, lambda n: None)
+
+            def all_out() -> bool:
+                self.progress.update(task, completed=counter.count - 1)
+                return counter.count > events
+
+            self._wait("the floor's events", all_out)
+            cpu = sum(w.cpu_seconds() for w in self.workers) - sum(cpu_before)
+        finally:
+            counter.stop()
+            self.stop_workers()
+        moved = (counter.count - 1) * MESSAGES_PER_EVENT
+        r.floor_events = events
+        r.floor_msgs_per_s = per_s(moved, (counter.last_ms - began_ms) / 1000)
+        r.floor_cpu_us_per_message = per_s(cpu * 1e6, moved)
 
     def _advance(self, task: TaskID) -> Callable[[int], None]:
         return lambda n: self.progress.update(task, completed=n)
@@ -269,13 +314,16 @@ class BenchRun:
 
     # ---- set-up -------------------------------------------------------------------------------
 
-    def start_workers(self) -> None:
+    def start_workers(
+        self, what: str = "workers ready", name: str = "bench-w", command: Sequence[str] = ()
+    ) -> None:
+        """``--workers`` workers (``dom worker``, or ``command``), named ``name`` 1, 2, ..."""
         began = time.monotonic()
-        task = self.progress.add_task("workers ready", total=self.result.workers)
+        task = self.progress.add_task(what, total=self.result.workers)
         logs = self.tmp / "logs"
         self.workers = [
-            BenchWorker(self.settings, f"bench-w{n + 1}", logs / f"bench-w{n + 1}.log")
-            for n in range(self.result.workers)
+            BenchWorker(self.settings, f"{name}{n}", logs / f"{name}{n}.log", command)
+            for n in range(1, self.result.workers + 1)
         ]
 
         def all_ready() -> bool:
@@ -285,7 +333,8 @@ class BenchRun:
 
         if not self._wait("the workers", all_ready, poll=0.3):
             raise click.ClickException("the workers did not get ready")
-        self.result.workers_ready_seconds = time.monotonic() - began
+        if not command:
+            self.result.workers_ready_seconds = time.monotonic() - began
 
     def _check_workers(self) -> None:
         """A worker that died (or was killed from outside) ends the run with its log."""

@@ -26,6 +26,13 @@ from schemas.models import FulfillmentCommand, OrderStatusChanged
 
 RAW_TOPIC = registry.Topic("bench.raw.v1", "key", (), registry.Direction.INTERNAL)
 MIN_RAW_MESSAGES = 10_000  # fewer would time start-up, not throughput
+# The runtime floor's topics (dom.bench_floor) and its size.
+FLOOR_IN = registry.Topic("bench.floor-in.v1", "key", (), registry.Direction.INTERNAL)
+FLOOR_OUT = registry.Topic("bench.floor-out.v1", "key", (), registry.Direction.INTERNAL)
+MESSAGES_PER_EVENT = 3
+"""Its input, its table's changelog record, its output."""
+MIN_FLOOR_EVENTS = 5_000
+"""Fewer would time the workers' start-up, not their pace."""
 
 
 # ---- reading the topics -------------------------------------------------------------------------
@@ -250,10 +257,32 @@ def measure_raw(
     produce, consume and produce-then-consume messages/s. Client start-up is not timed."""
     create_topics(settings, [RAW_TOPIC])
     name = settings.topic(RAW_TOPIC.name)
-    value = os.urandom(max(0, size - 10))
+    producer = warm_producer(settings, name)
+    produce_s = produce_messages(producer, name, count, size, on_progress)
+    on_progress(count)
+    consume_s, got = _consume_all(
+        settings, name, count + 1, lambda n: on_progress(count + min(n, count))
+    )
+    got = min(got, count)  # the warm-up message is not one of them
+    return per_s(count, produce_s), per_s(got, consume_s), per_s(count, produce_s + consume_s)
+
+
+def warm_producer(settings: Settings, name: str) -> Producer:
+    """A producer configured like the connectors' (idempotent, ``acks=all``) that has
+    delivered one message, keyed ``warm-up``, to topic ``name``: its producer id, metadata and
+    connections are in place, so its start-up is not timed."""
     producer = Producer(settings.producer_config())
-    producer.produce(name, value=value, key=b"warm-up")  # producer id, metadata, connections
+    producer.produce(name, value=b"", key=b"warm-up")
     producer.flush(60)
+    return producer
+
+
+def produce_messages(
+    producer: Producer, name: str, count: int, size: int, on_progress: Callable[[int], None]
+) -> float:
+    """Seconds to produce and deliver ``count`` messages of ``size`` bytes (key + value,
+    every key its own) to topic ``name``."""
+    value = os.urandom(max(0, size - 10))
     began = time.monotonic()
     for n in range(count):
         while True:
@@ -266,13 +295,20 @@ def measure_raw(
             producer.poll(0)
             on_progress(n)
     producer.flush(120)
-    produce_s = time.monotonic() - began
-    on_progress(count)
-    consume_s, got = _consume_all(
-        settings, name, count + 1, lambda n: on_progress(count + min(n, count))
-    )
-    got = min(got, count)  # the warm-up message is not one of them
-    return per_s(count, produce_s), per_s(got, consume_s), per_s(count, produce_s + consume_s)
+    return time.monotonic() - began
+
+
+class OutputCounter(_Follower):
+    """Counts the records of a topic, and the timestamp of the latest, from its start."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        super().__init__(settings, [name])
+        self.count = 0
+        self.last_ms = 0.0
+
+    def handle(self, message: Message) -> None:
+        self.count += 1
+        self.last_ms = max(self.last_ms, float(message.timestamp()[1]))
 
 
 def _consume_all(

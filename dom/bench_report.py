@@ -30,6 +30,12 @@ raw Kafka limit (confluent-kafka, same broker, same message count and size)
     pipeline's mean), ``raw_produce_msgs_per_s``,
     ``raw_consume_msgs_per_s``, ``raw_roundtrip_msgs_per_s`` (count over produce time plus
     consume time: each message written once and read once)
+runtime floor (``dom.bench_floor``: a pass-through Faust agent, same broker, same workers)
+    ``floor_events`` (``pipeline_messages`` / 3, at least 5,000; each event is three messages:
+    in, changelog, out), ``floor_msgs_per_s``, ``floor_cpu_us_per_message`` (the floor
+    workers' CPU over the messages moved), ``floor_orders_per_s_ceiling``
+    (``floor_msgs_per_s`` over ``pipeline_messages_per_order``: the most orders/s Faust and
+    aiokafka could carry with the pipeline's topology and no work at all)
 ratios (pipeline messages/s over raw messages/s)
     ``ratio_vs_raw_produce``, ``ratio_vs_raw_consume``, ``ratio_vs_raw_roundtrip``
 latency at a fixed offered load (``--latency-rate``, else half the measured maximum orders/s)
@@ -99,6 +105,10 @@ class BenchResult:
     raw_produce_msgs_per_s: float = 0.0
     raw_consume_msgs_per_s: float = 0.0
     raw_roundtrip_msgs_per_s: float = 0.0
+    floor_events: int = 0
+    floor_msgs_per_s: float = 0.0
+    floor_cpu_us_per_message: float = 0.0
+    floor_orders_per_s_ceiling: float = 0.0
     ratio_vs_raw_produce: float = 0.0
     ratio_vs_raw_consume: float = 0.0
     ratio_vs_raw_roundtrip: float = 0.0
@@ -121,6 +131,9 @@ class BenchResult:
             self.pipeline_msgs_per_s, self.raw_roundtrip_msgs_per_s
         )
         self.worker_peak_rss_mb_max = max(self.worker_peak_rss_mb, default=0.0)
+        self.floor_orders_per_s_ceiling = _ratio(
+            self.floor_msgs_per_s, self.pipeline_messages_per_order
+        )
 
     def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
         """The fields in order, then ``extra`` (keys that only some runs have)."""
@@ -187,6 +200,13 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("raw Kafka", "consume", f"{_n(r.raw_consume_msgs_per_s)} msg/s"),
         ("raw Kafka", "produce + consume", f"{_n(r.raw_roundtrip_msgs_per_s)} msg/s"),
         ("raw Kafka", "messages x size", f"{r.raw_messages:,} x {r.raw_message_bytes:,} B"),
+        ("runtime floor", "pass-through Faust agent", f"{_n(r.floor_msgs_per_s)} msg/s"),
+        ("runtime floor", "CPU per message", f"{_n(r.floor_cpu_us_per_message)} µs"),
+        (
+            "runtime floor",
+            "orders/s ceiling",
+            f"{_n(r.floor_orders_per_s_ceiling)} at {r.pipeline_messages_per_order:.1f} msg/order",
+        ),
         ("pipeline", "orders completed", f"{done} in {r.pipeline_seconds:.1f} s"),
         ("pipeline", "throughput", f"{_n(r.pipeline_orders_per_s, 1)} orders/s"),
         ("pipeline", "messages moved", f"{_n(r.pipeline_msgs_per_s)} msg/s"),

@@ -77,9 +77,12 @@ def free_port() -> int:
 
 
 class BenchWorker:
-    """One ``dom worker`` subprocess with its own name, port, data directory and log."""
+    """One ``dom worker`` subprocess (or ``command``, run the same way) with its own name,
+    port, data directory and log."""
 
-    def __init__(self, settings: Settings, name: str, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, name: str, log: Path, command: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.log = log
         self.port = free_port()
@@ -95,7 +98,7 @@ class BenchWorker:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*_dom_command(), "worker", "--loglevel", "info"],
+                list(command) or [*_dom_command(), "worker", "--loglevel", "info"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,

@@ -5,10 +5,8 @@ Only verbs that work are registered, so ``dom --help`` never advertises a stub.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from typing import Any
 
 import click
 
@@ -128,34 +126,11 @@ def topics_list(settings: Settings) -> None:
 @click.pass_obj
 def worker(settings: Settings, name: str | None, web_port: int | None, loglevel: str) -> None:
     """Run the pipeline's stages; several workers share the partitions between them."""
-    from streams.app import create_app
+    from streams.app import create_app, run_worker
 
     updates = {k: v for k, v in (("worker_name", name), ("web_port", web_port)) if v}
     settings = settings.model_copy(update=updates)
-    settings.worker_dir.mkdir(parents=True, exist_ok=True)
-    if settings.event_loop == "uvloop":
-        import uvloop
-
-        # Before the app exists: Faust and its threads take their loops from the policy.
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    pipeline = create_app(settings)
-    faust_worker(pipeline.app, loglevel).execute_from_commandline()
-
-
-def faust_worker(app: Any, loglevel: str) -> Any:
-    """Faust's worker for ``app``, logging at ``loglevel`` and nothing below it.
-
-    At warn and above Faust shows a terminal spinner that turns once per log record, and
-    for it sets the root logger to DEBUG: every debug call of aiokafka and Faust (several
-    per record sent) then builds a record only to be dropped. Measured on a pass-through
-    agent with a table at warn: 420 µs of CPU per event with the spinner, 300 µs without.
-    A worker runs under a supervisor, so the spinner goes.
-    """
-    import faust
-
-    worker = faust.Worker(app, loglevel=loglevel)
-    worker.spinner = None
-    return worker
+    run_worker(settings, lambda s: create_app(s).app, loglevel)
 
 
 def _register() -> None:

@@ -42,6 +42,12 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["pipeline_avg_message_bytes"] > 0
     assert figures["raw_produce_msgs_per_s"] > 0 and figures["raw_consume_msgs_per_s"] > 0
     assert figures["ratio_vs_raw_roundtrip"] > 0
+    # The runtime floor passed every event through: 5,000 at least, three messages each.
+    assert figures["floor_events"] == 5000
+    assert figures["floor_msgs_per_s"] > 0 and figures["floor_cpu_us_per_message"] > 0
+    ceiling = figures["floor_msgs_per_s"] / figures["pipeline_messages_per_order"]
+    assert abs(figures["floor_orders_per_s_ceiling"] - ceiling) < 0.01
+    assert "gave up" not in result.output
     assert figures["latency_orders"] > 0
     assert figures["latency_completed"] == figures["latency_orders"]
     assert figures["latency_p50_ms"] <= figures["latency_p95_ms"] <= figures["latency_p99_ms"]
@@ -51,6 +57,7 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["broker_cpu_ms_per_order"] == 0  # not the bench's broker: not measured
     assert "peak RSS per worker" in result.output  # the table came before the JSON line
     assert "CPU per order" in result.output
+    assert "orders/s ceiling" in result.output
 
 
 def test_bench_profile_names_where_the_workers_spend_their_time_at_a_chosen_load(

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dom.cli import faust_worker
 from dom.settings import Settings
-from streams.app import create_app
+from streams.app import create_app, faust_worker
 
 
 def test_the_producer_linger_is_the_setting_in_milliseconds(

@@ -166,3 +166,13 @@ def test_profile_key_comes_last_and_leaves_the_other_keys_alone() -> None:
     assert list(figures) == [*plain, "profile_top_self"]
     assert figures["profile_top_self"][0] == ["Outbox._batch (streams/outbox.py)", 50.0]
     assert json.loads(BenchResult().to_json()) == plain
+
+
+def test_the_floor_ceiling_is_floor_messages_over_the_pipelines_messages_per_order() -> None:
+    result = BenchResult(floor_msgs_per_s=9_000.0, pipeline_messages_per_order=15.0)
+    result.finish_ratios()
+    assert result.floor_orders_per_s_ceiling == 600.0
+
+    unmeasured = BenchResult(floor_msgs_per_s=9_000.0)  # no pipeline messages: no ceiling
+    unmeasured.finish_ratios()
+    assert unmeasured.floor_orders_per_s_ceiling == 0.0
