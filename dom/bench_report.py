@@ -36,8 +36,10 @@ runtime floor (``dom.bench_floor``: a pass-through Faust agent, same broker, sam
     workers' CPU over the messages moved), ``floor_orders_per_s_ceiling``
     (``floor_msgs_per_s`` over ``pipeline_messages_per_order``: the most orders/s Faust and
     aiokafka could carry with the pipeline's topology and no work at all)
-ratios (pipeline messages/s over raw messages/s)
-    ``ratio_vs_raw_produce``, ``ratio_vs_raw_consume``, ``ratio_vs_raw_roundtrip``
+ratios (pipeline messages/s over raw messages/s, and over the floor's)
+    ``ratio_vs_raw_produce``, ``ratio_vs_raw_consume``, ``ratio_vs_raw_roundtrip``,
+    ``ratio_vs_floor`` (the share of the runtime floor's pace the pipeline keeps with its work
+    to do; steadier than the absolute figures when the machine's speed drifts between runs)
 latency at a fixed offered load (``--latency-rate``, else half the measured maximum orders/s)
     ``latency_offered_orders_per_s``, ``latency_orders``, ``latency_completed``,
     ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``, ``latency_max_ms`` (placed_at,
@@ -112,6 +114,7 @@ class BenchResult:
     ratio_vs_raw_produce: float = 0.0
     ratio_vs_raw_consume: float = 0.0
     ratio_vs_raw_roundtrip: float = 0.0
+    ratio_vs_floor: float = 0.0
     latency_offered_orders_per_s: float = 0.0
     latency_orders: int = 0
     latency_completed: int = 0
@@ -131,6 +134,7 @@ class BenchResult:
             self.pipeline_msgs_per_s, self.raw_roundtrip_msgs_per_s
         )
         self.worker_peak_rss_mb_max = max(self.worker_peak_rss_mb, default=0.0)
+        self.ratio_vs_floor = _ratio(self.pipeline_msgs_per_s, self.floor_msgs_per_s)
         self.floor_orders_per_s_ceiling = _ratio(
             self.floor_msgs_per_s, self.pipeline_messages_per_order
         )
@@ -222,6 +226,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("ratio", "pipeline / raw produce", f"{r.ratio_vs_raw_produce:.3f}"),
         ("ratio", "pipeline / raw consume", f"{r.ratio_vs_raw_consume:.3f}"),
         ("ratio", "pipeline / raw produce + consume", f"{r.ratio_vs_raw_roundtrip:.3f}"),
+        ("ratio", "pipeline / runtime floor", f"{r.ratio_vs_floor:.3f}"),
         (
             "latency",
             "offered load",

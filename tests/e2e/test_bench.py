@@ -47,6 +47,7 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["floor_msgs_per_s"] > 0 and figures["floor_cpu_us_per_message"] > 0
     ceiling = figures["floor_msgs_per_s"] / figures["pipeline_messages_per_order"]
     assert abs(figures["floor_orders_per_s_ceiling"] - ceiling) < 0.01
+    assert figures["ratio_vs_floor"] > 0
     assert "gave up" not in result.output
     assert figures["latency_orders"] > 0
     assert figures["latency_completed"] == figures["latency_orders"]

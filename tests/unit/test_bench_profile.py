@@ -169,9 +169,12 @@ def test_profile_key_comes_last_and_leaves_the_other_keys_alone() -> None:
 
 
 def test_the_floor_ceiling_is_floor_messages_over_the_pipelines_messages_per_order() -> None:
-    result = BenchResult(floor_msgs_per_s=9_000.0, pipeline_messages_per_order=15.0)
+    result = BenchResult(
+        floor_msgs_per_s=9_000.0, pipeline_messages_per_order=15.0, pipeline_msgs_per_s=2_700.0
+    )
     result.finish_ratios()
     assert result.floor_orders_per_s_ceiling == 600.0
+    assert result.ratio_vs_floor == 0.3  # 180 orders/s of a 600 orders/s ceiling
 
     unmeasured = BenchResult(floor_msgs_per_s=9_000.0)  # no pipeline messages: no ceiling
     unmeasured.finish_ratios()
