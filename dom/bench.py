@@ -129,7 +129,8 @@ def bench(
     keep: bool,
     profile: Path | None,
 ) -> None:
-    """Throughput, latency and memory of the pipeline against the raw Kafka limit."""
+    """Throughput, latency and memory of the pipeline against the raw Kafka limit and the
+    runtime floor."""
     base = ctx.find_object(Settings) or Settings()
     result = BenchResult(
         orders=orders,
