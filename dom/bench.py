@@ -294,7 +294,7 @@ class BenchRun:
         finally:
             counter.stop()
             self.stop_workers()
-        moved = (counter.count - 1) * MESSAGES_PER_EVENT
+        moved = max(0, counter.count - 1) * MESSAGES_PER_EVENT  # the warm-up is not timed
         r.floor_events = events
         r.floor_msgs_per_s = per_s(moved, (counter.last_ms - began_ms) / 1000)
         r.floor_cpu_us_per_message = per_s(cpu * 1e6, moved)

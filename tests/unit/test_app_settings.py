@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +32,15 @@ def test_the_producer_linger_defaults_to_5_ms(tmp_path: Path) -> None:
 
 @pytest.fixture
 def root_logging() -> Iterator[None]:
-    """The root logger's level and handlers as they were, after the test set them up."""
+    """The root logger's level and handlers, and the standard streams (a worker sends them to
+    the log), as they were, after the test set them up."""
     root = logging.getLogger()
     level, handlers = root.level, root.handlers[:]
+    streams = sys.stdout, sys.stderr
     yield
     root.setLevel(level)
     root.handlers[:] = handlers
+    sys.stdout, sys.stderr = streams
 
 
 @pytest.mark.parametrize("loglevel", ["warn", "error", "info"])
