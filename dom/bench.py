@@ -243,7 +243,7 @@ class BenchRun:
     def execute(self) -> None:
         r = self.result
         create_topics(self.settings)
-        self.start_workers()
+        r.workers_ready_seconds = self.start_workers()
         # One producer for the whole run: a new one takes about half a second to deliver its
         # first records, which the timed phases would count as the pipeline's.
         with ContractProducer(self.settings, self.codec) as producer:
@@ -317,8 +317,9 @@ class BenchRun:
 
     def start_workers(
         self, what: str = "workers ready", name: str = "bench-w", command: Sequence[str] = ()
-    ) -> None:
-        """``--workers`` workers (``dom worker``, or ``command``), named ``name`` 1, 2, ..."""
+    ) -> float:
+        """``--workers`` workers (``dom worker``, or ``command``), named ``name`` 1, 2, ...;
+        the seconds until every one was ready."""
         began = time.monotonic()
         task = self.progress.add_task(what, total=self.result.workers)
         logs = self.tmp / "logs"
@@ -334,8 +335,7 @@ class BenchRun:
 
         if not self._wait("the workers", all_ready, poll=0.3):
             raise click.ClickException("the workers did not get ready")
-        if not command:
-            self.result.workers_ready_seconds = time.monotonic() - began
+        return time.monotonic() - began
 
     def _check_workers(self) -> None:
         """A worker that died (or was killed from outside) ends the run with its log."""
