@@ -281,7 +281,7 @@ class BenchRun:
             producer = warm_producer(self.settings, name)
             # The warm-up message is through once the floor's consumers have their partitions.
             self._wait("the floor workers' first event", lambda: counter.count >= 1)
-            cpu_before = [w.cpu_seconds() for w in self.workers]
+            cpu_before = self._workers_cpu_seconds()
             began_ms = time.time() * 1000
             produce_messages(producer, name, events, size, lambda n: None)
 
@@ -290,7 +290,7 @@ class BenchRun:
                 return counter.count > events
 
             self._wait("the floor's events", all_out)
-            cpu = sum(w.cpu_seconds() for w in self.workers) - sum(cpu_before)
+            cpu = self._workers_cpu_seconds() - cpu_before
         finally:
             counter.stop()
             self.stop_workers()
@@ -418,6 +418,9 @@ class BenchRun:
         """CPU seconds so far: the broker's (0 when it is not ours), then each worker's."""
         broker = process_cpu_seconds(self.broker_pid) if self.broker_pid else 0.0
         return [broker, *(w.cpu_seconds() for w in self.workers)]
+
+    def _workers_cpu_seconds(self) -> float:
+        return sum(self._cpu_seconds()[1:])
 
     def _record_cpu(self, spent: list[float]) -> None:
         r = self.result
