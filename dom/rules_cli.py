@@ -66,7 +66,7 @@ def _read_rules(settings: Settings) -> tuple[dict[str, Rule], dict[str, int]]:
     from dom.topic_reader import read_to_end
     from schemas.codec import Codec, DecodeError
     from schemas.topics import RULES
-    from streams.core.rules import RuleError, RuleSet
+    from streams.core.rules import RuleSet
 
     codec = Codec.from_url(
         settings.schema_registry_url, **(settings.schema_registry_config() or {})
@@ -85,8 +85,8 @@ def _read_rules(settings: Settings) -> tuple[dict[str, Rule], dict[str, int]]:
         highest[rule.rule_id] = max(highest.get(rule.rule_id, 0), rule.version)
         try:
             live = live.with_rule(rule)
-        except RuleError:
-            continue  # refused, and dead-lettered by the rules stage
+        except Exception:
+            continue  # refused (RuleError, or a checker bug), and dead-lettered by the rules stage
     return {rule.rule_id: rule for rule in live.rules()}, highest
 
 
@@ -97,10 +97,18 @@ def _same(a: Rule, b: Rule) -> bool:
 @rules.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check rule files: YAML shape, conditions (syntax, fields, types) and actions."""
+    """Check rule files: YAML shape, conditions (syntax, fields, types, size and worst-case
+    cost per order) and actions."""
+    from streams.core.rules import compile_rule
+    from streams.core.rules_cost import MAX_RULE_COST
+
     loaded = _load(files, "validate")
     for rule in loaded:
-        click.echo(f"ok  {rule.rule_id:<28} {rule.stage.value:<9} priority {rule.priority}")
+        cost = compile_rule(rule).cost  # loaded, so it compiles
+        click.echo(
+            f"ok  {rule.rule_id:<28} {rule.stage.value:<9} priority {rule.priority:<6} "
+            f"cost {cost:,} of {MAX_RULE_COST:,} steps"
+        )
     click.echo(f"{len(loaded)} rule(s) valid")
 
 

@@ -1,7 +1,7 @@
 """What the console accepts from a page, checked on the server: ids in paths, filters, and
 rule forms. Everything a browser sends is untrusted; a problem is reported per field, in
 words an operator understands, and a rule is judged by the same ``compile_rule`` the
-workers use (CEL, never ``eval``)."""
+workers use (CEL, never ``eval``), with the same limits: length, nesting and worst-case cost."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from schemas.enums import Channel, RuleStage
 from schemas.models import OrderStatus, Rule, RuleAction
 from streams.core.rules import RuleError, compile_rule
 from streams.core.rules_actions import ACTIONS
+from streams.core.rules_expr import MAX_CONDITION_CHARS
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,79}")
 """A sku or an order id as the console lets one be looked up (no slashes, no spaces)."""
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 AUTHOR = re.compile(r"[\w][\w .@'\-]{0,63}")
-MAX_CONDITION = 2000
+MAX_CONDITION = MAX_CONDITION_CHARS  # the workers' limit: a rule the CLI publishes can be edited
 MAX_DESCRIPTION = 500
 MAX_ACTIONS = 20
 MAX_PARAM = 500
@@ -73,7 +74,7 @@ def bounded_int(raw: Any, what: str, low: int, high: int, default: int) -> int:
         raise problem(what, f"{what} must be a whole number")
     try:
         value = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise problem(what, f"{what} must be a whole number, not {str(raw)[:20]!r}") from None
     if not low <= value <= high:
         raise problem(what, f"{what} must be between {low} and {high}")
@@ -180,7 +181,8 @@ def _condition(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise problem("condition", "condition is empty (write true to always fire)")
     if len(raw) > MAX_CONDITION:
-        raise problem("condition", f"condition is longer than {MAX_CONDITION} characters")
+        message = f"condition is {len(raw):,} characters long; the limit is {MAX_CONDITION:,}"
+        raise problem("condition", message)
     return raw.strip()
 
 

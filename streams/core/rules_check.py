@@ -11,14 +11,31 @@ multiply them, so ``order.total * 2`` or ``order.total + order.line_count`` woul
 on every order. The checker returns the source rewritten with the int side made a
 double (``2`` becomes ``2.0``, ``x`` becomes ``double(x)``), which is what the operator
 meant; nothing else in the expression changes.
+
+And it estimates what the condition costs on one order at worst (``rules_cost``): types carry
+the most items a list can hold (``CelType.bound``: the vocabulary's caps, a literal's length,
+sums for ``+``), and the walk counts every node, comprehension and copy as it infers types.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import reduce
 
+import cel
+
+from streams.core.rules_cost import (
+    ITEM,
+    NODE,
+    PER_VALUE_COPIED,
+    RESULT_ITEM,
+    Cost,
+    Meter,
+    regex_cost,
+)
 from streams.core.rules_expr import Node, parse
 
 
@@ -29,6 +46,9 @@ class CelType:
     name: str
     elem: CelType | None = None
     fields: tuple[tuple[str, CelType], ...] = ()
+    bound: int = dataclasses.field(default=1, compare=False)
+    """A list's (or map's) most items; a dyn's most values. Not part of the type: a list of
+    strings is one type however long; the cost estimate reads it."""
 
     def __str__(self) -> str:
         if self.name == "list" and self.elem is not None:
@@ -41,7 +61,7 @@ class CelType:
 
 BOOL, INT, UINT, DOUBLE = CelType("bool"), CelType("int"), CelType("uint"), CelType("double")
 STRING, BYTES, NULL, DYN = CelType("string"), CelType("bytes"), CelType("null"), CelType("dyn")
-TIMESTAMP, DURATION, MAP = CelType("timestamp"), CelType("duration"), CelType("map", DYN)
+TIMESTAMP, DURATION = CelType("timestamp"), CelType("duration")
 VARIABLE, ALL = "$variable", "*"
 _NUMBERS = frozenset({"int", "uint", "double"})
 _ORDERED = _NUMBERS | {"string", "bytes", "timestamp", "duration", "bool"}
@@ -53,8 +73,33 @@ _KNOWN_FUNCTIONS = sorted(
 )
 
 
-def list_of(elem: CelType) -> CelType:
-    return CelType("list", elem)
+def list_of(elem: CelType, bound: int = 1) -> CelType:
+    """A list of ``elem`` holding at most ``bound`` items."""
+    return CelType("list", elem, (), bound)
+
+
+def dyn(values: int) -> CelType:
+    """A value of a type known only when it runs, holding at most ``values`` values."""
+    return CelType("dyn", None, (), max(1, values))
+
+
+def values(t: CelType) -> int:
+    """The most values a value of type ``t`` holds: what copying or comparing it costs."""
+    if t.name in ("list", "map"):
+        return 1 + t.bound * values(t.elem or DYN)
+    if t.fields:
+        return 1 + sum(values(field) for _, field in t.fields)
+    return t.bound if t.name == "dyn" else 1
+
+
+def _join(a: CelType, b: CelType) -> CelType:
+    """The type of a value that is either ``a`` or ``b``, with the larger bounds."""
+    if a != b:
+        return dyn(max(values(a), values(b)))
+    if a.name in ("list", "map"):
+        elem = _join(a.elem or DYN, b.elem or DYN)
+        return CelType(a.name, elem, a.fields, max(a.bound, b.bound))
+    return dyn(max(a.bound, b.bound)) if a.name == "dyn" else a
 
 
 def record(name: str, **fields: CelType) -> CelType:
@@ -76,22 +121,27 @@ class Checked:
     ``source`` is the condition with int/double arithmetic made explicit. ``uses`` names
     what it reads: ``(VARIABLE, name)`` for each variable, ``(record, field)`` for each
     field read, ``(record, ALL)`` where a record is used as a whole; it lets a context
-    convert only what the rules read.
+    convert only what the rules read. ``cost`` is what it costs on one order at worst.
     """
 
     type: CelType
     source: str
     uses: frozenset[tuple[str, str]]
+    cost: Cost
 
 
 def check(source: str, variables: Mapping[str, CelType]) -> Checked:
-    """Infer the type of ``source``; raise CheckError for the first problem found."""
+    """Infer the type of ``source``; raise CheckError for the first problem found.
+
+    ``parse`` raises ``rules_expr.ExprTooLarge`` first for a condition past a size limit, so
+    the recursive walk below never goes deeper than ``rules_expr.MAX_DEPTH``.
+    """
     checker = _Checker(source, variables)
     result = checker.infer(parse(source), {})
     rewritten = source
     for position, text in sorted(checker.edits, key=lambda edit: -edit[0]):
         rewritten = rewritten[:position] + text + rewritten[position:]
-    return Checked(result, rewritten, frozenset(checker.uses))
+    return Checked(result, rewritten, frozenset(checker.uses), checker.meter.cost())
 
 
 def _is_number(t: CelType) -> bool:
@@ -118,6 +168,7 @@ class _Checker:
         self.variables = variables
         self.edits: list[tuple[int, str]] = []
         self.uses: set[tuple[str, str]] = set()
+        self.meter = Meter()
         self._rules: dict[str, Callable[[Node, dict[str, CelType]], CelType]] = {
             "literal": lambda node, _: _LITERALS[node.name],
             "ident": self._ident,
@@ -133,6 +184,7 @@ class _Checker:
 
     def infer(self, node: Node, scope: dict[str, CelType], *, selected: bool = False) -> CelType:
         """The type of ``node``; ``selected`` when the caller only reads a field of it."""
+        self.meter.add(NODE)
         found = self._rules[node.kind](node, scope)
         if _is_record(found) and not selected:
             self.uses.add((found.name, ALL))
@@ -143,6 +195,11 @@ class _Checker:
 
     def text(self, node: Node) -> str:
         return self.source[node.start : node.end]
+
+    def short(self, node: Node, limit: int = 30) -> str:
+        """The text of ``node``, shortened to ``limit`` characters for a message."""
+        text = self.text(node)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
     def describe(self, node: Node, t: CelType) -> str:
         return f"{self.text(node)} ({t})"
@@ -160,8 +217,10 @@ class _Checker:
     def _select(self, node: Node, scope: dict[str, CelType]) -> CelType:
         (operand,) = node.args
         owner = self.infer(operand, scope, selected=True)
-        if _dyn(owner) or owner.name == "map":
-            return owner.elem or DYN
+        if _dyn(owner):
+            return owner
+        if owner.name == "map":
+            return dyn(values(owner.elem or DYN))
         if not _is_record(owner):
             message = f"{self.describe(operand, owner)} has no field {node.name}"
             raise CheckError(message, node.start)
@@ -184,7 +243,7 @@ class _Checker:
         if owner.name == "list" and (key.name in ("int", "uint") or _dyn(key)):
             return owner.elem or DYN
         if owner.name == "map" or _is_record(owner) or _dyn(owner):
-            return DYN
+            return dyn(values(owner))  # a part of it holds no more values than all of it
         operand, index = node.args
         message = f"cannot index {self.describe(operand, owner)} with {self.describe(index, key)}"
         raise CheckError(message, node.start)
@@ -203,15 +262,16 @@ class _Checker:
         condition, then, otherwise = node.args
         self._expect_bool(condition, self.infer(condition, scope), "'?' condition")
         then_type, else_type = self.infer(then, scope), self.infer(otherwise, scope)
-        return then_type if then_type == else_type else DYN
+        return _join(then_type, else_type)
 
     def _list(self, node: Node, scope: dict[str, CelType]) -> CelType:
-        types = set(self._all(node.args, scope))
-        return list_of(types.pop() if len(types) == 1 else DYN)
+        types = self._all(node.args, scope)
+        return list_of(reduce(_join, types) if types else DYN, len(types))
 
     def _map(self, node: Node, scope: dict[str, CelType]) -> CelType:
-        self._all(node.args, scope)
-        return MAP
+        # Its keys and values as one element type: only the cost estimate reads it.
+        types = self._all(node.args, scope)
+        return CelType("map", reduce(_join, types) if types else DYN, (), len(types) // 2)
 
     def _expect_bool(self, node: Node, t: CelType, where: str) -> None:
         if t.name != "bool" and not _dyn(t):
@@ -228,6 +288,7 @@ class _Checker:
             return BOOL
         if op in ("==", "!=", "<", "<=", ">", ">="):
             self._compare(node, left, right)
+            self.meter.add(min(values(left), values(right)))  # lists and maps: every value
             return BOOL
         if op == "in":
             self._membership(node, left, right)
@@ -249,6 +310,12 @@ class _Checker:
 
     def _membership(self, node: Node, left: CelType, right: CelType) -> None:
         right_node = node.args[1]
+        if right.name == "list":
+            # compared with every item, each comparison as costly as the smaller value
+            each = min(values(left), values(right.elem or DYN))
+            self.meter.add(right.bound * each, self.short(node, 60))
+        elif _dyn(right):
+            self.meter.add(right.bound)
         if right.name == "list" and _comparable(left, right.elem or DYN):
             return
         if right.name == "map" or (_dyn(right) and right.name != "list"):
@@ -265,10 +332,16 @@ class _Checker:
 
     def _arithmetic(self, node: Node, left: CelType, right: CelType) -> CelType:
         if _dyn(left, right):
-            return DYN
+            result = dyn(values(left) + values(right))  # perhaps two lists joined: a copy
+            self.meter.add(values(result))
+            return result
         if _is_number(left) and _is_number(right):
             return self._numbers(node, left, right)
-        if left == right and node.name == "+" and left.name in ("string", "bytes", "list"):
+        if left == right and node.name == "+" and left.name == "list":
+            joined = list_of(_join(left.elem or DYN, right.elem or DYN), left.bound + right.bound)
+            self.meter.add(values(joined), self.short(node, 60))  # a copy of both
+            return joined
+        if left == right and node.name == "+" and left.name in ("string", "bytes"):
             return left
         if {left.name, right.name} <= {"timestamp", "duration"} and node.name in "+-":
             both_times = left.name == right.name == "timestamp"
@@ -307,8 +380,25 @@ class _Checker:
             return self._has(node, scope)
         target = None if node.target is None else self.infer(node.target, scope)
         args = self._all(node.args, scope)
+        if node.name == "matches" and node.target is not None and len(node.args) == 1:
+            self._pattern(node, node.args[0])
         subject = [target] if target is not None else []
         return self._function(node, [*subject, *args])
+
+    def _pattern(self, node: Node, pattern: Node) -> None:
+        """matches() compiles its pattern at every call, so the pattern is priced here, and
+        must be written in the rule: one read from the order could cost anything."""
+        if pattern.kind != "literal" or pattern.name != "string":
+            raise CheckError(
+                "matches() needs its pattern written in the rule, in quotes "
+                "(it is compiled at every call)",
+                pattern.start,
+            )
+        try:
+            text = cel.evaluate(self.text(pattern), {})
+        except Exception:  # the library compiled the whole condition: cannot happen
+            raise CheckError("cannot read the pattern of matches()", pattern.start) from None
+        self.meter.add(regex_cost(str(text)), self.short(node, 60))
 
     def _has(self, node: Node, scope: dict[str, CelType]) -> CelType:
         if len(node.args) != 1 or node.args[0].kind != "select":
@@ -327,11 +417,20 @@ class _Checker:
         if owner.name not in ("list", "map", "dyn"):
             message = f"{node.name}() needs a list, got {self.describe(node.target, owner)}"
             raise CheckError(message, node.start)
-        element = (owner.elem or DYN) if owner.name == "list" else DYN
+        element = (owner.elem or DYN) if owner.name == "list" else dyn(values(owner))
         body_node = node.args[1]
-        body = self.infer(body_node, {**scope, node.args[0].name: element})
+        items, where = owner.bound, f"{self.short(node.target)}.{node.name}"
+        part = f"{where} (up to {items:,} items)"
+        self.meter.add(items * (ITEM + values(element)), part)  # each item is copied
+        with self.meter.loop(where, items):
+            body = self.infer(body_node, {**scope, node.args[0].name: element})
+        if node.name in ("map", "filter"):
+            # The library copies the result so far at every item: quadratic.
+            kept = body if node.name == "map" else element
+            copies = items * (items + 1) // 2
+            self.meter.add(copies * (RESULT_ITEM + PER_VALUE_COPIED * values(kept)), part)
         if node.name == "map":
-            return list_of(body)
+            return list_of(body, items)
         self._expect_bool(body_node, body, f"the expression of {node.name}()")
         return owner if node.name == "filter" else BOOL
 

@@ -18,13 +18,17 @@ from schemas.enums import InsertKind, LocationKind, RuleStage, ServiceLevel
 from streams.core.routing_model import RoutingRequest
 from streams.core.rules_actions import Accumulator
 
+ERROR, SLOW = "error", "slow"
+
 
 @dataclass(frozen=True, slots=True)
 class RuleFailure:
-    """A condition that raised an error on one order; the rule is treated as not fired."""
+    """A condition that failed on one order (``kind`` ERROR: the rule is treated as not
+    fired), or that ran over the evaluation budget (SLOW: reported only)."""
 
     rule_id: str
     message: str
+    kind: str = ERROR
 
     def __str__(self) -> str:
         return f"rule {self.rule_id!r}: {self.message}"

@@ -15,9 +15,9 @@ A file holds a list under ``rules``::
         enabled: true
         version: 1
 
-Every rule is checked as ``RuleSet.with_rule`` would check it, so a file that loads
-is a file whose rules all work. All problems of a file are reported at once, each with
-the file, line, rule and what is wrong.
+Every rule is checked as ``RuleSet.with_rule`` would check it (size limits included: see
+``streams.core.rules_expr``), so a file that loads is a file whose rules all work. All
+problems of a file are reported at once, each with the file, line, rule and what is wrong.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def load_rule_file(text: str, source: str, *, updated_by: str, now: datetime) ->
         mark = error.problem_mark or error.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
         raise RuleFileError(source, [f"{where}: not valid YAML: {error.problem}"]) from None
+    except RecursionError:
+        # PyYAML reads nested lists and mappings recursively; no rule file nests like that.
+        raise RuleFileError(source, [f"{source}: YAML nested too deeply to read"]) from None
     entries, nodes = _rule_entries(data, root)
     if entries is None:
         raise RuleFileError(source, [f"{source}: expected a list of rules under 'rules:'"])
@@ -75,6 +78,9 @@ def load_rule_file(text: str, source: str, *, updated_by: str, now: datetime) ->
         except RuleError as error:
             field = "when" if error.part == "condition" else "then"
             problems.append(f"{source}:{lines.get(field, lines[''])}: {label}: {error.message}")
+            continue
+        except Exception as error:  # a bug of the checker: still this rule's problem, reported
+            problems.append(f"{source}:{lines['']}: {label}: could not be checked: {error!r}")
             continue
         if rule.rule_id in seen:
             problems.append(f"{source}:{lines['']}: {label}: the id is used by an earlier rule")
