@@ -19,6 +19,12 @@ class SkuAction(StrEnum):
     CONSUME = "CONSUME"
 
 
+LATE_HOLD_SUFFIX = ":late"
+"""Ends the hold id of a ``CONSUME`` for units that left the building after their hold was
+released (a shipment cancelled before its location accepted, shipped anyway): the sku's owner
+takes them off on-hand once per such hold id, though it holds nothing under it."""
+
+
 class Hold(DomModel):
     """Units of one sku held at one location for one shipment (``hold_id`` = shipment id)."""
 

@@ -19,6 +19,12 @@ A value the stage mutates in place (the order saga's state) is restored when an 
 half-way: :meth:`BatchTable.rollback` puts back the value as it was before that input, from
 the table (its value is the kept one when the batch has not changed the key yet) or, for a
 key the batch already changed, from the encoding taken when the failing input read it.
+
+The write-back is in two steps so that a value that cannot be stored stops only the inputs
+that made it (:mod:`streams.outbox`): :meth:`BatchTable.encode_changed` encodes every changed
+key and reports those that fail; :meth:`BatchTable.reset` and :meth:`BatchTable.restore` put a
+key back to the table's value or to an encoding that passed, while its inputs are applied
+again one by one; :meth:`BatchTable.write_back` then writes what the batch kept.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class BatchTable(Generic[V]):
         self._values: OrderedDict[bytes, V | None] = OrderedDict()
         self._changed_by: dict[bytes, Any] = {}  # key -> the last input event that changed it
         self._before: dict[bytes, object] = {}  # key -> encoded value before this input
+        self._encoded: dict[bytes, bytes] = {}  # key -> its changed value, encoded for writing
 
     def follow(self, generation: object) -> None:
         """The consumer generation of the input about to be applied; a new one forgets every
@@ -91,6 +98,11 @@ class BatchTable(Generic[V]):
         """The key's new value, written back at the end of the batch in ``event``'s partition."""
         self._values[key] = value
         self._changed_by[key] = event
+        self._encoded.pop(key, None)
+
+    def last_input(self, key: bytes) -> Any:
+        """The batch's last input that changed the key (None: the batch has not changed it)."""
+        return self._changed_by.get(key)
 
     def rollback(self, key: bytes) -> None:
         """Forget what a failed input did to the key's value (it may have mutated it)."""
@@ -100,19 +112,67 @@ class BatchTable(Generic[V]):
             self._values[key] = self._decode(raw) if isinstance(raw, bytes) and raw else None
         # An immutable value changes only through put(), which the failure skipped.
 
+    def encode_changed(self) -> tuple[dict[bytes, V], dict[bytes, str]]:
+        """Encode every changed key for the write-back: the values that encoded, and why each
+        of the others did not (its inputs are then applied again one by one)."""
+        values: dict[bytes, V] = {}
+        errors: dict[bytes, str] = {}
+        for key in self._changed_by:
+            value = self._values[key]
+            if value is None:
+                continue
+            try:
+                self._encoded[key] = self._encode(value)
+            except Exception as exc:  # a value the input made that cannot be stored
+                errors[key] = f"cannot store the new value of {key!r}: {exc!r}"
+            else:
+                values[key] = value
+        return values, errors
+
+    def encode_key(self, key: bytes) -> tuple[bytes, V]:
+        """The key's changed value, encoded for the write-back (raises if it cannot be)."""
+        value = self._values[key]
+        if value is None:  # cannot happen: put() takes a value
+            raise ValueError(f"{key!r} has no value to store")
+        raw = self._encode(value)
+        self._encoded[key] = raw
+        return raw, value
+
+    def reset(self, key: bytes) -> None:
+        """Forget what the batch did to the key: its value is the table's again."""
+        self._changed_by.pop(key, None)
+        self._before.pop(key, None)
+        self._encoded.pop(key, None)
+        raw = self.table.get(key)
+        self._values[key] = self._decode(raw) if raw else None
+
+    def restore(self, key: bytes, raw: bytes | None, event: Any) -> None:
+        """Put the key back to ``raw``, the encoding of its value after ``event`` (from
+        :meth:`encode_key`); ``event`` None: to the table's value."""
+        if raw is None or event is None:
+            self.reset(key)
+            return
+        self._values[key] = self._decode(raw)
+        self._changed_by[key] = event
+        self._before.pop(key, None)
+        self._encoded[key] = raw
+
     def write_back(self) -> dict[bytes, V]:
-        """Write every changed key once; return the changed values."""
+        """Write every changed key once (encoded now unless :meth:`encode_changed` did it);
+        return the changed values."""
         changed: dict[bytes, V] = {}
         for key, event in self._changed_by.items():
             value = self._values[key]
             if value is None:
                 continue
+            raw = self._encoded.get(key)
             # Faust writes a table's changelog to the partition of the current event.
             _current_event.set(weakref.ref(event))
-            self.table[key] = self._encode(value)
+            self.table[key] = self._encode(value) if raw is None else raw
             changed[key] = value
         self._changed_by.clear()
         self._before.clear()
+        self._encoded.clear()
         while len(self._values) > self._keep:
             self._values.popitem(last=False)
         return changed

@@ -5,6 +5,12 @@ the worker owning the sku's table partition), applies them with the pure core, s
 value, and answers each command. Once per batch it announces the availability of every sku the
 batch touched: the topic is compacted, channels want the latest figures, and a burst of
 reservations on one sku is one record instead of one per command.
+
+Nothing an input holds stops it. A stock event is refused (dead-lettered, with the reason) when
+its figures would leave the contract's range, or when its location does not exist once the
+view has read every location published up to now (:mod:`streams.location_gate`). A command it
+cannot apply, for whatever reason, is answered ``ok`` False all the same
+(:func:`~streams.core.sku_owner.refusal`), so no order waits for it.
 """
 
 from __future__ import annotations
@@ -19,12 +25,19 @@ from pydantic_core import from_json, to_json
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
-from schemas.internal import SkuCommand
+from schemas.internal import SkuAction, SkuCommand
 from schemas.models import StockEvent
 from streams.batch_table import BatchTable
 from streams.core import inventory
-from streams.core.inventory import SkuInventory
-from streams.core.sku_owner import apply_command, apply_stock, availability_record
+from streams.core.inventory import SkuInventory, StockRefused
+from streams.core.sku_owner import (
+    apply_command,
+    apply_stock,
+    availability_record,
+    refusal,
+    refuse_command,
+)
+from streams.location_gate import LocationGate
 from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
 from streams.views import NetworkView
@@ -41,48 +54,101 @@ def build_inventory_stage(
     """Register the inventory agent and table on ``app``; return the table."""
     table = raw_table(app, settings, "inventory")
     source = raw_topic(app, settings, registry.STOCK.name, registry.SKU_COMMANDS.name)
+    skus = sku_table(table)
+    gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
+    stage = InventoryStage(skus, codec, view, gate)
+    outbox.on_refused(STAGE, stage.refuse)
 
-    skus: BatchTable[SkuInventory] = BatchTable(
-        table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS
-    )
-    changed_at: dict[bytes, datetime] = {}  # sku -> time of the batch's last input about it
-
-    async def handle(event: Any, sends: Sends) -> None:
+    @app.agent(source, name=f"{settings.app_id}.inventory")
+    async def inventory_agent(stream: Any) -> None:
+        # Judge stock locations on a complete picture of the network.
+        await view.ready.wait()
         try:
-            record: StockEvent | SkuCommand = codec.decode_as(  # type: ignore[assignment]
+            await outbox.process(stream, stage.handle, STAGE, skus, stage.announce)
+        finally:
+            await gate.close()
+
+    return table
+
+
+class InventoryStage:
+    """What the agent does with each input, each refusal and each batch's changed skus."""
+
+    def __init__(
+        self, skus: BatchTable[SkuInventory], codec: Codec, view: NetworkView, gate: LocationGate
+    ) -> None:
+        self.skus = skus
+        self.codec = codec
+        self.view = view
+        self.gate = gate
+
+    async def handle(self, event: Any, sends: Sends) -> None:
+        try:
+            record: StockEvent | SkuCommand = self.codec.decode_as(  # type: ignore[assignment]
                 event.value, StockEvent, SkuCommand
             )
         except DecodeError as exc:
             sends.dead_letter(event, exc.reason, STAGE, "undecodable")
             return
         if event.key != record.sku.encode():
-            sends.dead_letter(event, f"key must be the sku {record.sku!r}", STAGE, "bad_key")
+            reason = f"key must be the sku {record.sku!r}"
+            sends.dead_letter(event, reason, STAGE, "bad_key")
+            if isinstance(record, SkuCommand):  # not this partition's sku: "no", unapplied
+                sends.add([refusal(record, reason, _time_of(event))])
             return
-        state = skus.get(event.key) or inventory.empty(record.sku)
-        now = datetime.fromtimestamp(event.message.timestamp, UTC)
+        if isinstance(record, StockEvent) and not await self.gate.knows(record.location_id):
+            where = f"unknown location {record.location_id}"
+            sends.dead_letter(event, where, STAGE, "unknown_location")
+            return
+        state = self.skus.get(event.key) or inventory.empty(record.sku)
         if isinstance(record, StockEvent):
-            new_state, _changed = apply_stock(state, record)
+            try:
+                new_state, _changed = apply_stock(state, record)
+            except StockRefused as exc:
+                sends.dead_letter(event, exc.reason, STAGE, "out_of_bounds")
+                return
         else:
-            new_state, result = apply_command(state, record, now)
+            new_state, result = apply_command(state, record, _time_of(event))
             sends.add([result])
         # Written and published even when nothing changed: a redelivered input may replay one
         # whose changelog write a crash lost (the local store kept it, the changelog did not).
-        skus.put(event.key, new_state, event)
-        changed_at[event.key] = now
+        self.skus.put(event.key, new_state, event)
 
-    def announce(changed: dict[bytes, SkuInventory], sends: Sends) -> None:
+    def refuse(self, event: Any, reason: str, sends: Sends) -> None:
+        """A command the stage could not apply is answered ``ok`` False all the same."""
+        try:
+            command = self.codec.decode_as(event.value, SkuCommand)
+        except DecodeError:
+            return  # a stock event (or undecodable): its dead letter is all there is to say
+        if event.key != command.sku.encode():
+            return  # answered by handle()
+        if command.action == SkuAction.RESERVE:
+            try:  # remembered, so that a redelivery is refused too
+                state = self.skus.get(event.key) or inventory.empty(command.sku)
+                self.skus.put(event.key, refuse_command(state, command), event)
+            except Exception:
+                log.exception("could not remember the refusal of %s", command.command_id)
+        sends.add([refusal(command, reason, _time_of(event))])
+
+    def announce(self, changed: dict[bytes, SkuInventory], sends: Sends) -> None:
         """One availability record per sku the batch touched, with its final figures."""
-        for key, state in changed.items():
-            availability = availability_record(state, changed_at[key])
-            view.apply(availability)  # this worker routes on its own news at once
-            sends.add([availability])
-        changed_at.clear()
+        records = [
+            availability_record(state, _time_of(self.skus.last_input(key)))
+            for key, state in changed.items()
+        ]
+        for availability in records:
+            self.view.apply(availability)  # this worker routes on its own news at once
+        sends.add(records)
 
-    @app.agent(source, name=f"{settings.app_id}.inventory")
-    async def inventory_agent(stream: Any) -> None:
-        await outbox.process(stream, handle, STAGE, skus, announce)
 
-    return table
+def sku_table(table: Any) -> BatchTable[SkuInventory]:
+    """The inventory table as the stage reads and writes it: decoded sku inventories."""
+    return BatchTable(table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS)
+
+
+def _time_of(event: Any) -> datetime:
+    """When an input happened, as its records say: the broker's timestamp of it."""
+    return datetime.fromtimestamp(event.message.timestamp, UTC)
 
 
 # pydantic-core's JSON (Rust) reads and writes the same JSON as the json module, several

@@ -11,6 +11,16 @@ A stage's table is read and written through a :class:`BatchTable`: each key is d
 once per batch and its changelog record written once, before the flush. Records go straight to the
 producer (Faust's ``Topic.send`` adds a future, a callback and a channel hop per record that
 nothing here uses); the flush that follows every batch is what waits for them.
+
+No input stops a stage. One that fails is dead-lettered with its reason and the stage's
+refusal hook may answer it (:meth:`Outbox.on_refused`: a command's sender is waiting), while
+the rest of the batch goes on. That holds for the work after the batch too, storing a changed
+value and the ``finish`` hook: when either fails for a key, the key is put back to the table's
+value and the batch's inputs of that key are applied again one by one, each tried alone;
+those that pass take effect, with their records, and each that fails is refused. Only a
+failure pays for this: on the way through, the batch keeps just where each input's records
+start. The inputs of one key are those whose event has that key, as a stage's handler writes
+only its input's key (the table partition is the input's).
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +46,7 @@ from streams.batches import event_batches
 from streams.faust_fixes import START_OFFSETS
 from streams.metrics import PipelineMetrics
 from streams.sequencer import ADMIT, HoleFiller, Sequencer
+from streams.topic_check import stage_topics, wait_until_known, worker_readers
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +60,41 @@ class Sends:
 
     records: list[Message] = field(default_factory=list)
     letters: list[tuple[str, DeadLetter]] = field(default_factory=list)  # (kind, letter)
+    inputs: list[tuple[Any, int, int]] = field(default_factory=list)
+    """Each input applied, with where its records and letters start: what is taken back when
+    the work after the batch fails for the input's key."""
 
     def add(self, records: Iterable[Message]) -> None:
         self.records.extend(records)
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.records), len(self.letters)
+
+    def truncate(self, mark: tuple[int, int]) -> None:
+        """Forget every record and letter added since ``mark``."""
+        del self.records[mark[0] :]
+        del self.letters[mark[1] :]
+
+    def extend(self, other: Sends) -> None:
+        self.records.extend(other.records)
+        self.letters.extend(other.letters)
+
+    def take_back(self, keys: Collection[bytes], end: tuple[int, int]) -> dict[bytes, list[Any]]:
+        """Remove what every input with a key in ``keys`` added (the inputs' part ends at
+        ``end``); return those inputs by key, in order."""
+        taken: dict[bytes, list[Any]] = defaultdict(list)
+        records: set[int] = set()
+        letters: set[int] = set()
+        ends = [(r, n) for _, r, n in self.inputs[1:]] + [end]
+        for (event, r0, n0), (r1, n1) in zip(self.inputs, ends, strict=True):
+            if event.key in keys:
+                taken[event.key].append(event)
+                records.update(range(r0, r1))
+                letters.update(range(n0, n1))
+        self.records = [x for i, x in enumerate(self.records) if i not in records]
+        self.letters = [x for i, x in enumerate(self.letters) if i not in letters]
+        self.inputs = []  # their places moved
+        return taken
 
     def dead_letter(self, event: Any, error: str, stage: str, kind: str = "invalid") -> None:
         """The event's original key and bytes go to the dead-letter topic, with the reason;
@@ -82,7 +126,12 @@ class Sends:
 
 Handler = Callable[[Any, Sends], Awaitable[None]]
 Finish = Callable[[dict[bytes, Any], Sends], None]
-"""Called once a batch's inputs are applied, with the values its table changed."""
+"""Called once a batch's inputs are applied, with the values its table changed, before they are
+written; it may add records. It may be called again for some of those keys (alone, after
+their inputs were applied again): the last call for a key is the one that counts."""
+Refuse = Callable[[Any, str, Sends], None]
+"""A stage's answer to an input it could not apply (event, reason); it may add records and
+write the input's key (to remember the refusal)."""
 
 
 class Outbox:
@@ -97,6 +146,12 @@ class Outbox:
         self._settings = settings
         self._topics: dict[str, tuple[str, str]] = {}
         self._dlq = settings.topic(registry.DLQ.name)
+        self._refusers: dict[str, Refuse] = {}
+
+    def on_refused(self, stage: str, refuse: Refuse) -> None:
+        """Have ``refuse`` answer every input of ``stage`` that is dead-lettered because it
+        could not be applied (a bug, or the work after its batch failed for it)."""
+        self._refusers[stage] = refuse
 
     async def send(self, record: Message) -> None:
         topic, key_field = self._route(record.avro_name)
@@ -127,15 +182,26 @@ class Outbox:
 
         ``table`` is the stage's table as ``handle`` reads and writes it; after every batch its
         changed values are written back and passed to ``finish``, which may add records.
+
+        No input is taken before the worker's clients know every topic it uses
+        (streams/topic_check.py). A crash is counted in the worker's health
+        (streams/health.py) and raised on unchanged, for Faust to restart the agent.
         """
-        sequencer = Sequencer(stage)
-        filler = HoleFiller(self._app, self._settings.aiokafka_config())
-        batch = _Batch(handle, stage, sequencer, filler, table, finish)
-        try:
-            async for events in event_batches(stream, BATCH_MAX):
-                await self._batch(events, batch)
-        finally:
-            await filler.close()
+        health = self.metrics.health
+        with health.stage(stage) as state:
+            app, settings = self._app, self._settings
+            own = table.table if table is not None else None
+            await wait_until_known(worker_readers(app), stage_topics(settings, own))
+            health.running(stage)
+            sequencer = Sequencer(stage)
+            filler = HoleFiller(app, settings.aiokafka_config())
+            batch = _Batch(handle, stage, sequencer, filler, table, finish)
+            try:
+                async for events in event_batches(stream, BATCH_MAX):
+                    await self._batch(events, batch)
+                    health.batch_done(state)
+            finally:
+                await filler.close()
 
     async def _batch(self, events: list[Any], batch: _Batch) -> None:
         m, stage = self.metrics, batch.stage
@@ -155,9 +221,7 @@ class Outbox:
                     await self._apply(lost, batch, sends)
             await self._apply(event, batch, sends)
         if batch.table is not None:
-            changed = batch.table.write_back()
-            if batch.finish is not None:
-                batch.finish(changed, sends)
+            await self._settle(batch, batch.table, sends)
         await self._app.producer.flush()  # the batch's table writes are durable now
         await self.send_all(sends.records)
         for kind, letter in sends.letters:
@@ -176,13 +240,116 @@ class Outbox:
         _current_event.set(weakref.ref(event))
         if batch.table is not None:
             batch.table.follow(getattr(event.message, "generation_id", None))
+        sends.inputs.append((event, len(sends.records), len(sends.letters)))
         try:
             await batch.handle(event, sends)
         except Exception as exc:  # a bug must not stop the stage; the input is kept
             log.exception("%s stage failed on an input", batch.stage)
             if batch.table is not None and event.key is not None:
                 batch.table.rollback(event.key)
-            sends.dead_letter(event, f"internal error: {exc!r}", batch.stage, "internal_error")
+            self._refuse(event, f"internal error: {exc!r}", batch, sends)
+
+    def _refuse(self, event: Any, reason: str, batch: _Batch, sends: Sends) -> None:
+        """Dead-letter an input that could not be applied, and let the stage answer it."""
+        sends.dead_letter(event, reason, batch.stage, "internal_error")
+        refuse = self._refusers.get(batch.stage)
+        if refuse is None:
+            return
+        _current_event.set(weakref.ref(event))
+        try:
+            refuse(event, reason, sends)
+        except Exception:  # the dead letter still goes
+            log.exception("%s could not answer an input it refused", batch.stage)
+
+    async def _settle(self, batch: _Batch, table: BatchTable[Any], sends: Sends) -> None:
+        """Encode what the batch changed, run ``finish`` and write the table; a key that
+        cannot be stored or finished has its inputs applied again one by one."""
+        values, failed = table.encode_changed()
+        inputs_end = sends.mark()
+        if batch.finish is not None and values:
+            failed.update(_finish_each(batch.finish, values, sends))
+        if failed:
+            taken = sends.take_back(failed.keys(), inputs_end)
+            for key, error in failed.items():
+                inputs = taken.get(key, [])
+                log.warning(
+                    "%s: %s; its %d inputs of the batch are applied again one by one",
+                    batch.stage,
+                    error,
+                    len(inputs),
+                )
+                table.reset(key)
+                await self._reapply(key, inputs, batch, table, sends)
+        table.write_back()
+
+    async def _reapply(
+        self, key: bytes, inputs: list[Any], batch: _Batch, table: BatchTable[Any], sends: Sends
+    ) -> None:
+        """Apply a key's inputs again, each tried alone: keep those the key can be stored and
+        finished after, refuse the others; the key's ``finish`` records are its last good
+        value's."""
+        good: tuple[bytes | None, Any] = (None, None)  # the table's value
+        finished = Sends()
+        for event in inputs:
+            own = Sends()
+            await self._apply(event, batch, own)
+            error, passed = _trial(key, event, batch, table)
+            if error is not None:
+                table.restore(key, *good)
+                own = Sends()
+                self._refuse(event, error, batch, own)
+                error, passed = _trial(key, event, batch, table)  # the refusal may write the key
+                if error is not None:
+                    table.restore(key, *good)  # it cannot be stored: its answer still goes
+            if passed is not None:
+                good, finished = passed
+            sends.extend(own)
+        sends.extend(finished)
+
+
+def _finish_each(finish: Finish, values: dict[bytes, Any], sends: Sends) -> dict[bytes, str]:
+    """Run ``finish`` over the batch's changed values; should it fail, key by key, to find the
+    keys it fails for (what it added for those is dropped). Returns why each failed."""
+    mark = sends.mark()
+    try:
+        finish(values, sends)
+        return {}
+    except Exception:
+        log.warning("finishing a batch failed; trying its %d keys one by one", len(values))
+        sends.truncate(mark)
+    failed: dict[bytes, str] = {}
+    for key, value in values.items():
+        mark = sends.mark()
+        try:
+            finish({key: value}, sends)
+        except Exception as exc:
+            sends.truncate(mark)
+            failed[key] = f"finishing {key!r} failed: {_describe(exc)}"
+    return failed
+
+
+def _trial(
+    key: bytes, event: Any, batch: _Batch, table: BatchTable[Any]
+) -> tuple[str | None, tuple[tuple[bytes, Any], Sends] | None]:
+    """After ``event`` was applied alone: why the key cannot be stored or finished now, or
+    (its encoding and event, what ``finish`` added); (None, None) if it did not change the key."""
+    if table.last_input(key) is not event:
+        return None, None
+    try:
+        raw, value = table.encode_key(key)
+    except Exception as exc:
+        return f"its effect on {key!r} cannot be stored: {_describe(exc)}", None
+    out = Sends()
+    if batch.finish is not None:
+        try:
+            batch.finish({key: value}, out)
+        except Exception as exc:
+            return f"its effect on {key!r} cannot be published: {_describe(exc)}", None
+    return None, ((raw, event), out)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass

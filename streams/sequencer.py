@@ -17,9 +17,11 @@ import asyncio
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust.events import Event
 from faust.types import TP
+
+from streams.side_consumer import SideConsumer
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,12 @@ class HoleFiller:
 
     def __init__(self, app: Any, consumer_conf: dict[str, Any]) -> None:
         self._app = app
-        self._conf = consumer_conf
-        self._consumer: AIOKafkaConsumer | None = None
+        self._side = SideConsumer(consumer_conf)
 
     async def fill(self, topic: str, partition: int, start: int, end: int) -> list[Event]:
         """The records at offsets ``start`` to ``end - 1`` that exist (compaction may have
         removed some), in order."""
-        consumer = await self._started()
+        consumer = await self._side.started()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
@@ -98,13 +99,4 @@ class HoleFiller:
         ]
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._conf)
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer
+        await self._side.close()

@@ -20,6 +20,12 @@ the sum of the holds at that location. A reservation succeeds only while
 events may lower on-hand below what is held (a recount finds less); holds are then kept, not
 silently dropped, available shows 0 and :attr:`LocationStock.oversold` says by how much, for
 the caller to re-route.
+
+Bounds. Every figure the contract publishes is an Avro int, so a stock event is refused
+(:class:`StockRefused`, with the reason) rather than applied when it would take a location's
+on-hand or safety stock, or the sku's total on hand (which bounds ``total_available``), above
+``MAX_UNITS``, and a SNAPSHOT or SAFETY_STOCK quantity must not be negative. Reservations need
+no check of their own: ``reserved`` never exceeds on-hand when it grows.
 """
 
 from __future__ import annotations
@@ -29,15 +35,35 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from schemas.common import INT32_MAX
+
 EVENT_MEMORY = 1000
 """How many applied event ids (and closed holds) a SKU remembers for de-duplication."""
 
 SCHEMA_VERSION = 1
+"""The version of the stored value this worker writes (its ``version`` key; absent: 1).
+
+Rolling upgrades: a newer worker reads older values (keys added later get defaults), and an
+older worker reads newer ones: :func:`from_dict` reads the keys it knows, ignores the others
+and accepts a higher version, so a sku is never dead-lettered mid-upgrade; what it writes back
+is its own version, without the keys it did not know. Raise it when a stored key changes
+meaning (adding a key with a default needs no new version)."""
 
 HoldId = tuple[str, str]
 """(order_id, shipment_id)."""
 
 K = TypeVar("K")
+
+MAX_UNITS = INT32_MAX
+"""The most units any published figure may hold: the contract's figures are Avro ints."""
+
+
+class StockRefused(ValueError):
+    """A stock event that would leave the contract's range; ``reason`` says why, for a person."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class StockEventKind(StrEnum):
@@ -156,20 +182,41 @@ def apply_stock_event(
     state: SkuInventory, event: StockEvent, *, memory: int = EVENT_MEMORY
 ) -> tuple[SkuInventory, bool]:
     """Apply a SNAPSHOT, ADJUSTMENT or SAFETY_STOCK event once; ``changed`` is False for a
-    redelivered event id."""
+    redelivered event id.
+
+    Raises :class:`StockRefused` for an event outside the bounds (see the module docstring).
+    """
     if event.event_id in state.applied_events:
         return state, False
     current = state.at(event.location_id)
+    quantity = event.quantity
+    if event.kind != StockEventKind.ADJUSTMENT and quantity < 0:
+        raise StockRefused(f"a {event.kind} quantity must not be negative: {quantity}")
     if event.kind == StockEventKind.SNAPSHOT:
-        updated = LocationStock(max(0, event.quantity), current.reserved, current.safety_stock)
+        updated = LocationStock(quantity, current.reserved, current.safety_stock)
     elif event.kind == StockEventKind.ADJUSTMENT:
-        on_hand = max(0, current.on_hand + event.quantity)
+        on_hand = max(0, current.on_hand + quantity)
         updated = LocationStock(on_hand, current.reserved, current.safety_stock)
     else:
-        updated = LocationStock(current.on_hand, current.reserved, max(0, event.quantity))
+        updated = LocationStock(current.on_hand, current.reserved, quantity)
+    shown = f"{quantity:+d}" if event.kind == StockEventKind.ADJUSTMENT else str(quantity)
+    _check_bounds(state, event.location_id, updated, f"{event.kind} of {shown}")
     moved = _with_location(state, event.location_id, updated)
     applied = _remember(state.applied_events, event.event_id, memory)
     return _replace(moved, applied_events=applied), True
+
+
+def _check_bounds(state: SkuInventory, location_id: str, updated: LocationStock, what: str) -> None:
+    """Raise :class:`StockRefused` when ``updated`` at the location would put a published
+    figure of the sku above ``MAX_UNITS``."""
+    where = f"{what} at {location_id} would make {state.sku}'s"
+    for name, value in (("on hand", updated.on_hand), ("safety stock", updated.safety_stock)):
+        if value > MAX_UNITS:
+            raise StockRefused(f"{where} {name} at {location_id} {value}, above {MAX_UNITS}")
+    others = sum(s.on_hand for loc, s in state.locations.items() if loc != location_id)
+    total = others + updated.on_hand
+    if total > MAX_UNITS:
+        raise StockRefused(f"{where} total on hand {total}, above {MAX_UNITS}")
 
 
 def restock(
@@ -183,14 +230,16 @@ def restock(
     """Put sellable returned units back on hand, once per ``event_id``.
 
     A return with several lines of the same SKU should sum them or use one id per line
-    (e.g. ``f"{event_id}:{line_no}"``): the id is the unit of de-duplication.
+    (e.g. ``f"{event_id}:{line_no}"``): the id is the unit of de-duplication. Raises
+    :class:`StockRefused` for a negative quantity or one that breaks the bounds.
     """
     if quantity < 0:
-        raise ValueError(f"restock quantity must not be negative: {quantity}")
+        raise StockRefused(f"restock quantity must not be negative: {quantity}")
     if event_id in state.applied_events:
         return state, False
     current = state.at(location_id)
     updated = LocationStock(current.on_hand + quantity, current.reserved, current.safety_stock)
+    _check_bounds(state, location_id, updated, f"a restock of {quantity}")
     moved = _with_location(state, location_id, updated)
     return _replace(moved, applied_events=_remember(state.applied_events, event_id, memory)), True
 
@@ -240,6 +289,29 @@ def consume(state: SkuInventory, hold_id: HoldId, *, memory: int = EVENT_MEMORY)
     """The held units left the building (shipped, picked up): reserved and on-hand both drop
     by the held quantity. Idempotent."""
     return _close(state, hold_id, consume=True, memory=memory)
+
+
+def consume_released(
+    state: SkuInventory,
+    hold_id: HoldId,
+    location_id: str,
+    quantity: int,
+    *,
+    memory: int = EVENT_MEMORY,
+) -> SkuInventory:
+    """Units that left the building after their hold was released (a cancel the location did
+    not heed): on-hand drops by ``quantity`` once per ``hold_id``, a hold never held, remembered
+    as closed so that a redelivery changes nothing."""
+    if hold_id in state.holds or hold_id in state.closed_holds:
+        return state
+    current = state.at(location_id)
+    moved = _with_location(
+        state,
+        location_id,
+        LocationStock(max(0, current.on_hand - quantity), current.reserved, current.safety_stock),
+    )
+    closed = _remember(state.closed_holds, hold_id, memory)
+    return SkuInventory(state.sku, moved.locations, state.holds, state.applied_events, closed)
 
 
 def release_order(
@@ -307,10 +379,11 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
 
 def from_dict(data: Mapping[str, Any]) -> SkuInventory:
     """Inverse of :func:`to_dict`. ``reserved`` is recomputed from the holds, so a stored
-    value can never disagree with the holds it protects."""
-    version = data.get("version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"unsupported inventory state version {version}")
+    value can never disagree with the holds it protects. Keys it does not know, and a higher
+    ``version`` (a newer worker's value, see :data:`SCHEMA_VERSION`), are read past."""
+    version = data.get("version", 1)
+    if type(version) is not int or version < 1:
+        raise ValueError(f"not an inventory state version: {version!r}")
     holds: dict[HoldId, dict[str, int]] = {
         (str(h["order_id"]), str(h["shipment_id"])): {
             str(lid): int(qty) for lid, qty in h["units"].items()

@@ -3,6 +3,10 @@
 
 Only the worker owning the sku's partition calls this, so reservations of one sku are applied
 one after another and no unit is promised twice.
+
+Every command gets exactly one answer, also one the owner cannot apply (a bug, a stored value
+that no longer fits the contract): :func:`refusal` is that answer, ``ok`` False with the reason,
+so the saga never waits for a result that will not come.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from schemas.internal import SkuAction, SkuCommand, SkuResult
+from schemas.internal import LATE_HOLD_SUFFIX, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, LocationAvailability
 from schemas.models import StockEvent as StockEventRecord
 from streams.core import inventory
@@ -18,7 +22,11 @@ from streams.core.inventory import ReservationStatus, SkuInventory, StockEventKi
 
 
 def apply_stock(state: SkuInventory, event: StockEventRecord) -> tuple[SkuInventory, bool]:
-    """A SNAPSHOT, ADJUSTMENT or SAFETY_STOCK event; False when it was applied before."""
+    """A SNAPSHOT, ADJUSTMENT or SAFETY_STOCK event; False when it was applied before.
+
+    Raises :class:`~streams.core.inventory.StockRefused` for an event whose figures would
+    leave the contract's range, with the reason.
+    """
     core_event = inventory.StockEvent(
         event_id=event.event_id,
         location_id=event.location_id,
@@ -51,6 +59,10 @@ def apply_command(
             hold_id = (command.order_id, hold.hold_id)
             if command.action == SkuAction.RELEASE:
                 new_state = inventory.release(new_state, hold_id)
+            elif hold.hold_id.endswith(LATE_HOLD_SUFFIX):
+                new_state = inventory.consume_released(
+                    new_state, hold_id, hold.location_id, hold.quantity
+                )
             else:
                 new_state = inventory.consume(new_state, hold_id)
     result = SkuResult(
@@ -66,6 +78,37 @@ def apply_command(
         at=now,
     )
     return new_state, result
+
+
+def refusal(command: SkuCommand, reason: str, now: datetime) -> SkuResult:
+    """The answer to a command the owner could not apply: ``ok`` False, with the reason.
+
+    The saga ignores the answers to releases and consumptions and re-routes (or, its attempts
+    spent, backorders) an order whose reservation was refused, so no order waits on a command
+    that failed. It carries no figures: the state it would read them from is what failed.
+    """
+    return SkuResult(
+        command_id=command.command_id,
+        order_id=command.order_id,
+        sku=command.sku,
+        action=command.action,
+        attempt=command.attempt,
+        ok=False,
+        reason=reason,
+        holds=command.holds,
+        at=now,
+    )
+
+
+def refuse_command(state: SkuInventory, command: SkuCommand) -> SkuInventory:
+    """The state that remembers a :func:`refusal`: a reservation's holds closed, so that a
+    redelivery is refused again (its sender heard "no" and will never release what a later
+    "yes" would hold). A hold already in place stays (it was granted before); any other command
+    changes nothing."""
+    if command.action != SkuAction.RESERVE:
+        return state
+    hold_ids = [(command.order_id, h.hold_id) for h in command.holds]
+    return inventory.refuse(state, [h for h in hold_ids if h not in state.holds])
 
 
 def _held_at(command: SkuCommand) -> frozenset[str]:

@@ -180,3 +180,64 @@ def test_rollback_of_a_kept_value_restores_the_tables_value() -> None:
 
     assert batch.get(b"a") == {"n": 1}
     assert batch.write_back() == {}
+
+
+# ---- the two-step write-back: a value that cannot be stored stops only its inputs ------------
+
+
+def fussy(table: FakeTable, *, mutable: bool = False) -> BatchTable[dict[str, int]]:
+    """Values above 100 cannot be encoded."""
+
+    def encode(value: dict[str, int]) -> bytes:
+        if value["n"] > 100:
+            raise ValueError(f"{value['n']} is too many")
+        return json.dumps(value).encode()
+
+    return BatchTable(table, json.loads, encode, mutable=mutable)
+
+
+def test_encode_changed_reports_the_keys_that_cannot_be_stored() -> None:
+    table = FakeTable()
+    batch = fussy(table)
+    good, bad = Event("good"), Event("bad")
+    batch.put(b"a", {"n": 1}, good)
+    batch.put(b"b", {"n": 500}, bad)
+
+    values, errors = batch.encode_changed()
+
+    assert values == {b"a": {"n": 1}}
+    assert list(errors) == [b"b"] and "500 is too many" in errors[b"b"]
+    assert batch.last_input(b"b") is bad
+
+
+def test_reset_puts_a_key_back_to_the_tables_value_and_unmarks_it() -> None:
+    table = FakeTable({b"b": b'{"n": 7}'})
+    batch = fussy(table, mutable=True)
+    value = batch.get(b"b")
+    assert value is not None
+    value["n"] = 500
+    batch.put(b"b", value, Event("bad"))
+    batch.encode_changed()
+
+    batch.reset(b"b")
+
+    assert batch.get(b"b") == {"n": 7}
+    assert batch.last_input(b"b") is None
+    assert batch.write_back() == {}
+    assert table.writes == []
+
+
+def test_restore_puts_back_a_value_that_passed_and_writes_it_in_its_inputs_partition() -> None:
+    table = FakeTable()
+    batch = fussy(table)
+    passed = Event("passed")
+    batch.put(b"a", {"n": 5}, passed)
+    raw, value = batch.encode_key(b"a")
+    assert value == {"n": 5}
+    batch.put(b"a", {"n": 500}, Event("poison"))
+
+    batch.restore(b"a", raw, passed)
+
+    assert batch.get(b"a") == {"n": 5}
+    assert batch.write_back() == {b"a": {"n": 5}}
+    assert table.writes == [(b"a", b'{"n": 5}', passed)]

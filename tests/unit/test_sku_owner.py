@@ -1,10 +1,18 @@
 """The sku owner: the saga's commands and stock events applied to one sku, and its answers."""
 
+import pytest
+
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import LocationAvailability, StockEventKind
 from streams.core import inventory
-from streams.core.inventory import LocationStock, SkuInventory
-from streams.core.sku_owner import apply_command, apply_stock, availability_record
+from streams.core.inventory import LocationStock, SkuInventory, StockRefused
+from streams.core.sku_owner import (
+    apply_command,
+    apply_stock,
+    availability_record,
+    refusal,
+    refuse_command,
+)
 from tests.unit.factories import T0, at, make_stock_event
 
 SKU = "SKU-1"
@@ -389,3 +397,50 @@ def test_availability_of_an_unknown_sku_is_empty() -> None:
 
     assert record.locations == ()
     assert record.total_available == 0
+
+
+# ---- what the owner cannot apply ---------------------------------------------------------------
+
+
+def test_a_stock_event_past_an_int_is_refused_with_the_reason() -> None:
+    state = stocked(LOC_A=2_147_483_647)
+    with pytest.raises(StockRefused) as refused:
+        apply_stock(state, make_stock_event(SKU, "LOC-B", 2_147_483_647))
+    assert refused.value.reason == (
+        "SNAPSHOT of 2147483647 at LOC-B would make SKU-1's total on hand 4294967294, "
+        "above 2147483647"
+    )
+    # what was applied still publishes: its availability fits the contract
+    assert availability_record(state, T0).total_available == 2_147_483_647
+
+
+def test_a_refused_reservation_is_answered_no_and_a_redelivery_gets_no_again() -> None:
+    state = stocked(DC_EAST=5)
+    cmd = reserve(("ORD-1-1-1", "DC-EAST", 2), attempt=2)
+
+    answer = refusal(cmd, "internal error: boom", at(3))
+    remembered = refuse_command(state, cmd)
+
+    assert (answer.command_id, answer.order_id, answer.sku) == (cmd.command_id, "ORD-1", SKU)
+    assert (answer.action, answer.attempt, answer.holds, answer.at) == (
+        SkuAction.RESERVE,
+        2,
+        cmd.holds,
+        at(3),
+    )
+    assert not answer.ok and answer.reason == "internal error: boom"
+    assert answer.locations == ()
+    again_state, again = apply_command(remembered, cmd, at(4))
+    assert not again.ok  # the sender heard "no": a later "yes" would hold units for nobody
+    assert again_state.at("DC-EAST").reserved == 0
+
+
+def test_a_refusal_keeps_holds_granted_before_and_changes_nothing_for_releases() -> None:
+    cmd = reserve(("ORD-1-1-1", "DC-EAST", 2))
+    held, first = apply_command(stocked(DC_EAST=5), cmd, T0)
+    assert first.ok
+    assert refuse_command(held, cmd).closed_holds == held.closed_holds
+    for other in (release(("ORD-1-1-1", "DC-EAST", 2)), consume(("ORD-1-1-1", "DC-EAST", 2))):
+        assert refuse_command(held, other) is held
+        answer = refusal(other, "internal error: boom", T0)
+        assert not answer.ok and answer.action == other.action

@@ -1,0 +1,28 @@
+"""A consumer outside the stages' group, started on first use: for reading a few offsets on the
+side (a hole to fill, a topic's end offsets) without joining or disturbing the group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+class SideConsumer:
+    """One group-less consumer, started when first asked for and stopped by :meth:`close`."""
+
+    def __init__(self, consumer_conf: dict[str, Any]) -> None:
+        self._conf = consumer_conf
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._conf)
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

@@ -1,0 +1,259 @@
+"""The inventory stage's batches: no stock event stops it, figures stay within the contract,
+stock for a place that does not exist is refused, and every sku command gets one answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
+from schemas.models import Availability, Message
+from streams import inventory_stage
+from streams.core.inventory import MAX_UNITS
+from streams.inventory_stage import InventoryStage, sku_table
+from streams.location_gate import LocationGate
+from streams.views import NetworkView
+from tests.unit.batch_fakes import FakeEvent, Run
+from tests.unit.factories import T0, make_location, make_stock_event
+
+STOCK = "dom.stock.v1"
+COMMANDS = "dom.internal.sku-commands.v1"
+
+
+class KnownGate(LocationGate):
+    """The gate once the view has read every location: it knows what the view knows."""
+
+    async def _end_offsets(self) -> dict[int, int]:
+        return {}
+
+
+class Inventory:
+    """The stage over a table of its own, with a view that knows LOC-A and LOC-B."""
+
+    def __init__(self, stored: dict[bytes, bytes] | None = None) -> None:
+        self.run = Run("inventory")
+        self.table = self.run.table(stored or {})
+        self.skus = sku_table(self.table)
+        self.view = NetworkView()
+        for location_id in ("LOC-A", "LOC-B"):
+            self.view.apply(make_location(location_id))
+        gate = KnownGate(self.view, {}, "locations")
+        self.stage = InventoryStage(self.skus, self.run.codec, self.view, gate)
+        self.run.outbox.on_refused("inventory", self.stage.refuse)
+
+    def event(self, record: Message, key: str | None = None) -> FakeEvent:
+        topic = STOCK if record.avro_name == "dom.v1.StockEvent" else COMMANDS
+        sku = key or record.sku  # type: ignore[attr-defined]
+        return self.run.event(self.run.settings.topic(topic), sku, self.run.codec.encode(record))
+
+    def batch(self, *events: FakeEvent) -> None:
+        self.run.batch(list(events), self.stage.handle, self.skus, self.stage.announce)
+
+    def answers(self) -> dict[str, SkuResult]:
+        results = [r for r in self.run.records() if isinstance(r, SkuResult)]
+        by_order = {r.order_id: r for r in results}
+        assert len(by_order) == len(results), "a command was answered more than once"
+        return by_order
+
+    def availability(self) -> dict[str, Availability]:
+        return {r.sku: r for r in self.run.records() if isinstance(r, Availability)}
+
+
+def reserve(order_id: str, sku: str, location_id: str, quantity: int = 1) -> SkuCommand:
+    return command(SkuAction.RESERVE, order_id, sku, location_id, quantity)
+
+
+def command(
+    action: SkuAction, order_id: str, sku: str, location_id: str, quantity: int = 1
+) -> SkuCommand:
+    hold_id = f"{order_id}-1-1"
+    return SkuCommand(
+        command_id=f"{action.value}:{sku}:{hold_id}",
+        order_id=order_id,
+        sku=sku,
+        action=action,
+        attempt=1,
+        holds=(Hold(hold_id=hold_id, location_id=location_id, quantity=quantity),),
+        issued_at=T0,
+    )
+
+
+def per_location(record: Availability) -> dict[str, tuple[int, int]]:
+    return {x.location_id: (x.on_hand, x.reserved) for x in record.locations}
+
+
+def test_two_valid_snapshots_whose_sum_is_past_an_int_stop_nothing() -> None:
+    inv = Inventory()
+    second = make_stock_event("SKU-1", "LOC-B", MAX_UNITS)
+
+    inv.batch(
+        inv.event(make_stock_event("SKU-1", "LOC-A", MAX_UNITS)),
+        inv.event(reserve("ORD-1", "SKU-2", "LOC-A")),  # another customer, same batch
+        inv.event(second),
+        inv.event(make_stock_event("SKU-2", "LOC-A", 5)),
+        inv.event(reserve("ORD-2", "SKU-1", "LOC-A", 3)),
+    )
+
+    [letter] = inv.run.letters()
+    assert letter.value == inv.run.codec.encode(second)
+    assert letter.error == (
+        "SNAPSHOT of 2147483647 at LOC-B would make SKU-1's total on hand 4294967294, "
+        "above 2147483647"
+    )
+    published = inv.availability()
+    assert per_location(published["SKU-1"]) == {"LOC-A": (MAX_UNITS, 3)}
+    assert published["SKU-1"].total_available == MAX_UNITS - 3
+    answers = inv.answers()
+    assert answers["ORD-2"].ok
+    assert not answers["ORD-1"].ok  # SKU-2 had no stock yet when it came: refused, answered
+
+
+def test_a_command_on_a_poisoned_sku_is_answered_no_and_the_rest_of_the_batch_goes_on() -> None:
+    # A value stored before the bounds existed: its availability cannot be published.
+    legacy = {
+        "sku": "SKU-1",
+        "locations": {
+            "LOC-A": {"on_hand": MAX_UNITS, "safety_stock": 0},
+            "LOC-B": {"on_hand": MAX_UNITS, "safety_stock": 0},
+        },
+    }
+    inv = Inventory({b"SKU-1": json.dumps(legacy).encode()})
+    poisoned = reserve("ORD-1", "SKU-1", "LOC-A")
+
+    inv.batch(
+        inv.event(poisoned),
+        inv.event(make_stock_event("SKU-2", "LOC-A", 5)),
+        inv.event(reserve("ORD-2", "SKU-2", "LOC-A", 2)),
+        inv.event(reserve("ORD-3", "SKU-2", "LOC-A", 2)),
+    )
+    inv.batch(
+        inv.event(make_stock_event("SKU-1", "LOC-B", 0)),  # the recount that heals it
+        inv.event(reserve("ORD-4", "SKU-1", "LOC-A", 1)),
+    )
+
+    answers = inv.answers()
+    assert set(answers) == {"ORD-1", "ORD-2", "ORD-3", "ORD-4"}
+    assert not answers["ORD-1"].ok and "cannot be published" in (answers["ORD-1"].reason or "")
+    assert answers["ORD-2"].ok and answers["ORD-3"].ok and answers["ORD-4"].ok
+    [letter] = inv.run.letters()
+    assert letter.value == inv.run.codec.encode(poisoned)
+    published = inv.availability()
+    assert per_location(published["SKU-2"]) == {"LOC-A": (5, 4)}
+    assert per_location(published["SKU-1"]) == {"LOC-A": (MAX_UNITS, 1), "LOC-B": (0, 0)}
+    # the first batch stored only SKU-2 (SKU-1 kept its value), and before it sent anything
+    assert inv.table.log[:2] == ["write SKU-2", "flush"]
+
+
+def test_a_command_the_stage_cannot_apply_is_answered_no_and_so_is_its_redelivery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inv = Inventory()
+    inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 10)))
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in the owner")
+
+    monkeypatch.setattr(inventory_stage, "apply_command", broken)
+    first = inv.event(reserve("ORD-1", "SKU-1", "LOC-A", 2))
+    release = inv.event(command(SkuAction.RELEASE, "ORD-2", "SKU-1", "LOC-A"))
+    inv.batch(first, release)
+    monkeypatch.undo()
+    inv.batch(first)  # redelivered after a crash, the bug fixed meanwhile
+
+    results = [r for r in inv.run.records() if isinstance(r, SkuResult)]
+    assert [(r.order_id, r.action, r.ok) for r in results] == [
+        ("ORD-1", SkuAction.RESERVE, False),
+        ("ORD-2", SkuAction.RELEASE, False),
+        ("ORD-1", SkuAction.RESERVE, False),  # the same answer: the sender heard "no"
+    ]
+    assert "a bug in the owner" in (results[0].reason or "")
+    assert len(inv.run.letters()) == 2
+    assert per_location(inv.availability()["SKU-1"]) == {"LOC-A": (10, 0)}
+
+
+def test_stock_for_a_location_that_does_not_exist_is_refused() -> None:
+    inv = Inventory()
+    ghost = make_stock_event("SKU-1", "LOC-DOES-NOT-EXIST", 7)
+
+    inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 5)), inv.event(ghost))
+
+    [letter] = inv.run.letters()
+    assert letter.value == inv.run.codec.encode(ghost)
+    assert letter.error == "unknown location LOC-DOES-NOT-EXIST"
+    published = inv.availability()["SKU-1"]
+    assert per_location(published) == {"LOC-A": (5, 0)}
+    assert published.total_available == 5
+
+
+# ---- the gate: wait for the view to read the locations published up to now ----------------------
+
+
+class EndsAt(LocationGate):
+    """A gate whose locations topic ends at ``ends`` (partition -> end offset)."""
+
+    def __init__(self, view: NetworkView, ends: dict[int, int]) -> None:
+        super().__init__(view, {}, "locations")
+        self.ends = ends
+        self.asked = 0
+
+    async def _end_offsets(self) -> dict[int, int]:
+        self.asked += 1
+        return self.ends
+
+
+def test_a_known_location_passes_without_asking_the_broker() -> None:
+    view = NetworkView()
+    view.apply(make_location("LOC-A"))
+    gate = EndsAt(view, {0: 5})
+    assert asyncio.run(gate.knows("LOC-A"))
+    assert gate.asked == 0
+
+
+def test_a_location_published_just_before_its_stock_is_waited_for() -> None:
+    view = NetworkView()
+    view.note_locations_read({0: 2, 1: 0})
+    gate = EndsAt(view, {0: 3, 1: 0})
+
+    async def scenario() -> bool:
+        asking = asyncio.ensure_future(gate.knows("LOC-NEW"))
+        await asyncio.sleep(0)
+        assert not asking.done()  # the view has not read offset 2 yet
+        view.apply(make_location("LOC-NEW"))  # the follower reads it...
+        view.note_locations_read({0: 3, 1: 0})  # ...and says how far it got
+        return await asking
+
+    assert asyncio.run(scenario())
+
+
+def test_a_location_still_unknown_once_the_view_caught_up_is_refused_at_once() -> None:
+    view = NetworkView()
+    view.note_locations_read({0: 3})
+    gate = EndsAt(view, {0: 3})
+    assert not asyncio.run(gate.knows("LOC-DOES-NOT-EXIST"))
+    assert gate.asked == 1
+
+
+def test_a_view_that_does_not_catch_up_in_time_judges_on_what_it_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("streams.location_gate.CATCH_UP_TIMEOUT", 0.01)
+    view = NetworkView()
+    view.note_locations_read({0: 1})
+    assert not asyncio.run(EndsAt(view, {0: 9}).knows("LOC-NEW"))
+
+
+def test_a_command_keyed_by_another_sku_is_answered_no_and_changes_nothing() -> None:
+    inv = Inventory()
+    inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 10)))
+    misplaced = reserve("ORD-1", "SKU-1", "LOC-A", 2)
+
+    inv.batch(inv.event(misplaced, key="SKU-9"))
+
+    [answer] = inv.answers().values()
+    assert not answer.ok and answer.reason == "key must be the sku 'SKU-1'"
+    [letter] = inv.run.letters()
+    assert letter.headers["dom.error"] == "key must be the sku 'SKU-1'"
+    assert json.loads(inv.table[b"SKU-1"])["holds"] == []
