@@ -3,12 +3,16 @@
 It starts the local broker (unless ``DOM_KAFKA_BOOTSTRAP`` names a cluster), creates the
 registry's topics, starts the stages, loads the demo world and the default rules and drives demo
 traffic (``dom demo``), and shows the live summary in the foreground. Ctrl-C stops everything
-it started, newest first: the traffic, the connectors, the workers, then the broker.
+it started within a bounded time: every child is asked to stop at once (SIGTERM to its process
+group, newest first: the traffic, the connectors, the workers), whatever is left after
+:data:`STOP_GRACE` seconds is killed, then the broker gets the same treatment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +26,11 @@ import click
 from dom.admin import create_topics
 from dom.kafka_local import LocalKafka
 from dom.settings import Settings
+
+STOP_GRACE = 10.0
+"""Seconds the children get, all together, to stop after SIGTERM before they are killed."""
+BROKER_GRACE = 15.0
+"""Seconds the local broker gets to stop cleanly (a kill only costs a log recovery at start)."""
 
 
 @dataclass
@@ -65,8 +74,18 @@ def _start_workers(settings: Settings, log_dir: Path) -> tuple[list[Child], list
     if not _registered("worker"):
         return [], []
     child = _spawn(settings.worker_name, ["dom.cli", "worker"], settings, log_dir)
-    base = f"http://{settings.web_host}:{settings.web_port}"
-    return [child], [f"{base}/orders/<order_id>/", f"{base}/inventory/<sku>/", f"{base}/rules/"]
+    base = _worker_url(settings)
+    return [child], [
+        f"{base}/orders/<order_id>/",
+        f"{base}/inventory/<sku>/",
+        f"{base}/rules/",
+        f"{base}/health/",
+    ]
+
+
+def _worker_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.web_host == "0.0.0.0" else settings.web_host
+    return f"http://{host}:{settings.web_port}"
 
 
 DEMO_WEBHOOK_SECRET = "demo-secret"  # only when the user set none
@@ -85,10 +104,41 @@ CONSOLE_PORT = 8090
 
 def _start_console(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
     """The operator console (``dom console``), reading the worker's HTTP endpoints."""
+    click.echo(demo_user(settings))
     worker = f"http://{settings.web_host}:{settings.web_port}"
     port = os.environ.get("DOM_CONSOLE_PORT", str(CONSOLE_PORT))
     args = ["dom.cli", "console", "--workers", worker, "--port", port]
     return [_spawn("console", args, settings, log_dir)], [f"console: http://127.0.0.1:{port}/"]
+
+
+DEMO_USER = "demo"
+
+
+def demo_user(settings: Settings) -> str:
+    """Someone must be able to sign in to the console: on a users file with nobody in it, make
+    an admin ``demo`` with a random password, kept (owner-only) beside the users file so each
+    run can say it again. Returns the line to print."""
+    from dom.console.auth import Role
+    from dom.console.users import UserStore
+
+    saved = settings.console_users_path.parent / "demo-password"
+    users = UserStore(settings.console_users_path)
+    try:
+        if not users.users():
+            saved.unlink(missing_ok=True)
+            saved.touch(mode=0o600)
+            saved.write_text(secrets.token_urlsafe(15) + "\n")
+            users.add(DEMO_USER, Role.ADMIN, saved.read_text().strip())
+        password = saved.read_text().strip() if saved.exists() else ""
+        valid = bool(password) and users.check_password(DEMO_USER, password) is not None
+    finally:
+        users.close()
+    if not valid:  # changed, or other users were set up: nothing to tell
+        return f"console: sign in as a user of `dom users list` (file {users.path})"
+    return (
+        f"console sign-in: user {DEMO_USER}, password {password} (an admin; kept in {saved};"
+        f" `dom users passwd {DEMO_USER}` changes it)"
+    )
 
 
 def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[Child]:
@@ -101,7 +151,9 @@ def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[C
 
 
 def _webhook_env() -> dict[str, str]:
-    return {"DOM_WEBHOOK_SECRET": os.environ.get("DOM_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)}
+    if "DOM_WEBHOOK_SECRET" in os.environ or "DOM_WEBHOOK_SECRET_FILE" in os.environ:
+        return {}  # the user's own secret: the children inherit it with the environment
+    return {"DOM_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET}
 
 
 def _watch(children: list[Child], stop: threading.Event, exited: list[Child]) -> None:
@@ -148,7 +200,8 @@ def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
             children += _start_demo(settings, log_dir, options)
         click.echo(f"started {', '.join(c.name for c in children) or 'nothing'}; logs in {log_dir}")
         all_urls = console_urls + urls + connector_urls
-        _summary_until_stopped(settings, children, all_urls, since_ms)
+        health = [f"{_worker_url(settings)}/health/"] if workers else []
+        _summary_until_stopped(settings, children, all_urls, since_ms, health)
     except KeyboardInterrupt:
         pass
     finally:
@@ -156,7 +209,11 @@ def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
 
 
 def _summary_until_stopped(
-    settings: Settings, children: list[Child], urls: list[str], since_ms: int
+    settings: Settings,
+    children: list[Child],
+    urls: list[str],
+    since_ms: int,
+    health_urls: list[str],
 ) -> None:
     from dom.summary import run_summary
 
@@ -165,7 +222,7 @@ def _summary_until_stopped(
     watcher = threading.Thread(target=_watch, args=(children, stop, exited), daemon=True)
     watcher.start()
     try:
-        run_summary(settings, urls, stop, since_ms=since_ms)
+        run_summary(settings, urls, stop, since_ms=since_ms, health_urls=health_urls)
     finally:
         stop.set()
     for child in exited:
@@ -180,23 +237,56 @@ def _tail(log: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _shutdown(children: list[Child], broker: LocalKafka | None) -> None:
-    """Newest first, so traffic stops before the workers it feeds, and those before Kafka."""
+def _shutdown(
+    children: list[Child],
+    broker: LocalKafka | None,
+    grace: float = STOP_GRACE,
+    broker_grace: float = BROKER_GRACE,
+) -> None:
+    """Stop every child within ``grace`` seconds in all, then the broker within its own.
+
+    Each child runs in a process group of its own (with whatever it started): the whole group
+    is asked (SIGTERM), newest first so traffic stops before the workers it feeds, and the
+    groups still alive when ``grace`` runs out are killed. One child slow to stop no longer
+    holds up the others, and none is left behind.
+    """
     for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not strand Kafka
         signal.signal(sig, signal.SIG_IGN)
     click.echo("stopping ...")
     for child in reversed(children):
-        if child.proc.poll() is None:
-            os.killpg(child.proc.pid, signal.SIGTERM)
-            try:
-                child.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.proc.pid, signal.SIGKILL)
-                child.proc.wait()
-        click.echo(f"  {child.name} stopped")
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(_group_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for child in reversed(children):
+        if _group_alive(child):
+            _signal_group(child, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel: move on
+                child.proc.wait(5)
+            click.echo(f"  {child.name} killed: still running {grace:.0f}s after it was asked")
+        else:
+            click.echo(f"  {child.name} stopped")
     if broker is not None:
-        broker.stop()
+        broker.stop(broker_grace)
         click.echo("local Kafka stopped (data kept)")
+
+
+def _group_alive(child: Child) -> bool:
+    """Whether the child, or anything left in its process group, still runs."""
+    if child.proc.poll() is None:
+        return True
+    try:
+        os.killpg(child.proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(child: Child, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.killpg(child.proc.pid, sig)
 
 
 if __name__ == "__main__":

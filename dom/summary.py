@@ -3,7 +3,9 @@
 :class:`SummaryState` is pure aggregation over decoded records (orders, statuses, commands,
 availability, dead letters), each with its timestamp, so it can be unit-tested without Kafka.
 :func:`render` turns it into a rich renderable; :func:`run_summary` tails the topics with
-confluent-kafka, outside any consumer group, and redraws once a second.
+confluent-kafka, outside any consumer group, and redraws once a second. Above the panels it
+prints what is wrong, in red: a stage of a worker failing (from the workers' ``/health/``,
+:mod:`dom.worker_health`), or orders coming in while no routing outcome comes out.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ STATUS_ORDER = (
 )  # fmt: skip
 _T = TypeVar("_T")
 TRACKED_ORDERS = 200_000  # per-order memory (placed time, rules counted) is bounded
+STALL_AFTER = 60.0
+"""Seconds of orders with no routing outcome at all before the summary calls routing stalled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,8 @@ class SummaryState:
         self._routed: OrderedDict[str, set[str]] = OrderedDict()  # order -> rules counted
         self._stock: OrderedDict[str, Availability] = OrderedDict()
         self._low_stock_recent = low_stock_recent
+        self.orders_since_outcome = 0  # orders seen since the last routing outcome
+        self.waiting_since: float | None = None  # the first of them
 
     # ---- feeding -----------------------------------------------------------------------------
 
@@ -122,13 +128,17 @@ class SummaryState:
         self.orders[channel] += 1
         self._recent_orders.append((at, channel))
         _remember(self._placed_at, order.order_id, at)
+        if not self.orders_since_outcome:
+            self.waiting_since = at
+        self.orders_since_outcome += 1
 
     def _add_status(self, status: OrderStatusChanged, at: float) -> None:
         value = status.status.value
         self.statuses[value] += 1
-        if value not in ROUTING_OUTCOMES:
-            return
+        if value not in ROUTING_OUTCOMES or status.action_id is not None:
+            return  # an action's answer repeats the order's status; it decides nothing
         counted = self._routed.get(status.order_id)
+        self.orders_since_outcome, self.waiting_since = 0, None
         if counted is None:  # the order's first routing outcome
             counted = set()
             _remember(self._routed, status.order_id, counted)
@@ -163,6 +173,15 @@ class SummaryState:
             return None
         return self.split / self.routed_with_shipments
 
+    def stalled(self, now: float) -> str | None:
+        """Why routing looks stalled: orders keep coming and no outcome came for a minute."""
+        if self.waiting_since is None or now - self.waiting_since < STALL_AFTER:
+            return None
+        return (
+            f"ROUTING STALLED: no routing outcome for {now - self.waiting_since:.0f}s while "
+            f"{self.orders_since_outcome} orders came in"
+        )
+
     def top_rules(self, n: int = 8) -> list[tuple[str, int]]:
         return sorted(self.rules.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
@@ -192,10 +211,17 @@ def _pct(ordered: Sequence[float], q: float) -> float:
 # ---- rendering ------------------------------------------------------------------------------
 
 
-def render(state: SummaryState, urls: Sequence[str], now: float) -> RenderableType:
-    """The whole screen: one panel per concern, laid out in a grid."""
+def render(
+    state: SummaryState,
+    urls: Sequence[str],
+    now: float,
+    health: Sequence[tuple[str, str]] = (),
+) -> RenderableType:
+    """The whole screen: what is wrong (``health``: (style, text) lines from the workers, and
+    a stall of routing), then one panel per concern, laid out in a grid."""
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     grid = Table.grid(expand=True, padding=(0, 1))
     grid.add_column(ratio=1)
@@ -203,7 +229,12 @@ def render(state: SummaryState, urls: Sequence[str], now: float) -> RenderableTy
     grid.add_column(ratio=1)
     grid.add_row(_orders_panel(state, now), _outcomes_panel(state), _routing_panel(state))
     grid.add_row(_rules_panel(state), _stock_panel(state), _dlq_panel(state))
-    return Group(_header(state, now), grid, _endpoints(urls))
+    alerts = list(health)
+    stalled = state.stalled(now)
+    if stalled is not None:
+        alerts.insert(0, ("bold red", stalled))
+    lines = [Text(text, style=style) for style, text in alerts]
+    return Group(_header(state, now), *lines, grid, _endpoints(urls))
 
 
 def _header(state: SummaryState, now: float) -> Any:
@@ -376,10 +407,13 @@ def run_summary(
     *,
     since_ms: int | None = None,
     console: Console | None = None,
+    health_urls: Sequence[str] = (),
 ) -> SummaryState:
-    """Tail the pipeline's topics and redraw every second until ``stop`` is set or Ctrl-C."""
+    """Tail the pipeline's topics and redraw every second until ``stop`` is set or Ctrl-C;
+    ``health_urls`` are the workers' ``/health/`` pages, asked every few seconds."""
     from rich.live import Live
 
+    from dom.worker_health import HealthPoller, health_lines
     from schemas.codec import Codec
 
     codec = Codec.from_url(
@@ -387,17 +421,24 @@ def run_summary(
     )
     state = SummaryState()
     consumer = tail_consumer(settings, [t.name for t in SUMMARY_TOPICS], since_ms)
+    poller = HealthPoller(health_urls).start()
+
+    def screen() -> RenderableType:
+        now = time.time()
+        return render(state, urls, now, health_lines(poller.answers(), now))
+
     try:
-        with Live(render(state, urls, time.time()), console=console, auto_refresh=False) as live:
+        with Live(screen(), console=console, auto_refresh=False) as live:
             next_draw = time.monotonic()
             while stop is None or not stop.is_set():
                 for message in consumer.consume(2000, 0.2):
                     feed(state, settings, codec, message)
                 if time.monotonic() >= next_draw:
-                    live.update(render(state, urls, time.time()), refresh=True)
+                    live.update(screen(), refresh=True)
                     next_draw = time.monotonic() + 1.0
     except KeyboardInterrupt:
         pass
     finally:
+        poller.stop()
         consumer.close()
     return state

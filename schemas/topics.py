@@ -27,12 +27,18 @@ class Topic:
     direction: Direction
     compacted: bool = False
     description: str = ""
+    table: str | None = None  # a stage table's changelog: the table's name
+    max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
 
     def config(self) -> dict[str, str]:
         """Topic-level configs for CreateTopics."""
         if self.compacted:
-            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-        return {"cleanup.policy": "delete"}
+            config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+        else:
+            config = {"cleanup.policy": "delete"}
+        if self.max_message_bytes is not None:
+            config["max.message.bytes"] = str(self.max_message_bytes)
+        return config
 
 
 def _records(*names: str) -> tuple[str, ...]:
@@ -83,6 +89,13 @@ RETURNS = Topic(
     Direction.INBOUND,
     description="Return requests and receipts",
 )
+ORDER_ACTIONS = Topic(
+    "dom.order-actions.v1",
+    "order_id",
+    _records("OrderAction"),
+    Direction.INBOUND,
+    description="What operators and upstream systems do to a live order",
+)
 RULES = Topic(
     "dom.rules.v1",
     "rule_id",
@@ -128,12 +141,19 @@ AVAILABILITY = Topic(
     compacted=True,
     description="Available-to-promise per SKU and location",
 )
+MAX_DEAD_LETTER_BYTES = 2 * 1024 * 1024
+"""The largest record of the dead-letter topic, and of what a worker sends. A dead letter is
+its input as it came, up to the broker's default 1 MiB a record, plus the reasons in headers:
+with the default limit, the dead letter of an input near 1 MiB could not be sent, and the stage
+that refused the input stopped on it, again after every restart."""
+
 DLQ = Topic(
     "dom.dlq.v1",
     "original key",
     (),
     Direction.OUTBOUND,
     description="Undecodable or invalid inputs, original bytes, reason in headers",
+    max_message_bytes=MAX_DEAD_LETTER_BYTES,
 )
 
 CONTRACT_TOPICS: tuple[Topic, ...] = (
@@ -143,6 +163,7 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     ORDERS,
     FULFILLMENT_EVENTS,
     RETURNS,
+    ORDER_ACTIONS,
     RULES,
     ORDER_STATUS,
     FULFILLMENT_COMMANDS,
@@ -171,6 +192,33 @@ SKU_RESULTS = Topic(
 INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)
 
 ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
+
+
+# The stages' tables (streams/raw.py ``raw_table``) and their changelogs. Faust 0.15.3 names a
+# table's changelog ``<app_id>-<table>-changelog`` (faust/tables/base.py), compacted, with the
+# table's partitions, and creates it itself at start-up when it is missing. Its own clients may
+# then not know it yet: the first table write found "0 partitions" (PartitionsMismatch) and the
+# stage crashed in a loop for minutes. So `dom topics create` creates them up front, under the
+# same prefix as every topic (the app id is the prefix followed by "dom").
+def _changelog(table: str, key: str, description: str) -> Topic:
+    return Topic(
+        f"dom-{table}-changelog",
+        key,
+        (),
+        Direction.INTERNAL,
+        compacted=True,
+        description=description,
+        table=table,
+    )
+
+
+ORDERS_CHANGELOG = _changelog("orders", "order_id", "The order stage's table: each order's saga")
+INVENTORY_CHANGELOG = _changelog(
+    "inventory", "sku", "The inventory stage's table: each sku's stock"
+)
+
+CHANGELOG_TOPICS: tuple[Topic, ...] = (ORDERS_CHANGELOG, INVENTORY_CHANGELOG)
+"""Not part of the contract (their values are the stages' own JSON), but the pipeline's."""
 
 
 _BY_RECORD = {record: topic for topic in ALL_TOPICS for record in topic.records}

@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.models import Message, OrderPlaced, OrderStatusChanged
+from streams.health import WorkerHealth
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,13 @@ class PipelineMetrics:
         self.rules_refused = Gauge(
             "dom_rules_refused", "Rule versions this worker refused.", registry=r
         )
+        self.rule_errors = Counter(
+            "dom_rule_errors",
+            "Rule conditions that failed on an order (kind error: the rule did not fire) or ran "
+            "over the evaluation budget (kind slow).",
+            ["rule_id", "kind"],
+            registry=r,
+        )
         self.availability_updates = Counter(
             "dom_availability_updates", "Availability records published.", registry=r
         )
@@ -137,6 +145,19 @@ class PipelineMetrics:
             registry=r,
         )
         self.gc_frozen.set_function(gc.get_freeze_count)
+        self.stage_crashes = Counter(
+            "dom_stage_crashes",
+            "Crashes of a stage's agent (Faust restarts it a few seconds later); see /health/.",
+            ["stage"],
+            registry=r,
+        )
+        self.health = WorkerHealth(lambda stage: self.stage_crashes.labels(stage).inc())
+        self.worker_healthy = Gauge(
+            "dom_worker_healthy",
+            "1 while the worker is healthy (GET /health/ answers 200), else 0.",
+            registry=r,
+        )
+        self.worker_healthy.set_function(lambda: float(self.health.healthy()))
         self._gc_started = 0.0
         self._gc_pauses: list[tuple[int, float]] = []  # (generation, seconds), not yet observed
 
@@ -175,7 +196,12 @@ class PipelineMetrics:
     def order_outputs(self, order: OrderPlaced, outputs: Iterable[Message]) -> None:
         """Outcome, latency, shipments and rules of an order's routing outcome, if one is out."""
         for record in outputs:
-            if isinstance(record, OrderStatusChanged) and record.status in ROUTING_OUTCOMES:
+            # An action's answer repeats the order's status; it is not a routing outcome.
+            if (
+                isinstance(record, OrderStatusChanged)
+                and record.status in ROUTING_OUTCOMES
+                and record.action_id is None
+            ):
                 self.outcomes.labels(record.status.value, order.channel.value).inc()
                 latency = (record.at - order.placed_at).total_seconds()
                 self.decision_latency.observe(max(0.0, latency))

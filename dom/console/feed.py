@@ -78,7 +78,8 @@ class FeedState:
         if isinstance(record, OrderPlaced):
             _bounded_put(self.channels, record.order_id, record.channel.value, MAX_ORDERS)
         elif isinstance(record, OrderStatusChanged):
-            if record.status.value in ROUTING_OUTCOMES:
+            # An action's answer repeats the order's status; it is no routing outcome.
+            if record.status.value in ROUTING_OUTCOMES and record.action_id is None:
                 self.outcomes.append(self._outcome(record))
         elif isinstance(record, FulfillmentCommand | PackagingCommand):
             self._add_command(record)

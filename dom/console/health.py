@@ -1,6 +1,10 @@
 """Health at a glance, from the same ``/metrics`` the SREs scrape: throughput, outcomes, dead
 letters, lag and rules, per worker and in total. Rates are the change between two scrapes
-of the console, so the first look shows totals and the next ones rates too."""
+of the console, so the first look shows totals and the next ones rates too.
+
+Beside the numbers, each worker's own verdict from ``/health/`` (streams/health.py): whether
+it is ok, starting or unhealthy, why, and each stage's crashes. Every problem of every worker
+is listed at the top of the answer, for the page to show in red."""
 
 from __future__ import annotations
 
@@ -78,11 +82,16 @@ class HealthSampler:
 
     async def sample(self) -> dict[str, Any]:
         workers = await asyncio.gather(*(self._one(url) for url in self.client.urls))
-        return {"workers": workers, "total": _add_up(w for w in workers if w["up"])}
+        return {
+            "workers": workers,
+            "total": _add_up(w for w in workers if w["up"]),
+            "problems": problems(workers),
+        }
 
     async def _one(self, url: str) -> dict[str, Any]:
         try:
             text = await self.client.get_text(url, "/metrics")
+            health = await self._health(url)
         except (TimeoutError, aiohttp.ClientError) as error:
             return {"url": url, "up": False, "error": f"{type(error).__name__} {error}".strip()}
         now = time.monotonic()
@@ -101,14 +110,36 @@ class HealthSampler:
                 "events_per_s": max(0.0, summary["events_in"] - before.events_in) / span,
                 "orders_per_s": max(0.0, orders - before.orders) / span,
             }
-        return {"url": url, "up": True, **summary, **rates}
+        return {"url": url, "up": True, **summary, **rates, "health": health}
+
+    async def _health(self, url: str) -> dict[str, Any]:
+        status, body = await self.client.get_report(url, "/health/")
+        if status not in (200, 503) or not isinstance(body, dict) or "status" not in body:
+            return {"status": "unknown", "problems": [f"/health/ answered HTTP {status}"]}
+        return body
+
+
+def problems(workers: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Every problem of every worker, the failing ones first: (worker, status, message)."""
+    found = []
+    for worker in workers:
+        if not worker["up"]:
+            found.append({"worker": worker["url"], "status": "down", "message": worker["error"]})
+            continue
+        health = worker["health"]
+        found += [
+            {"worker": worker["url"], "status": health["status"], "message": str(message)}
+            for message in health.get("problems", [])
+        ]
+    order = {"unhealthy": 0, "down": 1}
+    return sorted(found, key=lambda p: order.get(p["status"], 2))
 
 
 def _add_up(workers: Iterable[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for worker in workers:
         for name, value in worker.items():
-            if name in ("url", "up"):
+            if name in ("url", "up", "health"):
                 continue
             if isinstance(value, dict):
                 merged = result.setdefault(name, {})

@@ -67,6 +67,12 @@ class WorkerClient:
             return not_found
         raise WorkersUnavailable("no worker answered (" + "; ".join(problems) + ")")
 
+    async def get_report(self, url: str, path: str) -> tuple[int, Any]:
+        """One worker's JSON answer whatever its status (``/health/`` answers 503 with its
+        report when the worker is unhealthy); raises aiohttp errors as they come."""
+        async with self.session.get(url + path) as response:
+            return response.status, await _body(response)
+
     async def get_text(self, url: str, path: str) -> str:
         """One worker's text answer (``/metrics``); raises aiohttp errors as they come."""
         async with self.session.get(url + path) as response:

@@ -183,3 +183,12 @@ def test_render_shows_every_panel() -> None:
         "http://127.0.0.1:6066/orders/<order_id>/",
     ):
         assert expected in text, text
+
+
+def test_an_actions_answer_is_no_routing_outcome() -> None:
+    state = SummaryState()
+    state.add(status("E", "RECEIVED"), START)
+    answer = status("E", "ON_HOLD").model_copy(update={"action_id": "act-1"})
+    state.add(answer, START)  # answers PLACE_HOLD, sent before the order's routing outcome
+    state.add(status("E", "ALLOCATED", shipments=1), START)
+    assert state.outcomes == {"ALLOCATED": 1}
