@@ -2,9 +2,12 @@
 (static page, JSON API, the feed of topics, the rule store); nothing connects until it runs.
 
 What the page can do is fixed here: GETs that read, and POSTs under ``/api/rules`` that
-validate, dry-run or publish a rule. A POST must be JSON from the console's own origin (a
-page elsewhere cannot post a form to it), bodies are small, and every answer carries a
-content security policy that only runs the console's own script.
+validate, dry-run or publish a rule, and for admins ``/api/users``: each route with the
+permission it needs (see :mod:`dom.console.auth` for the roles). A request must name the
+console's own host; the API answers only a signed-in user (:mod:`dom.console.login_api`). A
+POST must be JSON from the console's own origin (a page elsewhere cannot post a form to it)
+and carry the session's CSRF token, bodies are small, and every answer carries a content
+security policy that only runs the console's own script.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dom.console import api, rules_api, validate
+from dom.console import api, login_api, rules_api, users_api, validate
+from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
+from dom.console.login_api import AUTH, Auth, guard
 from dom.console.rules_api import KafkaRuleStore, RuleStore
 from dom.console.state import CONSOLE, MAX_BODY, Console, json_error
+from dom.console.users import UserStore
 from dom.console.workers import WorkerClient
 from dom.settings import Settings
 
@@ -50,13 +56,26 @@ def create_app(
     feed: FeedState | None = None,
     follow_topics: bool = True,
     lookback: float = 3600.0,
+    users: UserStore | None = None,
 ) -> web.Application:
     """The console over ``workers`` (base URLs) and the cluster of ``settings``.
 
-    Tests pass their own ``store`` and ``feed`` and ``follow_topics=False`` to run
-    without Kafka.
+    Tests pass their own ``store``, ``feed`` and ``users`` and ``follow_topics=False`` to run
+    without Kafka. Without ``users`` the console opens ``settings.console_users_path``.
     """
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_headers, _errors, _same_origin])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[
+            _headers,
+            login_api.check_host,  # before anything else reads the request
+            _errors,
+            _same_origin,
+            login_api.authenticate,
+        ],
+        # aiohttp's parser answers a longer request line in plain text before any handler
+        # runs; 16 KiB lets an absurd id (10 KB, say) reach the check that refuses it in JSON.
+        handler_args={"max_line_size": 16 * 1024},
+    )
     console = Console(
         client=WorkerClient(workers),
         feed=feed or FeedState(),
@@ -65,6 +84,8 @@ def create_app(
         topic_prefix=settings.topic_prefix,
     )
     app[CONSOLE] = console
+    app[AUTH] = Auth.from_settings(settings, users or UserStore(settings.console_users_path))
+    app.cleanup_ctx.append(_users_file(close=users is None))
     app.cleanup_ctx.append(_workers_client)
     if follow_topics:
         app.cleanup_ctx.append(_following(settings, lookback))
@@ -75,24 +96,66 @@ def create_app(
 def _routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", _index)
-    r.add_static("/static/", STATIC, follow_symlinks=False)
-    r.add_get("/api/config", api.config)
-    r.add_get("/api/inventory/{sku}", api.inventory)
-    r.add_get("/api/low-stock", api.low_stock)
-    r.add_get("/api/skus", api.skus)
-    r.add_get("/api/orders/{order_id}", api.order)
-    r.add_get("/api/outcomes", api.outcomes)
-    r.add_get("/api/health", api.health)
-    r.add_get("/api/rules", rules_api.list_rules)
-    r.add_get("/api/rules/{rule_id}/history", rules_api.history)
-    r.add_post("/api/rules/validate", rules_api.validate_rule)
-    r.add_post("/api/rules/dry-run", rules_api.dry_run)
-    r.add_post("/api/rules/publish", rules_api.publish)
-    r.add_post("/api/rules/{rule_id}/rollback", rules_api.rollback)
+    r.add_get("/static/{name}", _static_file(STATIC))
+    r.add_get("/api/session", login_api.session_info)
+    r.add_post("/api/login", login_api.login)
+    r.add_post("/api/logout", login_api.logout)
+    view, edit, admin = Permission.VIEW, Permission.EDIT_RULES, Permission.MANAGE_USERS
+    for method, path, handler, permission in (
+        ("GET", "/api/config", api.config, view),
+        ("GET", "/api/inventory/{sku}", api.inventory, view),
+        ("GET", "/api/low-stock", api.low_stock, view),
+        ("GET", "/api/skus", api.skus, view),
+        ("GET", "/api/orders/{order_id}", api.order, view),
+        ("GET", "/api/outcomes", api.outcomes, view),
+        ("GET", "/api/health", api.health, view),
+        ("GET", "/api/rules", rules_api.list_rules, view),
+        ("GET", "/api/rules/{rule_id}/history", rules_api.history, view),
+        ("POST", "/api/rules/validate", rules_api.validate_rule, view),  # changes nothing
+        ("POST", "/api/rules/dry-run", rules_api.dry_run, view),  # emits nothing
+        ("POST", "/api/rules/publish", rules_api.publish, edit),
+        ("POST", "/api/rules/{rule_id}/rollback", rules_api.rollback, edit),
+        ("GET", "/api/users", users_api.list_users, admin),
+        ("POST", "/api/users", users_api.add_user, admin),
+        ("POST", "/api/users/{name}", users_api.change_user, admin),
+    ):
+        add = r.add_get if method == "GET" else r.add_post  # a GET answers HEAD too
+        add(path, guard(permission, handler))
 
 
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
+
+
+def _static_file(directory: Path) -> Handler:
+    """The page's own files, found by name in a fixed list: what a request names is never
+    resolved on disk (aiohttp's static route answered a 500 to a name over the system's
+    limit, its lookup raising "File name too long")."""
+    files = {path.name: path for path in directory.iterdir() if path.is_file()}
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return static_file
+
+
+def _users_file(close: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def users_file(app: web.Application) -> AsyncIterator[None]:
+        auth = app[AUTH]
+        if auth.proxy is None and not auth.users.users():
+            log.warning(
+                "console: nobody can sign in: add a user with `dom users add NAME --role admin`"
+                " (users file %s)",
+                auth.users.path,
+            )
+        yield
+        if close:
+            auth.users.close()
+
+    return users_file
 
 
 async def _workers_client(app: web.Application) -> AsyncIterator[None]:

@@ -2,21 +2,34 @@
 
 This is the only place the console writes, and it writes nothing but ``Rule`` records to
 ``dom.rules.v1``, through :class:`connectors.producer.ContractProducer`. Every rule is
-judged by ``compile_rule`` before it goes anywhere, and every version records who made it.
+judged by ``compile_rule`` before it goes anywhere, and every version records who made it:
+the signed-in user (an ``updated_by`` in the body is ignored).
 A roll back republishes an earlier version's content as a new version, so the topic keeps
 the whole story and every worker applies it like any other change.
+
+Judging a rule (compiling it, with its trial run) and dry-running it run off the event loop,
+on threads of their own (``_JUDGES``), so the console answers other requests meanwhile; one
+that takes longer than ``JUDGE_TIMEOUT`` (``DRY_RUN_TIMEOUT``) is answered 422 with the reason.
+A thread cannot be stopped: it runs on, unseen, while the next requests use the other threads.
+The cost limit of ``streams.core.rules_cost`` keeps every accepted condition under a millisecond
+per order, which matters here too: while the CEL library evaluates, it holds Python's
+interpreter lock, so one evaluation, on whatever thread, holds up the event loop as long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from dom.console import validate
+from dom.console.login_api import current_user
 from dom.console.state import CONSOLE, json_body, json_error
 from dom.console.workers import WorkersUnavailable
 from dom.settings import Settings
@@ -24,6 +37,12 @@ from schemas.models import Rule
 
 CONTENT = ("stage", "priority", "condition", "actions", "enabled", "stop_processing", "description")
 MAX_CHANGES_SHOWN = 200
+JUDGE_TIMEOUT = 10.0
+"""Seconds to check a rule (milliseconds normally) before answering 422."""
+DRY_RUN_TIMEOUT = 300.0
+"""Seconds to dry-run a rule (reading the topics and routing up to 2,000 orders twice)."""
+_JUDGES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="console-rules")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +165,35 @@ async def history(request: web.Request) -> web.Response:
     return web.json_response({"rule_id": rule_id, "versions": shown})
 
 
+class TooSlow(validate.InputError):
+    """Judging or dry-running a rule took too long: 422 everywhere, validate included."""
+
+
+async def _off_loop(what: str, timeout: float, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` on a judge thread; TooSlow once it takes longer than ``timeout``."""
+    running = asyncio.get_running_loop().run_in_executor(_JUDGES, functools.partial(work, *args))
+    try:
+        return await asyncio.wait_for(running, timeout)
+    except TimeoutError:
+        message = (
+            f"{what} took longer than {timeout:g} s; the console stopped waiting "
+            "(simplify the condition, or dry-run fewer orders)"
+        )
+        raise TooSlow([{"field": "condition", "message": message}]) from None
+
+
+async def _rule_form(body: Any) -> validate.RuleForm:
+    return await _off_loop("checking the rule", JUDGE_TIMEOUT, validate.rule_form, body)
+
+
 async def validate_rule(request: web.Request) -> web.Response:
-    """Is the form's rule valid? Always 200: the answer is the point."""
+    """Is the form's rule valid? 200 either way, the answer is the point; 422 when checking it
+    took too long."""
     body = await json_body(request)
     try:
-        validate.rule_form(body)
+        await _rule_form(body)
+    except TooSlow as error:
+        return json_error(422, error.errors[0]["message"], error.errors)
     except validate.InputError as error:
         return web.json_response(
             {"ok": False, "error": error.errors[0]["message"], "errors": error.errors}
@@ -161,21 +204,21 @@ async def validate_rule(request: web.Request) -> web.Response:
 async def dry_run(request: web.Request) -> web.Response:
     """What the form's rule would change on the last N orders, emitting nothing."""
     body = await json_body(request)
-    form = validate.rule_form(body)
+    form = await _rule_form(body)
     last = validate.bounded_int(
         body.get("last"), "last", 1, validate.MAX_DRY_RUN_ORDERS, default=200
     )
     rule = form.rule(version=1, updated_by="dry-run")
     store = request.app[CONSOLE].store
-    result = await asyncio.to_thread(store.dry_run, rule, last)
+    result = await _off_loop("the dry-run", DRY_RUN_TIMEOUT, store.dry_run, rule, last)
     return web.json_response({"ok": True, **result})
 
 
 async def publish(request: web.Request) -> web.Response:
     """Publish the form's rule as its next version, recording who did."""
     body = await json_body(request)
-    form = validate.rule_form(body)
-    updated_by = validate.author(body.get("updated_by"))
+    form = await _rule_form(body)
+    updated_by = current_user(request).name  # who signed in, never a name the page typed
     console = request.app[CONSOLE]
     async with console.publish_lock:
         versions = await _versions(request)
@@ -197,7 +240,7 @@ async def rollback(request: web.Request) -> web.Response:
     version = validate.bounded_int(body.get("version"), "version", 1, 2**31 - 1, default=0)
     if not version:
         raise validate.problem("version", "say which version to roll back to")
-    updated_by = validate.author(body.get("updated_by"))
+    updated_by = current_user(request).name  # who signed in, never a name the page typed
     console = request.app[CONSOLE]
     async with console.publish_lock:
         versions = await _versions(request)
@@ -218,7 +261,8 @@ async def rollback(request: web.Request) -> web.Response:
                 "updated_at": datetime.now(UTC),
             }
         )
-        validate.check_rule(restored)  # a refused version is never brought back
+        # a refused version is never brought back
+        await _off_loop("checking the rule", JUDGE_TIMEOUT, validate.check_rule, restored)
         await asyncio.to_thread(console.store.publish, restored)
     return _published(restored, rolled_back_to=version)
 

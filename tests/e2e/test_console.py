@@ -1,14 +1,20 @@
 """The operator console in a real browser (Debian's headless Chromium, driven by Playwright)
-against a real worker on the real broker: an order's routing explanation, a SKU's numbers
-changing live after a stock event, a rule created in the form, dry-run, published and seen on
-the next order (then rolled back), and an invalid condition refused with its error while
-nothing is published. Screenshots of the views go to ``var/artifacts/console/``."""
+against a real worker on the real broker: signing in (the session cookie Secure, HttpOnly and
+SameSite=Strict even on plain http://127.0.0.1), an order's routing explanation, a SKU's
+numbers changing live after a stock event, a rule created in the form, dry-run, published by
+the signed-in editor and seen on the next order (then rolled back by another editor), an
+invalid condition refused with its error while nothing is published, and a viewer who can
+look but not publish. A page reached under a foreign host name (DNS rebinding) and a write
+without the session's CSRF token are refused. Screenshots go to ``var/artifacts/console/``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +22,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from dom.admin import create_topics
 from dom.console.app import create_app
+from dom.console.auth import Role
 from dom.console.rules_api import KafkaRuleStore
+from dom.console.users import UserStore
 from dom.settings import Settings
 from schemas.enums import StockEventKind
 from schemas.models import OrderStatusChanged
@@ -33,6 +42,7 @@ from tests.unit.factories import (
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "var" / "artifacts" / "console"
+REBOUND = "rebound.attacker.test"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -41,7 +51,10 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",  # a name that rebinds to the console
 ]
+PASSWORD = "a long enough password"
+USERS = {"anna": Role.RULE_EDITOR, "bo": Role.RULE_EDITOR, "vera": Role.VIEWER}
 OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 WAIT_MS = 30_000
 
@@ -103,6 +116,30 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def add_users(settings: Settings) -> None:
+    """The console's users, in the users file it opens itself (under the test's data dir)."""
+    users = UserStore(settings.console_users_path)
+    for name, role in USERS.items():
+        users.add(name, role, PASSWORD)
+    users.close()
+
+
+def sign_in(page: Any, expect: Any, url: str, user: str) -> None:
+    page.goto(url)
+    expect(page.locator("#view-login")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#tabs")).to_be_hidden()
+    page.fill("#login-user", user)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    expect(page.locator("#whoami-name")).to_have_text(user, timeout=WAIT_MS)
+    expect(page.locator("#view-login")).to_be_hidden()
+
+
+def sign_out(page: Any, expect: Any) -> None:
+    page.click("#btn-logout")
+    expect(page.locator("#view-login")).to_be_visible(timeout=WAIT_MS)
+
+
 def located(location_id: str, city: str, region: str, lat: float, lon: float) -> Any:
     address = make_address(name=location_id, city=city, region=region, lat=lat, lon=lon)
     return make_location(location_id, address=address)
@@ -147,6 +184,7 @@ def test_console_in_a_browser(settings: Settings, tmp_path: Path, browser: Any) 
         )
         pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 1)])])
         first = wait_for_outcome(pipeline, "ORD-1")
+        add_users(settings)
         app = create_app(
             settings, [pipeline.url("w1", "")], grafana_url="http://127.0.0.1:3000/d/dom-pipeline"
         )
@@ -155,11 +193,20 @@ def test_console_in_a_browser(settings: Settings, tmp_path: Path, browser: Any) 
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(console.url)
+            page.fill("#login-user", "anna")
+            page.fill("#login-password", "not the password")
+            page.click("#login-submit")
+            expect(page.locator("#login-error")).to_have_text("wrong user name or password")
+            shoot(page, "sign-in")
+            sign_in(page, expect, console.url, "anna")
+            shoot(page, "signed-in")
+            session_cookie_is_locked_down(page)
 
             look_up_a_routed_order(page, expect, first)
             see_stock_change_live(page, expect, pipeline)
             create_dry_run_publish_and_roll_back(page, expect, pipeline, settings)
             refuse_an_invalid_condition(page, expect, settings)
+            a_viewer_cannot_publish(browser, expect, console.url, settings)
 
             page.goto(console.url + "#health")
             expect(page.locator("#health-cards")).to_contain_text("1 / 1", timeout=WAIT_MS)
@@ -233,7 +280,6 @@ def fill_rule(page: Any, rule_id: str, condition: str) -> None:
     page.select_option("#rule-actions .action-type", "set_packaging")
     page.fill("#rule-actions .action-param", "PROTECTIVE")
     page.fill("#rule-description", "Everything ships padded while the new boxes are tested")
-    page.fill("#rule-author", "ops-anna")
 
 
 def create_dry_run_publish_and_roll_back(
@@ -252,10 +298,10 @@ def create_dry_run_publish_and_roll_back(
 
     page.click("#btn-publish")
     expect(page.locator("#rule-message")).to_contain_text(
-        "published protect-everything version 1 by ops-anna", timeout=WAIT_MS
-    )
+        "published protect-everything version 1 by anna", timeout=WAIT_MS
+    )  # the signed-in user: there is no name to type
     row = page.locator('#rules-table tr[data-rule="protect-everything"]')
-    expect(row).to_contain_text("ops-anna", timeout=WAIT_MS)  # the worker applies it
+    expect(row).to_contain_text("anna", timeout=WAIT_MS)  # the worker applies it
     shoot(page, "rules")
 
     pipeline.produce([make_order("ORD-2", lines=[("SKU-1", 1)])])
@@ -267,16 +313,17 @@ def create_dry_run_publish_and_roll_back(
     expect(page.locator("#order-commands")).to_contain_text("PROTECTIVE", timeout=WAIT_MS)
     shoot(page, "order-with-rule")
 
-    # an edit (switched off) is version 2; rolling back republishes version 1 as version 3
-    page.click("#tab-rules")
+    # another editor: an edit (switched off) is version 2; rolling back republishes version 1
+    # as version 3
+    sign_out(page, expect)
+    sign_in(page, expect, page.url.split("#")[0] + "#rules", "bo")
     row.get_by_role("button", name="Edit").click()
     page.uncheck("#rule-enabled")
-    page.fill("#rule-author", "ops-bo")
     page.click("#btn-publish")
-    expect(page.locator("#rule-message")).to_contain_text("version 2 by ops-bo", timeout=WAIT_MS)
+    expect(page.locator("#rule-message")).to_contain_text("version 2 by bo", timeout=WAIT_MS)
     page.get_by_role("button", name="Roll back to v1").click()
-    expect(page.locator("#rule-message")).to_contain_text("version 3 by ops-bo", timeout=WAIT_MS)
-    expect(page.locator("#history-table tbody tr").first).to_contain_text("ops-bo")
+    expect(page.locator("#rule-message")).to_contain_text("version 3 by bo", timeout=WAIT_MS)
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("bo")
     expect(row).to_contain_text("yes", timeout=WAIT_MS)  # enabled again, as in version 1
     shoot(page, "rules-history")
     versions = [v for v in KafkaRuleStore(settings).versions() if v.rule_id == "protect-everything"]
@@ -298,3 +345,95 @@ def refuse_an_invalid_condition(page: Any, expect: Any, settings: Settings) -> N
     expect(page.locator("#rule-message")).to_contain_text("Not dry-run", timeout=WAIT_MS)
     shoot(page, "rules-invalid")
     assert not [v for v in KafkaRuleStore(settings).versions() if v.rule_id == "broken-rule"]
+
+
+def session_cookie_is_locked_down(page: Any) -> None:
+    """Chromium kept the Secure cookie of a plain-http 127.0.0.1 console (it treats loopback as
+    a secure context), and the page's script cannot read it."""
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "dom_session"]
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
+    assert cookie["expires"] > 0  # a persistent cookie that expires, not a browser-session one
+    assert "dom_session" not in page.evaluate("document.cookie")
+
+
+PUBLISH_FROM_THE_PAGE = """async (rule) => {
+  const session = await (await fetch("/api/session")).json();
+  const response = await fetch("/api/rules/publish", { method: "POST", body: JSON.stringify(rule),
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf_token } });
+  return [session.role, response.status, (await response.json()).error];
+}"""
+
+
+def a_viewer_cannot_publish(browser: Any, expect: Any, url: str, settings: Settings) -> None:
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    sign_in(page, expect, url + "#rules", "vera")
+    row = page.locator('#rules-table tr[data-rule="protect-everything"]')
+    expect(row).to_contain_text("bo", timeout=WAIT_MS)  # a viewer sees everything
+    expect(page.locator("#btn-publish")).to_be_hidden()
+    expect(page.locator("#rules-read-only")).to_contain_text("publishing needs a rule editor")
+    row.get_by_role("button", name="History").click()
+    expect(page.locator("#history-table tbody tr")).to_have_count(3, timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Roll back to v2")).to_have_count(0)
+    shoot(page, "rules-viewer")
+    # and the API says no even to a hand-made request with the right token
+    rule = {"rule_id": "viewer-rule", "stage": "PACKAGING", "priority": 1,
+            "condition": "order.total > 0",
+            "actions": [{"type": "set_packaging", "params": {"type": "GIFT"}}]}  # fmt: skip
+    role, status, error = page.evaluate(PUBLISH_FROM_THE_PAGE, rule)
+    assert (role, status) == ("viewer", 403), error
+    assert "may not publish" in error
+    page.context.close()
+    assert not [v for v in KafkaRuleStore(settings).versions() if v.rule_id == "viewer-rule"]
+
+
+def http(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """A plain HTTP request (no browser): status, JSON body, headers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), response.headers
+    except urllib.error.HTTPError as error:
+        with error:
+            raw = error.read()
+            return error.code, json.loads(raw) if raw.startswith(b"{") else raw, error.headers
+
+
+def test_a_foreign_host_and_a_write_without_its_token_are_refused(
+    settings: Settings, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    create_topics(settings)  # the rules topic, to show that nothing reached it
+    add_users(settings)
+    app = create_app(settings, ["http://127.0.0.1:9"], follow_topics=False)
+    with ConsoleServer(app) as console:
+        # the browser, sent to the console under a name that resolves to it (DNS rebinding)
+        page = browser.new_page()
+        response = page.goto(f"http://{REBOUND}:{console.port}/")
+        assert response is not None and response.status == 421
+        expect(page.locator("body")).to_contain_text("does not answer to that host name")
+
+        status, body, headers = http(
+            console.url + "api/login", {"user": "anna", "password": PASSWORD}
+        )
+        assert status == 200, body
+        cookie = headers["Set-Cookie"].split(";")[0]
+        rule = {"rule_id": "csrf-rule", "stage": "PACKAGING", "priority": 1,
+                "condition": "order.total > 0",
+                "actions": [{"type": "set_packaging", "params": {"type": "GIFT"}}]}  # fmt: skip
+        publish = console.url + "api/rules/publish"
+        status, body, _ = http(publish, rule, {"Cookie": cookie})
+        assert status == 403 and "X-CSRF-Token" in body["error"]
+        status, body, _ = http(publish, rule, {"Cookie": cookie, "X-CSRF-Token": "guessed"})
+        assert status == 403
+        _, session, _ = http(console.url + "api/session", headers={"Cookie": cookie})
+        token = {"Cookie": cookie, "X-CSRF-Token": session["csrf_token"]}
+        rebound = {**token, "Host": f"{REBOUND}:{console.port}"}
+        status, _, _ = http(publish, rule, rebound)
+        assert status == 421  # the right cookie and token, but a foreign Host
+        status, body, _ = http(publish, {**rule, "rule_id": ""}, token)
+        assert status == 422  # the same request, own host: it reaches the rules API
+    assert not [v for v in KafkaRuleStore(settings).versions() if v.rule_id == "csrf-rule"]

@@ -5,7 +5,7 @@
 const $ = (sel) => document.querySelector(sel);
 const SVG = "http://www.w3.org/2000/svg";
 const state = { config: null, sku: null, skuRows: {}, sort: { key: "location_id", dir: "asc" },
-  order: null, editing: null, validateTimer: null, lastOk: 0 };
+  order: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false };
 
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -32,6 +32,8 @@ async function api(path, options = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(options.body);
   }
+  // Every write carries the session's token: a page elsewhere cannot read it, so cannot send it.
+  if (init.method !== "GET" && state.session) init.headers["X-CSRF-Token"] = state.session.csrf_token;
   let response;
   try {
     response = await fetch(path, init);
@@ -42,7 +44,66 @@ async function api(path, options = {}) {
   markLive(true);
   let body;
   try { body = await response.json(); } catch (e) { body = { ok: false, error: `HTTP ${response.status}` }; }
+  if (response.status === 401 && state.session && !options.quiet) showLogin("Your session has ended: sign in again.");
   return { status: response.status, body };
+}
+
+// ---- signing in ---------------------------------------------------------------------------
+
+function can(permission) { return Boolean(state.session && state.session.permissions.includes(permission)); }
+
+function showLogin(reason) {
+  state.session = null;
+  for (const view of document.querySelectorAll(".view")) show(view, false);
+  show($("#tabs"), false);
+  show($("#whoami"), false);
+  show($("#view-login"), true);
+  $("#login-error").textContent = reason || "";
+  show($("#login-error"), Boolean(reason));
+  $("#login-user").focus();
+}
+
+function signedIn(session) {
+  state.session = session;
+  show($("#view-login"), false);
+  show($("#tabs"), true);
+  $("#whoami-name").textContent = session.user;
+  $("#whoami-role").textContent = session.role;
+  show($("#btn-logout"), session.via !== "proxy");
+  show($("#whoami"), true);
+  const editor = can("edit_rules");
+  show($("#btn-publish"), editor);
+  $("#rules-read-only").textContent = editor ? `Changes are published as ${session.user}.`
+    : `As a ${session.role} you can validate and dry-run rules; publishing needs a rule editor.`;
+  show($("#rules-read-only"), true);
+}
+
+async function login(event) {
+  event.preventDefault();
+  const user = $("#login-user").value.trim(), password = $("#login-password").value;
+  const { status, body } = await api("/api/login", { method: "POST", body: { user, password } });
+  $("#login-password").value = "";
+  if (status !== 200) {
+    $("#login-error").textContent = body.error || `HTTP ${status}`;
+    show($("#login-error"), true);
+    return;
+  }
+  signedIn(body);
+  if (state.started) route(); else start();
+}
+
+async function logout() {
+  await api("/api/logout", { method: "POST", body: {} });
+  location.reload();
+}
+
+async function boot() {
+  $("#login-form").addEventListener("submit", login);
+  $("#btn-logout").addEventListener("click", logout);
+  const { status, body } = await api("/api/session", { quiet: true });
+  if (status !== 200) { showLogin(status === 401 ? "" : body.error); return; }
+  signedIn(body);
+  start();
 }
 
 function markLive(ok) {
@@ -67,6 +128,7 @@ function selectTab(name) {
 }
 
 function route() {
+  if (!state.session) return;
   const [tab, ...rest] = location.hash.replace("#", "").split("/");
   const arg = decodeURIComponent(rest.join("/"));
   selectTab(tab || "inventory");
@@ -336,7 +398,7 @@ async function dryRun() {
 }
 
 async function publishRule() {
-  const { status, body } = await api("/api/rules/publish", { method: "POST", body: { ...formRule(), updated_by: $("#rule-author").value } });
+  const { status, body } = await api("/api/rules/publish", { method: "POST", body: formRule() });
   if (status !== 200) {
     showFieldErrors(body.errors || []);
     message(`Nothing was published: ${body.error}`, true);
@@ -391,14 +453,13 @@ async function loadHistory(ruleId) {
       el("td", { text: v.stage }), el("td", { class: "num", text: v.priority }), el("td", { text: v.enabled ? "yes" : "no" }),
       el("td", { class: "code", text: v.condition + (v.refused ? `  (refused: ${v.refused})` : "") }),
       el("td", { text: v.actions.map((a) => `${a.type}: ${Object.values(a.params).join(", ")}`).join("; ") }),
-      el("td", {}, v === newest || v.refused ? null : el("button", { type: "button", class: "small secondary",
+      el("td", {}, v === newest || v.refused || !can("edit_rules") ? null : el("button", { type: "button", class: "small secondary",
         text: `Roll back to v${v.version}`, onclick: () => rollback(ruleId, v.version) })))));
   show($("#rule-history"), true);
 }
 
 async function rollback(ruleId, version) {
-  const updatedBy = $("#rule-author").value;
-  const { status, body } = await api(`/api/rules/${encodeURIComponent(ruleId)}/rollback`, { method: "POST", body: { version, updated_by: updatedBy } });
+  const { status, body } = await api(`/api/rules/${encodeURIComponent(ruleId)}/rollback`, { method: "POST", body: { version } });
   if (status !== 200) {
     showFieldErrors(body.errors || []);
     message(`Not rolled back: ${body.error}`, true);
@@ -432,13 +493,30 @@ function duration(ms) {
   return `${fmt(ms / 3600000)} h`;
 }
 
+// A worker's own verdict (GET /health/ on the worker): ok, starting, unhealthy, or unknown.
+function workerHealth(w) {
+  if (!w.up) return "down";
+  return (w.health && w.health.status) || "unknown";
+}
+
+function stageCrashes(w) {
+  const stages = Object.entries((w.health && w.health.stages) || {}).filter(([, s]) => s.crashes);
+  return stages.map(([name, s]) => `${name} crashed ${s.crashes}×`).join(", ");
+}
+
 async function loadHealth() {
   const { status, body } = await api("/api/health");
   if (status !== 200) return;
   const t = body.total || {};
   const up = body.workers.filter((w) => w.up).length;
+  const healthy = body.workers.filter((w) => workerHealth(w) === "ok").length;
+  fill($("#health-alerts"), (body.problems || []).map((p) => el("div", {
+    class: `alert ${p.status === "starting" ? "warn" : "bad"}`, "data-status": p.status,
+    text: `${p.message} (${p.worker})`,
+  })));
   fill($("#health-cards"), [
     card("Workers up", `${up} / ${body.workers.length}`, up === body.workers.length ? "good" : "bad"),
+    card("Workers healthy", `${healthy} / ${body.workers.length}`, healthy === body.workers.length ? "good" : "bad"),
     card("Events / s", fmt(t.events_per_s, 1)),
     card("Orders / s", fmt(t.orders_per_s, 1)),
     card("Orders routed", fmt(Object.values(t.outcomes || {}).reduce((a, b) => a + b, 0))),
@@ -452,6 +530,7 @@ async function loadHealth() {
   fill($("#health-lag tbody"), rowsOf(t.lag_by_topic));
   fill($("#health-workers tbody"), body.workers.map((w) => el("tr", {},
     el("td", { text: w.url }), el("td", { text: w.up ? "yes" : `no: ${w.error}` }),
+    el("td", { class: workerHealth(w) === "ok" ? "" : "error", text: [workerHealth(w), stageCrashes(w)].filter(Boolean).join(": ") }),
     el("td", { class: "num", text: fmt(w.events_per_s, 1) }), el("td", { class: "num", text: fmt(w.orders_per_s, 1) }),
     el("td", { class: "num", text: fmt(w.lag) }))));
 }
@@ -459,6 +538,7 @@ async function loadHealth() {
 // ---- start --------------------------------------------------------------------------------
 
 async function start() {
+  state.started = true;
   const { body } = await api("/api/config");
   state.config = body;
   fill($("#rule-stage"), body.stages.map((s) => el("option", { value: s, text: s })));
@@ -512,13 +592,13 @@ async function start() {
 
   // Live: short polling of whatever is on screen.
   setInterval(() => {
-    if (document.hidden) return;
+    if (document.hidden || !state.session) return;
     const tab = currentTab();
     if (tab === "inventory") refreshSku();
     if (tab === "orders") { loadFeed(); if (state.order) openOrder(state.order); }
     if (tab === "health") loadHealth();
   }, 1500);
-  setInterval(() => { if (!document.hidden && currentTab() === "inventory") loadLowStock(); }, 4000);
+  setInterval(() => { if (!document.hidden && state.session && currentTab() === "inventory") loadLowStock(); }, 4000);
 }
 
-document.addEventListener("DOMContentLoaded", start);
+document.addEventListener("DOMContentLoaded", boot);
