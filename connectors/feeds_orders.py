@@ -12,7 +12,6 @@ from the order id, so a re-sent file yields the same events and consumers drop t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +29,7 @@ from connectors.feeds_parse import (
     iter_groups,
     read_csv,
 )
+from connectors.json_input import JsonInputError, load_json
 from schemas.models import (
     Address,
     Channel,
@@ -302,9 +302,9 @@ MarketplaceParse = Callable[[dict[str, Any]], OrderPlaced]
 
 def _document(raw: str, parse: MarketplaceParse) -> OrderPlaced:
     try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise RowError(f"not valid JSON: {exc}") from exc
+        doc = load_json(raw)  # nested too deeply or a lone surrogate: this row's problem too
+    except JsonInputError as exc:
+        raise RowError(str(exc)) from exc
     if not isinstance(doc, dict):
         raise RowError(f"expected a JSON object, got {type(doc).__name__}")
     try:

@@ -15,9 +15,11 @@ Endpoints:
 
 Answers: ``202`` the event is on the broker; ``200 {"duplicate": true}`` it already was, nothing
 produced; ``401`` bad or missing signature (or no secret configured), nothing produced;
-``422 {"errors": [{field, message}]}`` the body is not JSON or not a valid order; ``503`` the
-broker did not confirm in time (the sender should retry; the event id is deterministic, so a
-retry after a late delivery is harmless downstream).
+``422 {"errors": [{field, message}]}`` the body is not JSON (or nested too deeply, or carries a
+lone surrogate) or not a valid order; ``413 {"error"}`` the body is over 1 MiB, or the order's
+record over Kafka's message size; ``404``/``405 {"error"}`` no such endpoint; ``503`` the broker
+did not confirm in time (the sender should retry; the event id is deterministic, so a retry
+after a late delivery is harmless downstream). Bad input is a 4xx with a reason, never a 500.
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -42,6 +43,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
 from connectors.dedup import SeenIds
+from connectors.json_input import JsonInputError, load_json
 from connectors.marketplace import marketplace_order
 from connectors.metrics import exposition
 from connectors.producer import ContractProducer
@@ -56,6 +58,10 @@ SHOPIFY_WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
 DOM_HMAC_HEADER = "X-Dom-Hmac-Sha256"
 DEFAULT_DELIVERY_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
+MAX_BODY = 1024**2  # aiohttp's default, named so that a 413 can say it
+# aiohttp's parser refuses a longer request line with a plain-text 400 before any handler
+# runs; 16 KiB lets an absurd path (a 10 KB id, say) reach the router and its JSON 404.
+MAX_REQUEST_LINE = 16 * 1024
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -73,18 +79,19 @@ def signature_ok(secret: SecretStr | None, body: bytes, given: str | None) -> bo
 
 
 def parse_json(body: bytes) -> Any:
-    """The body as JSON, or a `PayloadError` about the whole body."""
+    """The body as JSON, or a `PayloadError` about the whole body (`connectors.json_input`)."""
     try:
-        return json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
-        raise PayloadError([FieldError(field="body", message=f"not valid JSON: {exc}")]) from exc
+        return load_json(body)
+    except JsonInputError as exc:
+        raise PayloadError([FieldError(field="body", message=str(exc))]) from exc
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one order: delivered now, delivered before, or not confirmed."""
+    """What became of one order: delivered now, delivered before, not confirmed, or refused
+    before it left (its record does not encode, or is larger than a topic takes)."""
 
-    status: str  # "accepted" | "duplicate" | "unavailable"
+    status: str  # "accepted" | "duplicate" | "unavailable" | "too_large" | "unencodable"
     detail: str = ""
 
 
@@ -105,27 +112,27 @@ class Connector:
         self.answers: Counter[str] = Counter()
         # A repeat arriving while the first delivery is still unconfirmed (the sender timed out
         # and retried) waits for that first outcome instead of producing a second time.
-        self._in_flight: dict[str, asyncio.Future[bool]] = {}
+        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
 
     async def publish(self, key: str, order: OrderPlaced) -> Outcome:
         """Produce ``order`` unless ``key`` was delivered before; wait for the broker's word."""
         if key in self.seen:
             return Outcome("duplicate")
         if (first := self._in_flight.get(key)) is not None:
-            delivered = await asyncio.shield(first)
-            return Outcome("duplicate") if delivered else Outcome("unavailable", "retry")
+            earlier = await asyncio.shield(first)
+            return Outcome("duplicate") if earlier.status == "accepted" else earlier
         first = asyncio.get_running_loop().create_future()
         self._in_flight[key] = first
         try:
             outcome = await self._deliver(order)
             if outcome.status == "accepted":
                 self.seen.remember(key, order.order_id)
-            first.set_result(outcome.status == "accepted")
+            first.set_result(outcome)
             return outcome
         finally:
             del self._in_flight[key]
             if not first.done():
-                first.set_result(False)
+                first.set_result(Outcome("unavailable", "retry"))
 
     async def _deliver(self, order: OrderPlaced) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -136,9 +143,14 @@ class Connector:
 
         try:  # in the executor: encoding may ask a schema registry over HTTP
             await loop.run_in_executor(None, partial(self.producer.send, order, on_delivery=told))
-        except (KafkaException, ValueError) as exc:
-            log.error("could not produce %s: %s", order.order_id, exc)
-            return Outcome("unavailable", str(exc))
+        except KafkaException as exc:
+            return _not_produced(order, exc.args[0] if exc.args else None, str(exc))
+        except ValueError as exc:  # the codec refused the record: the order's fault, not Kafka's
+            return Outcome("unencodable", f"the order cannot be encoded: {exc}")
+        except Exception as exc:  # the schema registry's client (its errors share no public type)
+            log.exception("could not produce %s", order.order_id)
+            detail = f"could not produce the record ({type(exc).__name__}); see the connector's log"
+            return Outcome("unavailable", detail)
         try:
             err = await asyncio.wait_for(report, self.delivery_timeout)
         except TimeoutError:
@@ -163,6 +175,15 @@ class Connector:
             "seen_ids": len(self.seen),
             "in_flight": len(self._in_flight),
         }
+
+
+def _not_produced(order: OrderPlaced, err: Any, detail: str) -> Outcome:
+    """Why ``produce`` refused a record: too large for any topic (the sender must change it),
+    or the client is in trouble (the sender should retry)."""
+    if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        return Outcome("too_large", "the order's record is larger than a Kafka message may be")
+    log.error("could not produce %s: %s", order.order_id, detail)
+    return Outcome("unavailable", detail)
 
 
 def _settle(future: asyncio.Future[KafkaError | None], err: KafkaError | None) -> None:
@@ -218,23 +239,28 @@ async def _receive(
         log.warning("%s: invalid order: %s", source, exc)
         return _answer(connector, source, "invalid", 422, {"errors": exc.errors})
     outcome = await connector.publish(dedup_key(request, order), order)
+    return _answer_outcome(connector, source, order, outcome)
+
+
+def _answer_outcome(
+    connector: Connector, source: str, order: OrderPlaced, outcome: Outcome
+) -> web.Response:
+    """The answer to an order that mapped: what became of its record."""
+    if outcome.status == "accepted":
+        log.info("%s: %s produced (%s)", source, order.order_id, order.event_id)
+        accepted = {"accepted": True, "order_id": order.order_id, "event_id": order.event_id}
+        return _answer(connector, source, "accepted", 202, accepted)
     if outcome.status == "duplicate":
-        return _answer(
-            connector, source, "duplicate", 200, {"duplicate": True, "order_id": order.order_id}
-        )
-    if outcome.status == "unavailable":
-        log.error("%s: %s not confirmed by the broker: %s", source, order.order_id, outcome.detail)
-        return _answer(
-            connector,
-            source,
-            "unavailable",
-            503,
-            {"error": "the broker did not confirm the order", "detail": outcome.detail},
-            headers={"Retry-After": "5"},
-        )
-    log.info("%s: %s produced (%s)", source, order.order_id, order.event_id)
-    accepted = {"accepted": True, "order_id": order.order_id, "event_id": order.event_id}
-    return _answer(connector, source, "accepted", 202, accepted)
+        duplicate = {"duplicate": True, "order_id": order.order_id}
+        return _answer(connector, source, "duplicate", 200, duplicate)
+    if outcome.status == "too_large":
+        return _answer(connector, source, "too_large", 413, {"error": outcome.detail})
+    if outcome.status == "unencodable":
+        errors = [FieldError(field="body", message=outcome.detail)]
+        return _answer(connector, source, "invalid", 422, {"errors": errors})
+    log.error("%s: %s not confirmed by the broker: %s", source, order.order_id, outcome.detail)
+    unavailable = {"error": "the broker did not confirm the order", "detail": outcome.detail}
+    return _answer(connector, source, "unavailable", 503, unavailable, headers={"Retry-After": "5"})
 
 
 def _answer(
@@ -247,6 +273,28 @@ def _answer(
 ) -> web.Response:
     connector.answers[f"{source}.{kind}"] += 1
     return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own refusals (no such path, wrong method, body too large) answered as JSON
+    with a reason, like every other answer; a bug of ours as a JSON 500, logged."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        reason = f"the request body is larger than {MAX_BODY // 1024} KiB"
+        return web.json_response({"error": reason}, status=413)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        allow = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return web.json_response({"error": error.reason}, status=error.status, headers=allow)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        failed = {"error": "the connector failed to answer; see its log"}
+        return web.json_response(failed, status=500)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -272,7 +320,11 @@ def create_app(
     delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
 ) -> web.Application:
     """The connector application; the producer and the dedup file open when it starts."""
-    app = web.Application()
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[json_errors],
+        handler_args={"max_line_size": MAX_REQUEST_LINE},
+    )
     app.router.add_post("/webhooks/shopify/orders-create", shopify_orders_create)
     app.router.add_post("/marketplace/orders", marketplace_orders)
     app.router.add_get("/healthz", healthz)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from connectors.json_input import has_lone_surrogate
 from dom.console import validate
 from dom.console.feed import FeedState
 from dom.console.health import HealthSampler
@@ -48,8 +49,15 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object; InputError when it is not one."""
     try:
         body = json.loads(await request.read())
+        lone_surrogate = has_lone_surrogate(body)  # "\ud800" decodes, but no record carries it
     except (ValueError, UnicodeDecodeError):
         raise validate.problem("body", "the request body is not valid JSON") from None
+    except RecursionError:  # the decoder's own guard against deep nesting, not a bug of ours
+        raise validate.problem("body", "the request body is nested too deeply") from None
+    if lone_surrogate:
+        raise validate.problem(
+            "body", "the request body has a \\u escape that is half a character (a lone surrogate)"
+        )
     if not isinstance(body, dict):
         raise validate.problem("body", "expected a JSON object")
     return body

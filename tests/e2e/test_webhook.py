@@ -355,3 +355,20 @@ def test_seen_ids_are_bounded_and_persistent(tmp_path: Path) -> None:
     with SeenIds(path, max_entries=10) as reopened:
         assert "shopify:24" in reopened and reopened.note("shopify:24") == "WEB-24"
         assert len(reopened) <= 10
+
+
+def test_json_nested_too_deeply_is_a_422_not_a_500(tmp_path: Path) -> None:
+    producer = FakeProducer()
+    body = b"[" * 30_000 + b"]" * 30_000
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        response = await client.post(
+            SHOPIFY_PATH, data=body, headers=shopify_headers(body, "wh-deep")
+        )
+        assert response.status == 422
+        assert (await response.json())["errors"] == [
+            {"field": "body", "message": "JSON nested too deeply"}
+        ]
+
+    run_app(tmp_path, producer, scenario)
+    assert producer.sent == []
