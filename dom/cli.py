@@ -92,7 +92,7 @@ def topics() -> None:
 @topics.command("create")
 @click.pass_obj
 def topics_create(settings: Settings) -> None:
-    """Create every registry topic that is missing (safe to run again)."""
+    """Create every registry topic and table changelog that is missing (safe to run again)."""
     from dom.admin import create_topics
 
     for result in create_topics(settings):
@@ -102,12 +102,15 @@ def topics_create(settings: Settings) -> None:
 @topics.command("list")
 @click.pass_obj
 def topics_list(settings: Settings) -> None:
-    """List the registry: every topic, its key, records and cleanup policy."""
-    from schemas.topics import ALL_TOPICS
+    """List the registry: every topic, its key, records and cleanup policy, then the stages'
+    table changelogs that `dom topics create` makes too."""
+    from schemas.topics import ALL_TOPICS, CHANGELOG_TOPICS
 
-    for topic in ALL_TOPICS:
+    for topic in ALL_TOPICS + CHANGELOG_TOPICS:
         policy = "compacted" if topic.compacted else "delete"
         records = ", ".join(r.removeprefix("dom.v1.") for r in topic.records) or "original bytes"
+        if topic.table is not None:
+            records = f"the {topic.table} table (changelog)"
         click.echo(f"{settings.topic(topic.name):34} key={topic.key:12} {policy:9} {records}")
 
 
@@ -139,10 +142,12 @@ def _register() -> None:
     from connectors.feed_cli import feed
     from dom.bench import bench
     from dom.console.cli import console
+    from dom.orders_cli import orders
     from dom.rules_cli import rules
     from dom.tail import tail
+    from dom.users_cli import users
 
-    for command in (rules, tail, connect, feed, demo, console, bench):
+    for command in (rules, orders, tail, connect, feed, demo, console, users, bench):
         main.add_command(command)
 
 

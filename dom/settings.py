@@ -7,14 +7,16 @@ so a worker and a connector pointed at one cluster can never disagree about how 
 from __future__ import annotations
 
 import ssl
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+ConsoleRole = Literal["viewer", "operator", "rule-editor", "admin"]
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -23,10 +25,41 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "dom"
 
 
+SECRETS = ("kafka_sasl_password", "schema_registry_basic_auth", "webhook_secret")
+"""The settings that are secrets: SecretStr (shown as ``**********``), and readable from a file."""
+SECRET_CLIENT_KEYS = frozenset(
+    {"sasl.password", "sasl_plain_password", "basic.auth.user.info", "ssl.key.password"}
+)
+
+
+class ClientConfig(dict[str, Any]):
+    """A client's configuration, masked when printed: logged or put in an error by mistake,
+    it shows ``**********`` where a password is. The client itself reads the real values."""
+
+    def __repr__(self) -> str:
+        return repr({k: "**********" if k in SECRET_CLIENT_KEYS else v for k, v in self.items()})
+
+    __str__ = __repr__
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"{setting}: cannot read {path}: {reason}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise ValueError(f"{setting}: {path} is empty")
+    return secret
+
+
 class Settings(BaseSettings):
     """Typed settings; ``Settings()`` reads ``DOM_*`` variables, tests pass their own values."""
 
-    model_config = SettingsConfigDict(env_prefix="DOM_", extra="ignore")
+    # hide_input_in_errors: a refused setting is named, never echoed, so no error message can
+    # carry a secret (a model-level error would otherwise print every value it was given).
+    model_config = SettingsConfigDict(env_prefix="DOM_", extra="ignore", hide_input_in_errors=True)
 
     # The cluster.
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
@@ -34,6 +67,7 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: SaslMechanism | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None  # each secret may come from a file instead
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
@@ -45,7 +79,8 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1)
 
     schema_registry_url: str | None = None
-    schema_registry_basic_auth: SecretStr | None = None
+    schema_registry_basic_auth: SecretStr | None = None  # "user:password"
+    schema_registry_basic_auth_file: Path | None = None
 
     metrics_port: int = 9300
     data_dir: Path = Path("var")
@@ -65,6 +100,11 @@ class Settings(BaseSettings):
     # `dom bench --latency-rate 5`: 5 ms gives p50 65-73 ms placed to outcome, 1 ms 40-42 ms,
     # but at full load 1 ms cost 13% orders/s and more broker CPU (smaller produce requests).
     producer_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Standby replicas of each table partition (orders, inventory): with several workers, a
+    # standby keeps a warm copy of a partition another worker owns, so a failover replays only
+    # the tail of the changelog instead of all of it. Each one costs a second consumer of
+    # every changelog and the disk of a second copy; 0 (one worker, or slow failovers are fine).
+    table_standby_replicas: int = Field(default=0, ge=0)
     # The worker's event loop: uvloop moves Kafka's bytes and timers in C (measured +20%
     # orders/s in `dom bench`); "asyncio" is the standard library's, for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
@@ -72,6 +112,12 @@ class Settings(BaseSettings):
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
     max_routing_attempts: int = Field(default=3, ge=1)
+    # An order's own figures (streams/core/order_checks.py): its total may exceed what its
+    # lines are worth by this share plus this amount (tax, shipping), and a line may ask for
+    # at most this many units; beyond either it is REJECTED with the reason.
+    order_total_tolerance_pct: Decimal = Field(default=Decimal(50), ge=0)
+    order_total_tolerance_abs: Decimal = Field(default=Decimal(100), ge=0)
+    max_line_quantity: int = Field(default=100_000, ge=1)
     # The box catalogue cartons are chosen from (YAML); unset: the built-in one, which is
     # what deploy/cartons/boxes.yaml holds.
     carton_catalogue: Path | None = None
@@ -83,6 +129,29 @@ class Settings(BaseSettings):
     connector_host: str = "127.0.0.1"
     connector_port: int = 8088
     webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+
+    # The operator console (`dom console`): who may sign in (`dom users`, a SQLite file; unset:
+    # DATA_DIR/console/users.sqlite), how long a sign-in lasts, and how many failed sign-ins a
+    # user name or a client address may have in a window before it must wait (429).
+    console_users_file: Path | None = None
+    console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+    console_login_failures_per_user: int = Field(default=5, ge=1)
+    console_login_failures_per_address: int = Field(default=20, ge=1)
+    console_login_window_s: float = Field(default=300.0, gt=0)
+    # Host names the console answers to, comma-separated (``name`` or ``name:port``); unset:
+    # localhost, 127.0.0.1, [::1] and the address it was reached on, with its port. Anything
+    # else is refused, so a page using DNS rebinding cannot talk to it through a browser.
+    console_allowed_hosts: str | None = None
+    # The session cookie's Secure flag; unset: set on https and on loopback names (browsers
+    # keep a Secure cookie from http://localhost or 127.0.0.1), not on plain http elsewhere.
+    console_cookie_secure: bool | None = None
+    # Single sign-on through a reverse proxy that authenticates users and passes their name
+    # (and role) in headers. Off unless set; only safe when nothing but the proxy can reach
+    # the console, and the proxy overwrites these headers on every request.
+    console_trusted_user_header: str | None = None
+    console_trusted_role_header: str | None = None
+    console_trusted_default_role: ConsoleRole | None = None
 
     # The local single-node broker of `dom kafka`.
     kafka_port: int = 9092
@@ -90,6 +159,20 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     kafka_home: Path = Field(default_factory=_default_cache_dir)
     kafka_data_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        """``DOM_<SECRET>_FILE`` names a file holding the secret (a mounted Kubernetes or
+        Docker secret, say): unlike an environment variable, no ``ps e`` or
+        ``/proc/<pid>/environ`` shows it. One trailing newline is dropped."""
+        for name in SECRETS:
+            path = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"DOM_{name.upper()} and DOM_{name.upper()}_FILE are both set")
+            setattr(self, name, SecretStr(_read_secret(path, f"DOM_{name.upper()}_FILE")))
+        return self
 
     def topic(self, name: str) -> str:
         """The real name of a contract topic under this deployment's prefix."""
@@ -104,6 +187,11 @@ class Settings(BaseSettings):
     def app_id(self) -> str:
         """Faust app id: the consumer group and the prefix of changelog topics."""
         return f"{self.topic_prefix}dom"
+
+    @property
+    def console_users_path(self) -> Path:
+        """The console's users file (names, roles, password hashes)."""
+        return self.console_users_file or self.data_dir / "console" / "users.sqlite"
 
     @property
     def local_kafka_dir(self) -> Path:
@@ -148,7 +236,7 @@ class Settings(BaseSettings):
 
     def aiokafka_config(self) -> dict[str, Any]:
         """Keyword arguments for an aiokafka client outside Faust (views, hole filling)."""
-        conf: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap.split(",")}
+        conf = ClientConfig(bootstrap_servers=self.kafka_bootstrap.split(","))
         if self.kafka_security_protocol != "PLAINTEXT":
             conf["security_protocol"] = self.kafka_security_protocol
             if self.kafka_security_protocol.endswith("SSL"):
@@ -162,11 +250,13 @@ class Settings(BaseSettings):
 
     def librdkafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The connection part of a confluent-kafka client config; callers add role settings."""
-        conf: dict[str, Any] = {
-            "bootstrap.servers": self.kafka_bootstrap,
-            "client.id": self.kafka_client_id,
-            "security.protocol": self.kafka_security_protocol,
-        }
+        conf = ClientConfig(
+            {
+                "bootstrap.servers": self.kafka_bootstrap,
+                "client.id": self.kafka_client_id,
+                "security.protocol": self.kafka_security_protocol,
+            }
+        )
         if self.kafka_security_protocol.startswith("SASL"):
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
             if self.kafka_sasl_username is not None:
@@ -201,7 +291,7 @@ class Settings(BaseSettings):
         """Config for confluent-kafka's SchemaRegistryClient, or None to write single-object."""
         if not self.schema_registry_url:
             return None
-        conf: dict[str, Any] = {"url": self.schema_registry_url}
+        conf = ClientConfig(url=self.schema_registry_url)
         if self.schema_registry_basic_auth:
             conf["basic.auth.user.info"] = self.schema_registry_basic_auth.get_secret_value()
         return conf

@@ -19,6 +19,7 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from streams import faust_fixes
 from streams.inventory_stage import build_inventory_stage
+from streams.masters_stage import build_masters_stage
 from streams.metrics import PipelineMetrics, watch_lag_and_tables
 from streams.order_stage import build_order_stage
 from streams.outbox import Outbox
@@ -44,13 +45,16 @@ def create_app(settings: Settings) -> Pipeline:
         settings.schema_registry_url, **(settings.schema_registry_config() or {})
     )
     metrics = PipelineMetrics()
+    health = metrics.health
     # One /metrics page: Faust's own sensor (its prefix "faust_") and the pipeline's ("dom_").
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
     outbox = Outbox(app, settings, codec, metrics)
     view = NetworkView()
+    health.view_ready = view.ready.is_set
     inventory = build_inventory_stage(app, settings, codec, outbox, view)
     orders = build_order_stage(app, settings, codec, outbox, view)
     build_rules_stage(app, settings, codec, outbox, view)
+    build_masters_stage(app, settings, codec, outbox)
     watched = [
         settings.topic(t.name)
         for t in (
@@ -64,29 +68,34 @@ def create_app(settings: Settings) -> Pipeline:
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_network() -> None:
-        await follow_topics(
-            view,
-            codec,
-            settings.aiokafka_config(),
-            watched,
-            locations_topic=settings.topic(registry.LOCATIONS.name),
-            rules_topic=settings.topic(registry.RULES.name),
-            availability_topic=settings.topic(registry.AVAILABILITY.name),
-        )
+        with health.task("follow_network"):
+            await follow_topics(
+                view,
+                codec,
+                settings.aiokafka_config(),
+                watched,
+                locations_topic=settings.topic(registry.LOCATIONS.name),
+                rules_topic=settings.topic(registry.RULES.name),
+                availability_topic=settings.topic(registry.AVAILABILITY.name),
+                # only today's load counts: never decode every command ever sent
+                today_topics=[settings.topic(registry.FULFILLMENT_COMMANDS.name)],
+            )
 
     @app.task  # type: ignore[untyped-decorator]
     async def settle_heap() -> None:
-        await view.ready.wait()
-        freeze_heap()
+        with health.task("settle_heap"):
+            await view.ready.wait()
+            freeze_heap()
 
     @app.task  # type: ignore[untyped-decorator]
     async def measure() -> None:
-        metrics.watch_gc()
-        metrics.rules_in_force.set_function(lambda: len(view.rules))
-        metrics.rules_refused.set_function(lambda: len(view.rule_errors))
-        await watch_lag_and_tables(app, metrics, {"orders": orders, "inventory": inventory})
+        with health.task("measure"):
+            metrics.watch_gc()
+            metrics.rules_in_force.set_function(lambda: len(view.rules))
+            metrics.rules_refused.set_function(lambda: len(view.rule_errors))
+            await watch_lag_and_tables(app, metrics, {"orders": orders, "inventory": inventory})
 
-    register_pages(app, view, orders)
+    register_pages(app, view, orders, health)
     return Pipeline(app=app, view=view, orders=orders, inventory=inventory, metrics=metrics)
 
 
@@ -124,7 +133,9 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         stream_buffer_maxsize=16384,
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
-        table_standby_replicas=0,
+        # A dead letter is its input plus headers: see registry.MAX_DEAD_LETTER_BYTES.
+        producer_max_request_size=registry.MAX_DEAD_LETTER_BYTES,
+        table_standby_replicas=settings.table_standby_replicas,
         autodiscover=False,
     )
     # Table writes and sends queue in the producer buffer; its class default (100) makes every

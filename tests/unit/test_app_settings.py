@@ -56,3 +56,16 @@ def test_a_worker_logs_nothing_below_its_level(
     assert logging.getLogger().getEffectiveLevel() >= wanted
     # aiokafka logs at debug for every record it sends: not even built.
     assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+
+
+def test_table_standby_replicas_is_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOM_TABLE_STANDBY_REPLICAS", "1")
+    pipeline = create_app(Settings(data_dir=tmp_path))
+    assert pipeline.app.conf.table_standby_replicas == 1
+
+
+def test_table_standby_replicas_defaults_to_none(tmp_path: Path) -> None:
+    pipeline = create_app(Settings(data_dir=tmp_path))
+    assert pipeline.app.conf.table_standby_replicas == 0
