@@ -60,7 +60,7 @@ def _fulfilment(c: FulfillmentCommand) -> str:
     lines = "\n".join(f"    {x.quantity} x {x.sku}  (line {x.line_id})" for x in c.lines)
     rules = f"\n    rules: {', '.join(c.rules_fired)}" if c.rules_fired else ""
     return (
-        f"{c.created_at:%Y-%m-%d %H:%M:%S}  FULFIL {c.shipment_id}  order {c.order_id}  "
+        f"{c.created_at:%Y-%m-%d %H:%M:%S}  {c.action.value} {c.shipment_id}  order {c.order_id}  "
         f"{c.kind.value} {c.service_level.value}  {to}\n{lines}{rules}"
     )
 

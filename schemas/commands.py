@@ -9,7 +9,13 @@ from typing import ClassVar, Self
 from pydantic import model_validator
 
 from schemas.common import Address, DomModel, Id, Message, Timestamp
-from schemas.enums import FulfillmentKind, InsertKind, LabelFormat, ServiceLevel
+from schemas.enums import (
+    FulfillmentAction,
+    FulfillmentKind,
+    InsertKind,
+    LabelFormat,
+    ServiceLevel,
+)
 from schemas.orders import ShipmentLine
 
 
@@ -29,6 +35,7 @@ class FulfillmentCommand(Message):
     service_level: ServiceLevel
     rules_fired: tuple[str, ...] = ()
     created_at: Timestamp
+    action: FulfillmentAction = FulfillmentAction.FULFIL
 
     @model_validator(mode="after")
     def _transfer_has_destination(self) -> Self:

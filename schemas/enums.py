@@ -63,6 +63,7 @@ class FulfillmentStatus(StrEnum):
     REJECTED = "REJECTED"
     SHIPPED = "SHIPPED"
     PICKED_UP = "PICKED_UP"
+    CANCELLED = "CANCELLED"  # the location stopped a shipment it was told to cancel
 
 
 class ItemCondition(StrEnum):
@@ -103,6 +104,41 @@ class FulfillmentKind(StrEnum):
     SHIP_FROM_STORE = "SHIP_FROM_STORE"
     PICKUP = "PICKUP"
     TRANSFER = "TRANSFER"
+
+
+class FulfillmentAction(StrEnum):
+    """Fulfil a shipment, or cancel one the location was given earlier."""
+
+    FULFIL = "FULFIL"
+    CANCEL = "CANCEL"
+
+
+class OrderActionKind(StrEnum):
+    """What an operator or upstream system does to a live order."""
+
+    RELEASE_HOLD = "RELEASE_HOLD"
+    PLACE_HOLD = "PLACE_HOLD"
+    CANCEL_LINES = "CANCEL_LINES"
+    CHANGE_SHIP_TO = "CHANGE_SHIP_TO"
+    MOVE_SHIPMENT = "MOVE_SHIPMENT"
+    RETRY_BACKORDER = "RETRY_BACKORDER"
+
+
+class OrderHoldKind(StrEnum):
+    """Who or what holds an order."""
+
+    RULE = "RULE"
+    MANUAL = "MANUAL"
+    FRAUD = "FRAUD"
+    PAYMENT = "PAYMENT"
+    ADDRESS = "ADDRESS"
+
+
+class ActionResult(StrEnum):
+    """Whether an order action was applied or refused."""
+
+    APPLIED = "APPLIED"
+    REFUSED = "REFUSED"
 
 
 class InsertKind(StrEnum):

@@ -14,16 +14,20 @@ from schemas.common import (
     CurrencyCode,
     DomModel,
     Id,
+    InboundId,
     Message,
     Money,
     Quantity,
     Timestamp,
 )
 from schemas.enums import (
+    ActionResult,
     Channel,
     FulfillmentMethod,
     FulfillmentStatus,
     ItemCondition,
+    OrderActionKind,
+    OrderHoldKind,
     OrderStatus,
     ServiceLevel,
 )
@@ -32,7 +36,7 @@ from schemas.enums import (
 class Customer(DomModel):
     """Who placed an order."""
 
-    customer_id: Id
+    customer_id: InboundId
     loyalty_tier: str | None = None
     email: str | None = None
 
@@ -40,8 +44,8 @@ class Customer(DomModel):
 class OrderLine(DomModel):
     """One sku and quantity of an order."""
 
-    line_id: Id
-    sku: Id
+    line_id: InboundId
+    sku: InboundId
     quantity: Quantity
     unit_price: Money
 
@@ -51,14 +55,14 @@ class OrderPlaced(Message):
 
     avro_name: ClassVar[str] = "dom.v1.OrderPlaced"
 
-    event_id: Id
-    order_id: Id
+    event_id: InboundId
+    order_id: InboundId
     channel: Channel
     channel_order_ref: str
     placed_at: Timestamp
     customer: Customer
     fulfillment_method: FulfillmentMethod
-    pickup_location_id: Id | None = None
+    pickup_location_id: InboundId | None = None
     ship_to: Address | None = None
     lines: tuple[OrderLine, ...] = ()
     currency: CurrencyCode
@@ -82,8 +86,8 @@ class OrderCancelled(Message):
 
     avro_name: ClassVar[str] = "dom.v1.OrderCancelled"
 
-    event_id: Id
-    order_id: Id
+    event_id: InboundId
+    order_id: InboundId
     reason: str
     cancelled_at: Timestamp
 
@@ -93,10 +97,10 @@ class FulfillmentUpdate(Message):
 
     avro_name: ClassVar[str] = "dom.v1.FulfillmentUpdate"
 
-    event_id: Id
-    order_id: Id
-    shipment_id: Id
-    location_id: Id
+    event_id: InboundId
+    order_id: InboundId
+    shipment_id: Id  # the pipeline's own id, built from the order's: not bounded
+    location_id: InboundId
     status: FulfillmentStatus
     reason: str | None = None
     tracking_number: str | None = None
@@ -106,7 +110,7 @@ class FulfillmentUpdate(Message):
 class ReturnLine(DomModel):
     """One sku and quantity a customer wants to return."""
 
-    sku: Id
+    sku: InboundId
     quantity: Quantity
     reason: str
 
@@ -116,9 +120,9 @@ class ReturnRequested(Message):
 
     avro_name: ClassVar[str] = "dom.v1.ReturnRequested"
 
-    event_id: Id
-    return_id: Id
-    order_id: Id
+    event_id: InboundId
+    return_id: InboundId
+    order_id: InboundId
     lines: tuple[ReturnLine, ...] = ()
     ship_from: Address
     requested_at: Timestamp
@@ -127,7 +131,7 @@ class ReturnRequested(Message):
 class ReceivedLine(DomModel):
     """One sku and quantity a location received back, with its condition."""
 
-    sku: Id
+    sku: InboundId
     quantity: Quantity
     condition: ItemCondition
 
@@ -137,10 +141,10 @@ class ReturnReceived(Message):
 
     avro_name: ClassVar[str] = "dom.v1.ReturnReceived"
 
-    event_id: Id
-    return_id: Id
-    order_id: Id
-    location_id: Id
+    event_id: InboundId
+    return_id: InboundId
+    order_id: InboundId
+    location_id: InboundId
     lines: tuple[ReceivedLine, ...] = ()
     received_at: Timestamp
 
@@ -161,6 +165,16 @@ class Shipment(DomModel):
     lines: tuple[ShipmentLine, ...] = ()
 
 
+class OrderHold(DomModel):
+    """A hold that keeps an order from being routed until it is released."""
+
+    hold_id: Id
+    kind: OrderHoldKind
+    reason: str
+    rule_id: str | None = None
+    placed_by: str | None = None
+
+
 class OrderStatusChanged(Message):
     """The pipeline's decision about, or a change of, an order."""
 
@@ -173,3 +187,32 @@ class OrderStatusChanged(Message):
     shipments: tuple[Shipment, ...] = ()
     rules_fired: tuple[str, ...] = ()
     at: Timestamp
+    holds: tuple[OrderHold, ...] = ()
+    backordered: tuple[ShipmentLine, ...] = ()
+    action_id: Id | None = None
+    action_result: ActionResult | None = None
+
+
+class ActionLine(DomModel):
+    """Units of one order line an action is about."""
+
+    line_id: InboundId
+    quantity: Quantity
+
+
+class OrderAction(Message):
+    """An action on a live order; applied once per action_id, answered by one status."""
+
+    avro_name: ClassVar[str] = "dom.v1.OrderAction"
+
+    action_id: InboundId
+    order_id: InboundId
+    kind: OrderActionKind
+    hold_id: InboundId | None = None
+    lines: tuple[ActionLine, ...] = ()
+    ship_to: Address | None = None
+    shipment_id: Id | None = None  # the pipeline's own id, built from the order's
+    to_location_id: InboundId | None = None
+    reason: str
+    requested_by: InboundId
+    requested_at: Timestamp

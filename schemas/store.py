@@ -60,6 +60,7 @@ CONTRACT_RECORDS: tuple[str, ...] = tuple(
         "PackagingCommand",
         "ReturnLabelCommand",
         "Availability",
+        "OrderAction",
     )
 )
 _HISTORY_FILE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.avsc")

@@ -1,8 +1,11 @@
-"""HTTP on every worker: per-location availability of a sku, an order's state, the rules.
+"""HTTP on every worker: per-location availability of a sku, an order's state, the rules, and
+the worker's health.
 
 ``/inventory/{sku}`` and ``/rules`` answer from the worker's network view (every worker has
 all skus and rules);
-``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition.
+``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition;
+``/health/`` answers 200 when the worker is healthy and 503 when it is starting or a stage is
+failing (streams/health.py), with the reasons and every stage's crashes in the body.
 """
 
 from __future__ import annotations
@@ -13,10 +16,17 @@ import faust
 from faust.web import Request, Response, View
 
 from streams.core.saga_state import OrderState
+from streams.health import WorkerHealth
 from streams.views import NetworkView
 
 
-def register_pages(app: faust.App, view: NetworkView, orders: Any) -> None:
+def register_pages(app: faust.App, view: NetworkView, orders: Any, health: WorkerHealth) -> None:
+    @app.page("/health/")
+    class HealthPage(View):
+        async def get(self, request: Request) -> Response:
+            report = health.report()
+            return self.json(report, status=200 if report["healthy"] else 503)
+
     @app.page("/inventory/{sku}/")
     class InventoryPage(View):
         async def get(self, request: Request, sku: str) -> Response:
@@ -37,11 +47,12 @@ def register_pages(app: faust.App, view: NetworkView, orders: Any) -> None:
             raw = orders.get(order_id.encode())
             if raw is None:
                 return self.error(404, f"no order {order_id!r} is known")
-            return self.json(order_view(OrderState.model_validate_json(raw)))
+            return self.json(order_view(OrderState.from_stored(raw)))
 
 
 def order_view(state: OrderState) -> dict[str, Any]:
-    """What an operator wants to see of an order: status, shipments, why, and the timeline."""
+    """What an operator wants to see of an order: status, holds, shipments, why, and the
+    timeline (an action's entry names it, who asked and its result)."""
     return {
         "order_id": state.order.order_id,
         "channel": state.order.channel.value,
@@ -54,12 +65,14 @@ def order_view(state: OrderState) -> dict[str, Any]:
                 "location_id": s.location_id,
                 "kind": s.kind,
                 "state": s.state.value,
+                "accepted": s.accepted,
                 "destination_location_id": s.destination_location_id,
                 "lines": [line.model_dump() for line in s.lines],
             }
             for s in state.shipments.values()
         ],
         "backordered": [line.model_dump() for line in state.backordered],
+        "holds": [hold.model_dump(mode="json") for hold in state.holds],
         "excluded_locations": state.excluded_locations,
         "history": [h.model_dump(mode="json") for h in state.history],
     }

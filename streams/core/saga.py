@@ -5,7 +5,8 @@ to the worker owning that sku's inventory (the only writer of it) and gathers th
 ``SkuResult``s. All confirmed: the outcome, its shipments and their commands go out. A lost
 race: what was taken is released and the order re-routed on the fresh numbers the results
 carried, a bounded number of times, then backordered. Later events (cancel, a location's
-rejection, shipped, picked up) release, re-route or consume the holds. Returns of what was
+rejection, shipped, picked up) release, re-route or consume the holds; a cancel reaches the
+locations of the order's open shipments (:mod:`streams.core.saga_cancel`). Returns of what was
 delivered are authorized and received by :mod:`streams.core.returns`.
 
 Every function is ``(state, event, ctx) -> outputs`` with ``state`` mutated in place; the agent
@@ -27,13 +28,15 @@ from schemas.models import (
     FulfillmentUpdate,
     Location,
     Message,
+    OrderAction,
     OrderCancelled,
     OrderPlaced,
     Product,
     ReturnReceived,
     ReturnRequested,
 )
-from streams.core.cartons import BoxCatalogue, default_catalogue
+from streams.core.cartons import BoxCatalogue, default_catalogue, packing_problem
+from streams.core.order_checks import OrderLimits, order_problem
 from streams.core.returns import RETURN_STATUSES, on_return_received, on_return_requested
 from streams.core.routing import decide_route
 from streams.core.routing_model import (
@@ -42,6 +45,14 @@ from streams.core.routing_model import (
     RoutingPolicy,
 )
 from streams.core.rules import RuleSet
+from streams.core.saga_actions import (
+    Routing,
+    add_rule_hold,
+    on_order_action,
+    unknown_order_answer,
+)
+from streams.core.saga_actions import input_id as action_input_id
+from streams.core.saga_cancel import after_cancel, stop_shipments
 from streams.core.saga_output import outcome_records, status_record
 from streams.core.saga_routing import StockView, merge_lines, routing_request
 from streams.core.saga_rules import plan_packing, rules_note, steer
@@ -67,11 +78,18 @@ class SagaContext:
     catalogue: BoxCatalogue = field(default_factory=default_catalogue)
     location_records: Mapping[str, Location] = field(default_factory=dict)
     label_format: LabelFormat = LabelFormat.ZPL
+    limits: OrderLimits = field(default_factory=OrderLimits)
 
 
 Outputs = list[Message]
 Input = (
-    OrderPlaced | OrderCancelled | SkuResult | FulfillmentUpdate | ReturnRequested | ReturnReceived
+    OrderPlaced
+    | OrderCancelled
+    | SkuResult
+    | FulfillmentUpdate
+    | ReturnRequested
+    | ReturnReceived
+    | OrderAction
 )
 
 
@@ -80,13 +98,10 @@ def apply_input(
 ) -> tuple[OrderState | None, Outputs]:
     """Apply one input to the order's state; a redelivered input gets its first outputs again.
 
-    Returns ``(None, [])`` for an input about an order that was never placed.
+    Returns ``(None, [])`` for an input about an order that was never placed (``(None,
+    [refusal])`` for an action: every action is answered).
     """
-    input_id = (
-        f"result:{record.command_id}"
-        if isinstance(record, SkuResult)
-        else f"event:{record.event_id}"
-    )
+    input_id = _input_id(record)
     if state is not None:
         replayed = state.replay(input_id)
         if replayed is not None:
@@ -94,7 +109,9 @@ def apply_input(
     if isinstance(record, OrderPlaced):
         state, outputs = on_order_placed(state, record, ctx)
     elif state is None:
-        return None, []
+        return None, unknown_order_answer(record, ctx.now) if isinstance(
+            record, OrderAction
+        ) else []
     elif isinstance(record, SkuResult):
         outputs = on_sku_result(state, record, ctx)
     elif isinstance(record, OrderCancelled):
@@ -103,10 +120,20 @@ def apply_input(
         outputs = on_return_requested(state, record, ctx)
     elif isinstance(record, ReturnReceived):
         outputs = on_return_received(state, record, ctx)
+    elif isinstance(record, OrderAction):
+        outputs = on_order_action(state, record, ctx, Routing(_start_attempt, _sku_commands))
     else:
         outputs = on_fulfillment_update(state, record, ctx)
     state.remember_replies(input_id, outputs)
     return state, outputs
+
+
+def _input_id(record: Input) -> str:
+    if isinstance(record, SkuResult):
+        return f"result:{record.command_id}"
+    if isinstance(record, OrderAction):
+        return action_input_id(record)
+    return f"event:{record.event_id}"
 
 
 def on_order_placed(
@@ -118,6 +145,12 @@ def on_order_placed(
     state = OrderState(order=event)
     state.mark(event.event_id)
     outputs: Outputs = [status_record(state, "RECEIVED", "order received", ctx.now)]
+    problem = order_problem(
+        event.lines, event.currency, event.order_total, ctx.limits
+    ) or packing_problem(event.lines)
+    if problem is not None:
+        state.explanation = f"rejected: {problem}"
+        return state, outputs + _finish(state, "REJECTED", state.explanation, ctx)
     lines = [Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in event.lines]
     outputs += _start_attempt(state, lines, "", ctx)
     return state, outputs
@@ -149,11 +182,15 @@ def on_order_cancelled(state: OrderState, event: OrderCancelled, ctx: SagaContex
     if state.cancelled or state.status in ("SHIPPED", "COMPLETED", *RETURN_STATUSES):
         return []
     live = state.live_shipments()
-    outputs: Outputs = _sku_commands(state, live, SkuAction.RELEASE, ctx)
-    state.set_state(live, ShipmentState.CANCELLED)
+    open_ = [s for s in live if s.state == ShipmentState.OPEN]
+    in_flight = [s for s in live if s.state == ShipmentState.RESERVING]
+    cause = f"the order's cancel: {quoted(event.reason)}"
+    outputs = stop_shipments(state, open_, cause, ctx, _sku_commands, release_also=in_flight)
+    state.set_state(in_flight, ShipmentState.CANCELLED)
     state.cancelled = True
     state.pending = {}
-    outputs.append(status_record(state, "CANCELLED", event.reason, ctx.now))
+    state.holds = []  # nothing is left to release
+    outputs.append(status_record(state, "CANCELLED", quoted(event.reason), ctx.now))
     return outputs
 
 
@@ -163,9 +200,16 @@ def on_fulfillment_update(state: OrderState, event: FulfillmentUpdate, ctx: Saga
         return []
     state.mark(event.event_id)
     shipment = state.shipments.get(event.shipment_id)
-    if shipment is None or state.cancelled:
+    if shipment is None:
+        return []
+    if shipment.cancel_cause is not None:  # its location was told to cancel it
+        return after_cancel(state, shipment, event, ctx, _sku_commands)
+    if state.cancelled:
         return []
     status = event.status.value
+    if status == "ACCEPTED" and shipment.state == ShipmentState.OPEN:
+        shipment.accepted = True  # a cancel from now on waits for the location's CANCELLED
+        return []
     if status == "REJECTED" and shipment.state == ShipmentState.OPEN:
         return _reroute_rejected(state, shipment, event, ctx)
     if status in ("SHIPPED", "PICKED_UP"):
@@ -180,8 +224,9 @@ def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaC
     state.attempt += 1
     state.attempt_lines = lines
     state.attempt_reason = reason
-    request, steering = steer(state, routing_request(state, lines), ctx.rules, ctx.products)
-    if steering.hold_reason is not None:
+    request, steering, hold = steer(state, routing_request(state, lines), ctx.rules, ctx.products)
+    if hold is not None:
+        add_rule_hold(state, hold)
         state.backordered = []
         why = f"on hold: {steering.hold_reason}. {rules_note(steering)}".strip()
         state.explanation = why
@@ -269,7 +314,7 @@ def _reroute_rejected(
         lines = merge_lines([*state.attempt_lines, *lines])
     if shipment.location_id not in state.excluded_locations:
         state.excluded_locations.append(shipment.location_id)
-    why = event.reason or "no reason given"
+    why = quoted(event.reason or "no reason given")
     note = f"{shipment.location_id} rejected {shipment.shipment_id} ({why}); re-routed: "
     return outputs + _start_attempt(state, lines, note, ctx)
 
@@ -281,7 +326,7 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
         shipment.state = ShipmentState.SHIPPED
     if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
         shipment.state = ShipmentState.COMPLETED
-    reached = "COMPLETED" if _all_delivered(state) else "SHIPPED"
+    reached = state.delivered_status()
     if not outputs and (state.status == reached or state.status in RETURN_STATUSES):
         return []  # nothing new left; a return's status is not overwritten by old news
     verb = "picked up" if status == "PICKED_UP" else "shipped"
@@ -289,11 +334,7 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
     return [*outputs, status_record(state, reached, reason, ctx.now, [shipment])]
 
 
-def _all_delivered(state: OrderState) -> bool:
-    """Every ordered unit has left (a transfer counts once collected at the store). Derived from
-    the shipments, as ``state.backordered`` only knows the latest routing attempt."""
-    delivered = state.delivered_by_line()
-    return all(delivered.get(x.line_id, 0) >= x.quantity for x in state.order.lines)
+_HOLDING = (ShipmentState.RESERVING, ShipmentState.OPEN, ShipmentState.CANCELLING)
 
 
 def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
@@ -304,7 +345,7 @@ def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Ou
         h
         for h in result.holds
         if state.shipments.get(h.hold_id) is None
-        or state.shipments[h.hold_id].state not in (ShipmentState.RESERVING, ShipmentState.OPEN)
+        or state.shipments[h.hold_id].state not in _HOLDING
     ]
     if not stale:
         return []
@@ -362,6 +403,17 @@ def _command(
         holds=tuple(holds),
         issued_at=now,
     )
+
+
+MAX_QUOTE_CHARS = 1_000
+"""The most of an upstream system's free text (a cancel's or a rejection's reason) the saga
+copies into the statuses and the order's state: each status repeats it in the order's history,
+its explanation and the records kept for redelivery."""
+
+
+def quoted(text: str) -> str:
+    """``text``, cut to ``MAX_QUOTE_CHARS`` with an ellipsis when longer."""
+    return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1] + "…"
 
 
 def _fresh_availability(result: SkuResult) -> dict[str, int]:

@@ -11,9 +11,12 @@ from datetime import datetime
 
 from schemas.enums import ServiceLevel
 from schemas.models import (
+    ActionResult,
     Carton,
+    FulfillmentAction,
     FulfillmentCommand,
     Message,
+    OrderAction,
     OrderStatusChanged,
     PackagingCommand,
     Shipment,
@@ -36,14 +39,56 @@ def status_record(
     state.status = status
     state.history.append(HistoryEntry(status=status, reason=reason, at=now))
     order_id = state.order.order_id
+    return _status(state, f"{order_id}:status:{len(state.history)}", reason, now, shipments)
+
+
+def action_answer(
+    state: OrderState,
+    action: OrderAction,
+    result: ActionResult,
+    reason: str,
+    now: datetime,
+    status: str | None = None,
+) -> OrderStatusChanged:
+    """The one status that answers ``action``: the order's status (``status`` when the action
+    moved it), its holds, and the result. Its id is the action's, so a repeat reproduces it."""
+    state.status = status or state.status
+    state.history.append(
+        HistoryEntry(
+            status=state.status,
+            reason=reason,
+            at=now,
+            action_id=action.action_id,
+            action_kind=action.kind.value,
+            requested_by=action.requested_by,
+            action_result=result.value,
+        )
+    )
+    record = _status(state, f"{state.order.order_id}:action:{action.action_id}", reason, now)
+    return record.model_copy(update={"action_id": action.action_id, "action_result": result})
+
+
+def _status(
+    state: OrderState,
+    event_id: str,
+    reason: str,
+    now: datetime,
+    shipments: Sequence[SagaShipment] = (),
+) -> OrderStatusChanged:
+    waiting = state.status in ("BACKORDERED", "PARTIALLY_ALLOCATED")
     return OrderStatusChanged(
-        event_id=f"{order_id}:status:{len(state.history)}",
-        order_id=order_id,
-        status=status,  # type: ignore[arg-type]  # validated into the enum
+        event_id=event_id,
+        order_id=state.order.order_id,
+        status=state.status,  # type: ignore[arg-type]  # validated into the enum
         reason=reason,
         shipments=tuple(_shipment(s) for s in shipments),
         rules_fired=tuple(state.rules_fired),
         at=now,
+        holds=tuple(state.holds),
+        backordered=tuple(
+            ShipmentLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity)
+            for x in (state.backordered if waiting else ())
+        ),
     )
 
 
@@ -65,11 +110,18 @@ def outcome_records(
 
 
 def fulfillment_command(
-    state: OrderState, shipment: SagaShipment, now: datetime
+    state: OrderState,
+    shipment: SagaShipment,
+    now: datetime,
+    action: FulfillmentAction = FulfillmentAction.FULFIL,
 ) -> FulfillmentCommand:
+    """Fulfil ``shipment``, or (``CANCEL``) stop it: each happens once to a shipment, so the
+    id names the shipment and the action."""
     order = state.order
+    suffix = "fulfil" if action is FulfillmentAction.FULFIL else "cancel"
     return FulfillmentCommand(
-        command_id=f"{shipment.shipment_id}:fulfil",
+        command_id=f"{shipment.shipment_id}:{suffix}",
+        action=action,
         order_id=order.order_id,
         shipment_id=shipment.shipment_id,
         location_id=shipment.location_id,

@@ -3,28 +3,41 @@
 One value per order holds everything needed to finish the order and to ignore redelivered
 inputs: the order itself, its shipments and their holds, the routing attempt in flight, its
 authorized returns and the ids of the events already applied (the dedup marker lives inside the
-value it protects, so one table write both applies an event and records it). Fields added later
-have defaults, so states stored by an older worker still load.
+value it protects, so one table write both applies an event and records it).
+
+Rolling upgrades: during one, workers of two releases read each other's values, so a stored
+value must read both ways. It carries ``state_version`` (absent in values written before it
+existed: read as 1). A newer worker reads older state: fields added later have defaults. An
+older worker reads newer state: :meth:`OrderState.from_stored` drops the fields it does not
+know, at any depth (in the order record or a reply kept for redelivery too), and keeps the
+rest, so the order goes on instead of being dead-lettered; what it writes back is its own
+version, without those fields. The contract's records on topics stay strict
+(``extra="forbid"``): their evolution goes through Avro schema resolution instead.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from schemas.common import Message, message_type
-from schemas.models import OrderPlaced
+from schemas.models import OrderHold, OrderPlaced
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
 # records again. Replays cover only inputs after the last committed offset, a short window.
 REPLIES_KEEP = 16
+STATE_VERSION = 1
+"""The version of the order state this worker writes; raise it when a stored field changes
+meaning (adding a field with a default needs no new version)."""
 
 
 class ShipmentState(StrEnum):
@@ -34,7 +47,9 @@ class ShipmentState(StrEnum):
     COMPLETED = "COMPLETED"  # picked up (or a transfer collected)
     REJECTED = "REJECTED"  # the location refused; released and re-routed
     DROPPED = "DROPPED"  # a lost reservation race; released
-    CANCELLED = "CANCELLED"
+    CANCELLING = "CANCELLING"  # CANCEL sent after the location accepted; units held until it
+    # confirms CANCELLED (or ships anyway)
+    CANCELLED = "CANCELLED"  # released: never commanded, unaccepted when cancelled, or confirmed
 
 
 LIVE = frozenset({ShipmentState.RESERVING, ShipmentState.OPEN})
@@ -58,6 +73,15 @@ class SagaShipment(BaseModel):
     destination_location_id: str | None = None
     attempt: int
     state: ShipmentState = ShipmentState.RESERVING
+    accepted: bool = False  # the location reported ACCEPTED
+    cancel_cause: str | None = None  # who had a CANCEL sent to its location, for later news
+
+    def units(self) -> dict[str, int]:
+        """Units per line id."""
+        per_line: dict[str, int] = defaultdict(int)
+        for line in self.lines:
+            per_line[line.line_id] += line.quantity
+        return per_line
 
     def skus(self) -> set[str]:
         return {line.sku for line in self.lines}
@@ -83,7 +107,11 @@ class Reply(BaseModel):
         data = dict(self.data)
         for name in self.binary:
             data[name] = base64.b64decode(data[name])
-        return _model(self.record).model_validate(data)
+        model = _model(self.record)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:  # kept by a newer worker: drop the fields it added
+            return model.model_validate(_without_unknown(copy.deepcopy(data), exc))
 
 
 class ReturnState(StrEnum):
@@ -110,14 +138,25 @@ class SagaReturn(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    """One status the order went through; an action's answer names the action and who asked."""
+
     status: str
     reason: str
     at: datetime
+    action_id: str | None = None
+    action_kind: str | None = None
+    requested_by: str | None = None
+    action_result: str | None = None
 
 
 class OrderState(BaseModel):
     """Everything the saga knows about one order."""
 
+    model_config = ConfigDict(extra="ignore")  # a newer worker's fields: see the module doc
+
+    # The version of the value as read (1 when absent: written before values had one); a
+    # write always stamps this release's STATE_VERSION, since it writes only what it knows.
+    state_version: int = STATE_VERSION
     order: OrderPlaced
     status: str = "RECEIVED"
     attempt: int = 0
@@ -137,6 +176,24 @@ class OrderState(BaseModel):
     routed: bool = False  # the first routing outcome went out
     cancelled: bool = False
     returns: dict[str, SagaReturn] = Field(default_factory=dict)  # return id -> authorized
+    holds: list[OrderHold] = Field(default_factory=list)  # what keeps the order from routing
+    hold_versions: dict[str, int] = Field(default_factory=dict)  # RULE hold id -> rule version
+    holds_placed: int = 0  # numbers the hold ids
+    released_rules: list[str] = Field(default_factory=list)  # "rule@vN" a person overruled
+    cancelled_units: dict[str, int] = Field(default_factory=dict)  # line id -> units cancelled
+
+    @field_serializer("state_version")
+    def _written_version(self, _read: int) -> int:
+        return STATE_VERSION
+
+    @classmethod
+    def from_stored(cls, raw: bytes | str) -> OrderState:
+        """The state stored as ``raw`` (JSON), by whichever release wrote it."""
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            known = _without_unknown(json.loads(raw), exc)
+        return cls.model_validate_json(json.dumps(known))
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.applied
@@ -167,6 +224,17 @@ class OrderState(BaseModel):
         for shipment in shipments:
             shipment.state = state
 
+    def delivered_status(self) -> str:
+        """COMPLETED once every ordered unit not cancelled has left (a transfer counts once
+        collected at the store), else SHIPPED. Derived from the shipments, as ``backordered``
+        only knows the latest routing attempt."""
+        delivered = self.delivered_by_line()
+        done = all(
+            delivered.get(x.line_id, 0) >= x.quantity - self.cancelled_units.get(x.line_id, 0)
+            for x in self.order.lines
+        )
+        return "COMPLETED" if done else "SHIPPED"
+
     def delivered_by_line(self) -> dict[str, int]:
         """Units of each order line that reached the customer: shipped (a transfer counts
         only once collected at the store) or picked up."""
@@ -178,6 +246,34 @@ class OrderState(BaseModel):
                 for line in s.lines:
                     delivered[line.line_id] += line.quantity
         return delivered
+
+
+def _without_unknown(data: Any, error: ValidationError) -> Any:
+    """``data`` without the fields ``error`` found unknown (``extra_forbidden``: a contract
+    record inside the state, written by a newer release). Re-raises ``error`` when it found
+    no unknown field: the value is wrong in another way, and stays refused."""
+    unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
+    if not unknown:
+        raise error
+    for loc in unknown:
+        _drop(data, loc)
+    return data
+
+
+def _drop(data: Any, loc: Sequence[int | str]) -> None:
+    """Delete the field at path ``loc``; a step that is not in ``data`` (the name of a union's
+    member in pydantic's error paths) is skipped."""
+    for step in loc[:-1]:
+        if _has(data, step):
+            data = data[step]
+    if isinstance(data, dict):
+        data.pop(loc[-1], None)
+
+
+def _has(data: Any, step: int | str) -> bool:
+    if isinstance(data, dict):
+        return step in data
+    return isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data)
 
 
 def _model(avro_name: str) -> type[Message]:

@@ -31,6 +31,8 @@ from schemas.models import (
     LocationAvailability,
     LocationKind,
     Message,
+    OrderAction,
+    OrderActionKind,
     OrderCancelled,
     OrderLine,
     OrderPlaced,
@@ -152,11 +154,20 @@ def make_order(
     """A web order shipped to the default address.
 
     `lines` takes OrderLines or (sku, quantity) pairs, numbered "1", "2", ... in order;
-    by default one unit of SKU-1. `order_total` defaults to the sum of the lines.
+    by default one unit of SKU-1 at 10.00. `order_total` defaults to the sum of the lines; a
+    larger one given for (sku, quantity) pairs prices their units so that the lines are worth
+    it (an order's total may not be far above its lines' worth).
     """
     given = list(lines) if lines is not None else [("SKU-1", 1)]
+    total = overrides.get("order_total")
+    units = sum(line[1] for line in given if not isinstance(line, OrderLine))
+    unit_price = Decimal("10.00")
+    if total is not None and units and Decimal(total) > unit_price * units:
+        unit_price = (Decimal(total) / units).quantize(Decimal("0.01"))
     order_lines = [
-        line if isinstance(line, OrderLine) else make_line(str(i), line[0], line[1])
+        line
+        if isinstance(line, OrderLine)
+        else make_line(str(i), line[0], line[1], unit_price=unit_price)
         for i, line in enumerate(given, start=1)
     ]
     fields: dict[str, Any] = {
@@ -399,6 +410,23 @@ def make_availability(sku: str = "SKU-1", **overrides: Any) -> Availability:
     return Availability(**{**fields, **overrides})
 
 
+def make_order_action(
+    order_id: str = "ORD-1",
+    kind: OrderActionKind = OrderActionKind.RELEASE_HOLD,
+    **overrides: Any,
+) -> OrderAction:
+    """An operator asks for `kind` on `order_id` (releasing every hold, by default)."""
+    fields: dict[str, Any] = {
+        "action_id": content_id("act", order_id, kind, *sorted(map(str, overrides.values()))),
+        "order_id": order_id,
+        "kind": kind,
+        "reason": "checked by hand",
+        "requested_by": "alice",
+        "requested_at": at(120),
+    }
+    return OrderAction(**{**fields, **overrides})
+
+
 FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.Location": make_location,
     "dom.v1.Product": make_product,
@@ -414,5 +442,6 @@ FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.PackagingCommand": make_packaging_command,
     "dom.v1.ReturnLabelCommand": make_return_label_command,
     "dom.v1.Availability": make_availability,
+    "dom.v1.OrderAction": make_order_action,
 }
 """One factory per top-level record, by Avro full name."""

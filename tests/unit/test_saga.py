@@ -49,6 +49,7 @@ SHIPPED = FulfillmentStatus.SHIPPED
 PICKED_UP = FulfillmentStatus.PICKED_UP
 REJECTED = FulfillmentStatus.REJECTED
 ACCEPTED = FulfillmentStatus.ACCEPTED
+CANCELLED = FulfillmentStatus.CANCELLED
 
 ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
@@ -670,11 +671,12 @@ def test_cancel_after_allocation_releases_the_holds() -> None:
     outputs = world.cancel(make_cancel())
     world.run()
 
-    assert kinds(outputs) == ["RELEASE SKU-1", "CANCELLED"]
+    # The location had not accepted it: told to cancel, and the units are free at once.
+    assert kinds(outputs) == ["FulfillmentCommand", "RELEASE SKU-1", "CANCELLED"]
     assert world.statuses() == ["RECEIVED", "ALLOCATED", "CANCELLED"]
     assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=0)
-    # The location's later reports of the cancelled shipment change nothing.
-    assert world.update(report("ORD-1", "ORD-1-1-1", "DC-EAST")) == []
+    # The location's later confirmation (or refusal) of the cancelled shipment changes nothing.
+    assert world.update(report("ORD-1", "ORD-1-1-1", "DC-EAST", status=CANCELLED)) == []
     assert world.update(report("ORD-1", "ORD-1-1-1", "DC-EAST", status=REJECTED)) == []
 
 

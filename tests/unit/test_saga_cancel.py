@@ -1,0 +1,311 @@
+"""Cancels reach the warehouse: CANCEL commands, units held until the location confirms (unless
+it had not accepted), late shipments that still count, and cancelling some units of some lines."""
+
+from __future__ import annotations
+
+from schemas.internal import SkuAction
+from schemas.models import (
+    ActionLine,
+    ActionResult,
+    FulfillmentAction,
+    FulfillmentStatus,
+    OrderActionKind,
+)
+from streams.core import inventory
+from streams.core.sku_owner import apply_command
+from tests.unit.factories import T0, make_cancel, make_order, make_return_request
+from tests.unit.test_returns import apply as apply_returns
+from tests.unit.test_returns import shipped
+from tests.unit.test_saga import World, placed, report
+from tests.unit.test_saga_actions import act, answers
+
+ACCEPTED = FulfillmentStatus.ACCEPTED
+CANCELLED = FulfillmentStatus.CANCELLED
+SHIPPED = FulfillmentStatus.SHIPPED
+SHIPMENT = "ORD-1-1-1"
+
+
+def allocated(lines: list[tuple[str, int]], stock: dict[str, dict[str, int]]) -> World:
+    return placed(World(stock), make_order(lines=lines))
+
+
+def accept(world: World, shipment_id: str = SHIPMENT, location_id: str = "DC-EAST") -> None:
+    world.update(report("ORD-1", shipment_id, location_id, status=ACCEPTED))
+
+
+def tell(world: World, status: FulfillmentStatus, shipment_id: str = SHIPMENT) -> None:
+    world.update(report("ORD-1", shipment_id, "DC-EAST", status=status))
+    world.run()
+
+
+def cancel_lines(world: World, action_id: str, *lines: tuple[str, int]) -> None:
+    wanted = [ActionLine(line_id=lid, quantity=n) for lid, n in lines]
+    act(world, OrderActionKind.CANCEL_LINES, action_id, lines=wanted, reason="customer call")
+
+
+def cancels(world: World) -> list[tuple[str, str]]:
+    return [
+        (c.shipment_id, c.command_id)
+        for c in world.fulfillment()
+        if c.action is FulfillmentAction.CANCEL
+    ]
+
+
+# ---- whole-order cancels ------------------------------------------------------------------------
+
+
+def test_cancelling_an_unaccepted_shipment_tells_the_location_and_releases_at_once() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+
+    world.cancel(make_cancel())
+    world.run()
+
+    assert cancels(world) == [(SHIPMENT, f"{SHIPMENT}:cancel")]
+    [cancel] = [c for c in world.fulfillment() if c.action is FulfillmentAction.CANCEL]
+    assert cancel.location_id == "DC-EAST"
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=0)
+
+
+def test_cancelling_an_accepted_shipment_holds_its_units_until_the_location_confirms() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    accept(world)
+
+    world.cancel(make_cancel())
+    world.run()
+
+    assert cancels(world) == [(SHIPMENT, f"{SHIPMENT}:cancel")]
+    assert world.statuses()[-1] == "CANCELLED"
+    assert world.at("SKU-1", "DC-EAST").reserved == 2
+
+    tell(world, CANCELLED)
+
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=0)
+    assert world.statuses()[-1] == "CANCELLED"
+    assert "DC-EAST confirmed the cancel of ORD-1-1-1" in world.last_status().reason
+    tell(world, CANCELLED)  # a repeat changes nothing
+    assert len(world.sku_commands(SkuAction.RELEASE)) == 1
+
+
+def test_a_shipment_shipped_after_its_cancel_consumes_its_held_units() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    accept(world)
+    world.cancel(make_cancel())
+    world.run()
+
+    tell(world, SHIPPED)
+
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+    last = world.last_status()
+    assert last.status.value == "COMPLETED"
+    assert last.reason.startswith("cancel REFUSED, too late: ORD-1-1-1 was shipped")
+    assert "the order's cancel: customer request" in last.reason
+    tell(world, CANCELLED)  # the location's confused confirmation afterwards changes nothing
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+
+
+def test_a_shipment_shipped_after_its_units_were_released_still_takes_them_off_on_hand() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    world.cancel(make_cancel())
+    world.run()
+    assert world.at("SKU-1", "DC-EAST").available == 5
+
+    tell(world, SHIPPED)
+    tell(world, SHIPPED)  # redelivered: counted once
+
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+    assert world.statuses()[-2:] == ["CANCELLED", "COMPLETED"]
+    assert "cancel REFUSED, too late" in world.last_status().reason
+
+
+def test_a_late_consumption_redelivered_to_the_owner_changes_on_hand_once() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    world.cancel(make_cancel())
+    world.run()
+    tell(world, SHIPPED)
+    [late] = world.sku_commands(SkuAction.CONSUME)
+    assert late.holds[0].hold_id == "ORD-1-1-1:late"
+
+    state, _ = apply_command(world.inventory["SKU-1"], late, T0)
+
+    assert state.at("DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+
+
+def test_a_hold_placed_on_an_accepted_shipment_waits_for_the_location() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    accept(world)
+
+    act(world, OrderActionKind.PLACE_HOLD, "A-1")
+
+    assert answers(world)[-1].action_result is ActionResult.APPLIED
+    assert cancels(world) == [(SHIPMENT, f"{SHIPMENT}:cancel")]
+    assert world.at("SKU-1", "DC-EAST").reserved == 2
+    tell(world, CANCELLED)
+    assert world.at("SKU-1", "DC-EAST").reserved == 0
+
+
+def test_a_held_order_whose_shipment_left_anyway_does_not_route_it_again() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    accept(world)
+    act(world, OrderActionKind.PLACE_HOLD, "A-1")
+
+    tell(world, SHIPPED)
+    assert "hold placed by action A-1" in world.last_status().reason
+    act(world, OrderActionKind.RELEASE_HOLD, "A-2")
+
+    assert world.sku_commands(SkuAction.RESERVE)[1:] == []
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+
+
+# ---- cancelling lines ---------------------------------------------------------------------------
+
+
+def test_cancelling_one_line_releases_only_its_sku_and_refulfils_the_other() -> None:
+    world = allocated(
+        [("SKU-A", 1), ("SKU-B", 1)], {"SKU-A": {"DC-EAST": 5}, "SKU-B": {"DC-EAST": 5}}
+    )
+
+    cancel_lines(world, "A-1", ("1", 1))
+
+    [answer] = answers(world)
+    assert answer.action_result is ActionResult.APPLIED
+    assert answer.reason.startswith("cancelled 1 of line 1 by alice (customer call)")
+    assert cancels(world) == [(SHIPMENT, f"{SHIPMENT}:cancel")]
+    assert world.at("SKU-A", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=0)
+    assert world.at("SKU-B", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=1)
+    last = world.last_status()
+    assert last.status.value == "ALLOCATED"
+    [(shipment_id, location, lines)] = [
+        (s.shipment_id, s.location_id, [(x.line_id, x.quantity) for x in s.lines])
+        for s in last.shipments
+    ]
+    assert (location, lines) == ("DC-EAST", [("2", 1)])
+    fulfil = world.fulfillment()[-1]
+    assert (fulfil.action, fulfil.shipment_id) == (FulfillmentAction.FULFIL, shipment_id)
+
+
+def test_cancelling_some_units_keeps_the_rest_of_the_line() -> None:
+    world = allocated([("SKU-1", 3)], {"SKU-1": {"DC-EAST": 5}})
+
+    cancel_lines(world, "A-1", ("1", 2))
+
+    assert world.at("SKU-1", "DC-EAST").reserved == 1
+    assert [(x.line_id, x.quantity) for x in world.last_status().shipments[0].lines] == [("1", 1)]
+
+
+def test_cancelling_units_of_an_accepted_shipment_waits_for_the_location() -> None:
+    world = allocated([("SKU-1", 3)], {"SKU-1": {"DC-EAST": 5}})
+    accept(world)
+
+    cancel_lines(world, "A-1", ("1", 1))
+
+    assert world.at("SKU-1", "DC-EAST").reserved == 3 + 2  # the old hold, and the rest anew
+    tell(world, CANCELLED)
+    assert world.at("SKU-1", "DC-EAST").reserved == 2
+
+
+def test_cancelling_every_open_unit_cancels_the_order() -> None:
+    world = allocated(
+        [("SKU-A", 1), ("SKU-B", 2)], {"SKU-A": {"DC-EAST": 5}, "SKU-B": {"DC-EAST": 5}}
+    )
+
+    cancel_lines(world, "A-1", ("1", 1), ("2", 2))
+
+    answer = answers(world)[-1]
+    assert answer.action_result is ActionResult.APPLIED
+    assert answer.status.value == "CANCELLED"
+    assert "the order is cancelled" in answer.reason
+    assert world.reserved_total() == 0
+    assert world.sku_commands(SkuAction.RESERVE)[2:] == []
+
+
+def test_cancelling_backordered_units_needs_no_location() -> None:
+    world = allocated([("SKU-A", 1), ("SKU-B", 2)], {"SKU-A": {"DC-EAST": 5}, "SKU-B": {}})
+    assert world.statuses()[-1] == "PARTIALLY_ALLOCATED"
+
+    cancel_lines(world, "A-1", ("2", 2))
+
+    answer = answers(world)[-1]
+    assert answer.status.value == "ALLOCATED"
+    assert answer.backordered == ()
+    assert cancels(world) == []
+    assert world.at("SKU-A", "DC-EAST").reserved == 1
+
+
+def test_a_shipped_line_cannot_be_cancelled() -> None:
+    world = allocated([("SKU-1", 1)], {"SKU-1": {"DC-EAST": 5}})
+    tell(world, SHIPPED)
+
+    cancel_lines(world, "A-1", ("1", 1))
+
+    answer = answers(world)[-1]
+    assert (answer.action_result, answer.reason) == (ActionResult.REFUSED, "line 1 already shipped")
+
+
+def test_refused_line_cancels_change_nothing() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    published = len(world.published)
+
+    cancel_lines(world, "A-1", ("9", 1))
+    cancel_lines(world, "A-2", ("1", 3))
+    cancel_lines(world, "A-3")
+
+    got = [(a.action_result, a.reason) for a in answers(world)]
+    assert got == [
+        (ActionResult.REFUSED, "order ORD-1 has no line 9 (its lines: 1)"),
+        (ActionResult.REFUSED, "only 2 units of line 1 are open, 3 asked"),
+        (ActionResult.REFUSED, "name at least one line to cancel (line id and units)"),
+    ]
+    assert len(world.published) == published + 3  # the three answers, nothing else
+    assert world.at("SKU-1", "DC-EAST").reserved == 2
+    assert world.orders["ORD-1"].cancelled_units == {}
+
+
+def test_a_line_cancel_while_the_order_is_being_routed_is_refused() -> None:
+    world = World({"SKU-1": {"DC-EAST": 5}})
+    world.place(make_order())
+
+    cancel_lines(world, "A-1", ("1", 1))
+
+    answer = answers(world)[-1]
+    assert answer.action_result is ActionResult.REFUSED
+    assert "being routed right now" in answer.reason
+
+
+def test_a_line_cancel_too_late_counts_the_units_as_shipped() -> None:
+    world = allocated([("SKU-1", 2)], {"SKU-1": {"DC-EAST": 5}})
+    cancel_lines(world, "A-1", ("1", 2))
+    assert world.statuses()[-1] == "CANCELLED"
+
+    tell(world, SHIPPED)
+
+    assert world.statuses()[-1] == "COMPLETED"
+    assert "action A-1 cancelling lines" in world.last_status().reason
+    assert world.orders["ORD-1"].cancelled_units == {"1": 0}
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+
+
+def test_a_cancelled_order_that_shipped_anyway_can_be_returned() -> None:
+    world = shipped(ship=False)
+    world.cancel(make_cancel())
+    world.run()
+    assert apply_returns(world, make_return_request(return_id="RET-0"))[0].reason.endswith(
+        "the order was cancelled"
+    )
+
+    tell(world, SHIPPED)
+    [status] = apply_returns(world, make_return_request())[:1]
+
+    assert status.status.value == "RETURN_AUTHORIZED"
+
+
+def test_the_rest_of_a_cut_shipment_is_routed_with_the_lines_still_waiting() -> None:
+    world = allocated([("SKU-A", 3), ("SKU-B", 2)], {"SKU-A": {"DC-EAST": 5}, "SKU-B": {}})
+    assert world.statuses()[-1] == "PARTIALLY_ALLOCATED"
+
+    cancel_lines(world, "A-1", ("1", 1))
+
+    last = world.last_status()
+    assert last.status.value == "PARTIALLY_ALLOCATED"
+    assert [(x.line_id, x.quantity) for x in last.shipments[0].lines] == [("1", 2)]
+    assert [(x.line_id, x.quantity) for x in last.backordered] == [("2", 2)]
+    assert world.at("SKU-A", "DC-EAST").reserved == 2
