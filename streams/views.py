@@ -3,10 +3,11 @@ and the operators' rules.
 
 Routing on one worker needs the locations (a compacted topic), every sku's availability (the
 compacted availability topic the inventory stage publishes) and how many shipments each
-location got today (counted from the fulfillment commands). None of these is partitioned
-state: each worker reads all partitions of those topics with a consumer outside the group, so
-"visible to every worker" holds without Faust's GlobalTable (whose recovery loops with several
-workers). The view may lag by milliseconds; the per-sku reservation is what prevents
+location got today (counted from the fulfillment commands, read from the start of the current
+UTC day only: a worker's start must not decode every command ever sent). None of these is
+partitioned state: each worker reads all partitions of those topics with a consumer outside the
+group, so "visible to every worker" holds without Faust's GlobalTable (whose recovery loops with
+several workers). The view may lag by milliseconds; the per-sku reservation is what prevents
 overselling, and a lost race re-routes on the fresh numbers the reservation result carries.
 """
 
@@ -15,18 +16,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from datetime import date
+from collections.abc import Collection, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
-from schemas.models import Availability, FulfillmentCommand, Location, Product, Rule
+from schemas.models import (
+    Availability,
+    FulfillmentCommand,
+    Location,
+    Message,
+    Product,
+    Rule,
+)
 from streams.core.routing_model import Capability, LocationInfo, LocationKind
 from streams.core.rules import RuleError, RuleSet
 
 log = logging.getLogger(__name__)
+
+DAY_START_MARGIN = timedelta(hours=1)
+"""How far before midnight (UTC) the view starts reading the day's topics. Offsets are found by
+record timestamp, the load is counted by ``created_at``: a command stamped a little before
+midnight by a worker whose clock is behind its input's can still be created today."""
 
 
 class AvailabilityBook(Mapping[str, Availability]):
@@ -89,6 +103,10 @@ class NetworkView:
         self._load_day: date | None = None
         self._infos: list[LocationInfo] | None = None
         self.ready = asyncio.Event()
+        self.records_read: Counter[str] = Counter()  # topic -> records the follower fetched
+        # partition of the locations topic -> the next offset the view reads there
+        self.locations_read: dict[int, int] = {}
+        self._locations_moved = asyncio.Event()
 
     # ---- updates ------------------------------------------------------------------------------
 
@@ -107,16 +125,25 @@ class NetworkView:
             self._apply_rule(record)
 
     def _apply_rule(self, rule: Rule) -> None:
-        """A valid rule replaces its older version; an invalid one leaves the set as it was."""
+        """A valid rule replaces its older version; an invalid one leaves the set as it was.
+
+        Whatever compiling a rule raises refuses that version: a rule comes from a topic
+        anyone upstream may write, and no rule may stop the view, and with it the worker.
+        """
         try:
             self.rules = self.rules.with_rule(rule)
-        except RuleError as exc:
-            self.rule_errors[rule.rule_id] = (rule.version, exc.message)
+        except Exception as exc:
+            if isinstance(exc, RuleError):
+                reason = exc.message
+            else:  # a bug of the checker, not of the rule; refused all the same
+                log.exception("checking rule %s v%s failed", rule.rule_id, rule.version)
+                reason = f"could not be checked: {exc!r}"
+            self.rule_errors[rule.rule_id] = (rule.version, reason)
             log.warning(
                 "rule %s v%s refused, the set in force is kept: %s",
                 rule.rule_id,
                 rule.version,
-                exc.message,
+                reason,
             )
             return
         refused = self.rule_errors.get(rule.rule_id)
@@ -140,6 +167,22 @@ class NetworkView:
         if day == self._load_day:
             self._load[command.location_id] += 1
             self._infos = None
+
+    # ---- how far the locations topic is read -----------------------------------------------------
+
+    def note_locations_read(self, positions: Mapping[int, int]) -> None:
+        """The follower has folded the locations topic up to these offsets (the next it reads,
+        by partition)."""
+        if all(self.locations_read.get(p) == offset for p, offset in positions.items()):
+            return
+        self.locations_read.update(positions)
+        moved, self._locations_moved = self._locations_moved, asyncio.Event()
+        moved.set()
+
+    async def read_locations_to(self, ends: Mapping[int, int]) -> None:
+        """Return once every partition of the locations topic is folded up to ``ends``."""
+        while any(self.locations_read.get(p, 0) < end for p, end in ends.items()):
+            await self._locations_moved.wait()
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -180,11 +223,15 @@ async def follow_topics(
     locations_topic: str,
     rules_topic: str | None = None,
     availability_topic: str | None = None,
+    today_topics: Collection[str] = (),
 ) -> None:
-    """Read every partition of ``topics`` from the beginning into ``view``, forever.
+    """Read every partition of ``topics`` into ``view``, forever: from the beginning (the
+    compacted topics are the state), but ``today_topics`` only from the first record of the
+    current UTC day (see :func:`_start_offsets`).
 
     ``view.ready`` is set once the end offsets seen at start-up are reached, so stages can wait
-    for a complete picture before they route.
+    for a complete picture before they route; a partition with nothing past where the view
+    starts has nothing to wait for.
     """
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **consumer_conf)
     await consumer.start()
@@ -193,13 +240,19 @@ async def follow_topics(
             TopicPartition(t, p) for t in topics for p in sorted(await _partitions(consumer, t))
         ]
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        targets = {tp: off for tp, off in (await consumer.end_offsets(partitions)).items() if off}
+        ends = await consumer.end_offsets(partitions)  # before the starts: see _start_offsets
+        starts = await _start_offsets(consumer, partitions, today_topics, ends)
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+        targets = {tp: end for tp, end in ends.items() if end > starts[tp]}
+        locations = [tp for tp in partitions if tp.topic == locations_topic]
+        await _note_locations_read(view, consumer, locations)
         if not targets:
             view.ready.set()
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, messages in batch.items():
+                view.records_read[tp.topic] += len(messages)
                 for message in messages:
                     if message.topic == availability_topic and message.key and message.value:
                         view.availability.put_raw(message.key.decode(), message.value, codec)
@@ -209,8 +262,39 @@ async def follow_topics(
                     del targets[tp]
             if not targets and not view.ready.is_set():
                 view.ready.set()
+            await _note_locations_read(view, consumer, locations)
     finally:
         await consumer.stop()
+
+
+async def _start_offsets(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    today_topics: Collection[str],
+    ends: Mapping[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    """Where the view starts on each partition: its beginning; on a partition of
+    ``today_topics``, the first record stamped since midnight UTC (less ``DAY_START_MARGIN``),
+    or ``ends`` when it has none. ``ends`` must be read before: a record appended meanwhile is
+    then after the start, never skipped."""
+    starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+    daily = [tp for tp in partitions if tp.topic in today_topics]
+    if daily:
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = int((midnight - DAY_START_MARGIN).timestamp() * 1000)
+        found = await consumer.offsets_for_times(dict.fromkeys(daily, since))
+        for tp in daily:
+            first = found.get(tp)
+            starts[tp] = first.offset if first is not None else ends[tp]
+    return starts
+
+
+async def _note_locations_read(
+    view: NetworkView, consumer: AIOKafkaConsumer, locations: list[TopicPartition]
+) -> None:
+    """Tell the view how far it has read the locations topic: a stock event for an unknown
+    location waits for that (streams/location_gate.py)."""
+    view.note_locations_read({tp.partition: await consumer.position(tp) for tp in locations})
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -231,14 +315,35 @@ def _fold(
     rules_topic: str | None,
 ) -> None:
     topic, key, value = message.topic, message.key, message.value
-    if value is None:
-        if key and topic == locations_topic:
-            view.forget_location(key.decode())
-        elif key and topic == rules_topic:
-            view.forget_rule(key.decode())
-        return
     try:
-        view.apply(codec.decode(value))
+        if value is None:
+            if key and topic == locations_topic:
+                view.forget_location(key.decode())
+            elif key and topic == rules_topic:
+                view.forget_rule(key.decode())
+            return
+        record = codec.decode(value)
+        if not _keyed_by_its_id(record, key):
+            # Its stage dead-letters it (bad_key); applied here, it would change the record
+            # of another location, product or rule than the one its key names.
+            log.warning("view skips a %s whose key is not its id, on %s", record.avro_name, topic)
+            return
+        view.apply(record)
     except DecodeError as exc:
         # The stage that owns the topic dead-letters it; the view just skips it.
         log.warning("view skips undecodable record on %s: %s", topic, exc.reason)
+    except Exception:
+        # One record must never stop the follower (a worker without it stops): skip it; the
+        # stage that owns the topic dead-letters it.
+        log.exception(
+            "view skips a record it cannot apply: %s partition %s offset %s",
+            topic,
+            message.partition,
+            message.offset,
+        )
+
+
+def _keyed_by_its_id(record: Message, key: bytes | None) -> bool:
+    """The message's key is the record's id, the field the registry keys its topic by."""
+    field = registry.topic_for(record.avro_name).key
+    return key == str(getattr(record, field)).encode()

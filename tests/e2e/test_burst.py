@@ -12,7 +12,7 @@ import pytest
 from dom.settings import Settings
 from tests.e2e import world
 from tests.e2e.harness import Pipeline
-from tests.e2e.invariants import check_invariants, wait_for_outcomes
+from tests.e2e.invariants import ROUTING_OUTCOMES, check_invariants, wait_for_outcomes
 
 SKUS = 60
 ORDERS = 1000
@@ -57,11 +57,37 @@ def test_burst_through_two_workers_never_oversells(pipeline: Pipeline) -> None:
 def test_burst_survives_sigkill_of_a_worker(pipeline: Pipeline) -> None:
     orders = list(world.orders(ORDERS, SKUS, seed=23, prefix="K"))
     started = time.monotonic()
+    first_half = {o.order_id for o in orders[: ORDERS // 2]}
     pipeline.produce(orders[: ORDERS // 2])
-    time.sleep(0.5)  # mid-stream: the first half is being routed
+    # mid-stream: the kill is sent as soon as the first outcomes of the first half show
+    pipeline.read("dom.order-status.v1", lambda r: _outcomes(r) >= 10, timeout=120)
+    killed_at_ms = time.time() * 1000
     pipeline.workers["w2"].kill()
     pipeline.produce(orders[ORDERS // 2 :])
     pipeline.start_worker("w2")  # same name: same data directory, as a restarted pod
     statuses = wait_for_outcomes(pipeline, {o.order_id for o in orders})
     counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
+    before_kill = _outcomes_before(pipeline, killed_at_ms)
+    # The kill landed while the first half was being routed: some of its orders had an
+    # outcome, not all of them.
+    assert 0 < len(before_kill) < len(first_half), (
+        f"{len(before_kill)} of the first {len(first_half)} orders had an outcome at the SIGKILL"
+    )
+    assert before_kill <= first_half
     _report("burst with SIGKILL", pipeline, started, counts)
+    print(f"outcomes before the SIGKILL: {len(before_kill)} of {len(first_half)}")
+
+
+def _outcomes(records: list[object]) -> int:
+    return sum(1 for r in records if getattr(r, "status", None) in ROUTING_OUTCOMES)
+
+
+def _outcomes_before(pipeline: Pipeline, at_ms: float) -> set[str]:
+    """Orders whose routing outcome is stamped before ``at_ms`` (the workers run on this
+    machine: their producers stamp records with its clock)."""
+    decided: set[str] = set()
+    for message in pipeline.read_changelog_messages("dom.order-status.v1"):
+        status = pipeline.codec.decode(message.value())
+        if status.status in ROUTING_OUTCOMES and message.timestamp()[1] < at_ms:
+            decided.add(status.order_id)
+    return decided

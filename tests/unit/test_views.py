@@ -8,8 +8,8 @@ import pytest
 
 from schemas.codec import Codec
 from schemas.models import Availability, LocationAvailability
-from streams.views import AvailabilityBook, NetworkView
-from tests.unit.factories import make_availability
+from streams.views import AvailabilityBook, NetworkView, _fold
+from tests.unit.factories import make_availability, make_location, make_product, make_rule
 
 
 class CountingCodec(Codec):
@@ -65,3 +65,39 @@ def test_an_undecodable_record_reads_as_missing() -> None:
     with pytest.raises(KeyError):
         book["SKU-1"]
     assert len(book) == 0
+
+
+class _Message:
+    """A record as the view's follower reads it."""
+
+    def __init__(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.topic, self.key, self.value = topic, key, value
+        self.partition, self.offset = 0, 0
+
+
+def test_the_view_skips_a_master_record_whose_key_is_not_its_id() -> None:
+    """The masters and rules stages dead-letter such a record (bad_key); the view applied it
+    all the same, so a record refused for its key closed DC-EAST for every order."""
+    codec, view = Codec(), NetworkView()
+    _fold(
+        view,
+        codec,
+        _Message("locations", b"DC-EAST", codec.encode(make_location())),
+        "locations",
+        "rules",
+    )
+    closed = make_location(active=False, capabilities=())
+    rule = make_rule("RULE-1")
+
+    for topic, key, record in [
+        ("locations", b"DC-OTHER", closed),
+        ("locations", None, closed),
+        ("rules", b"RULE-2", rule),
+        ("products", b"SKU-2", make_product("SKU-1")),
+    ]:
+        _fold(view, codec, _Message(topic, key, codec.encode(record)), "locations", "rules")
+
+    assert view.locations["DC-EAST"].active and set(view.locations) == {"DC-EAST"}
+    assert len(view.rules) == 0 and view.products == {}
+    _fold(view, codec, _Message("rules", b"RULE-1", codec.encode(rule)), "locations", "rules")
+    assert view.rules.get("RULE-1") == rule
