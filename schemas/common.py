@@ -70,7 +70,10 @@ def _utc_millis(value: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     elif value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59-05:00 is in year 10000 in UTC
+            raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
@@ -97,6 +100,17 @@ def _currency(value: str) -> str:
 
 Id = Annotated[str, AfterValidator(_not_blank)]
 """An identifier or code: any non-blank string."""
+
+MAX_ID_CHARS = 256
+"""The longest id an upstream system may send (order, line, sku, location, event, ...).
+
+An id is repeated in everything it leads to: a shipment id holds its order's id, a command id
+its sku and shipment ids, an order's state every record it caused. A 100 KB order id made an
+order's state larger than a Kafka record may be, and the worker stopped. Real ids are tens of
+characters; the pipeline's own ids, built from these, are not bounded by this."""
+
+InboundId = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_not_blank)]
+"""An id in a record from upstream: non-blank, at most ``MAX_ID_CHARS`` characters."""
 
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]

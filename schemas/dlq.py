@@ -46,7 +46,13 @@ def dead_letter(
     partition: int,
     offset: int,
 ) -> DeadLetter:
-    """The dead letter of the message at `source_topic`/`partition`/`offset`."""
+    """The dead letter of the message at `source_topic`/`partition`/`offset`.
+
+    A message with neither key nor value (a tombstone without a key) gets an empty value:
+    Kafka's clients refuse to send a record that has neither, and the stage sending it stopped.
+    """
+    if key is None and value is None:
+        value = b""
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
     headers = [

@@ -25,6 +25,7 @@ from schemas.common import (
     Count,
     DomModel,
     Id,
+    InboundId,
     Int32,
     Message,
     Money,
@@ -32,8 +33,10 @@ from schemas.common import (
     message_type,
 )
 from schemas.enums import (
+    ActionResult,
     Capability,
     Channel,
+    FulfillmentAction,
     FulfillmentKind,
     FulfillmentMethod,
     FulfillmentStatus,
@@ -41,15 +44,20 @@ from schemas.enums import (
     ItemCondition,
     LabelFormat,
     LocationKind,
+    OrderActionKind,
+    OrderHoldKind,
     OrderStatus,
     RuleStage,
     ServiceLevel,
     StockEventKind,
 )
 from schemas.orders import (
+    ActionLine,
     Customer,
     FulfillmentUpdate,
+    OrderAction,
     OrderCancelled,
+    OrderHold,
     OrderLine,
     OrderPlaced,
     OrderStatusChanged,
@@ -67,7 +75,7 @@ class Location(Message):
 
     avro_name: ClassVar[str] = "dom.v1.Location"
 
-    location_id: Id
+    location_id: InboundId
     name: str
     kind: LocationKind
     address: Address
@@ -83,7 +91,7 @@ class Product(Message):
 
     avro_name: ClassVar[str] = "dom.v1.Product"
 
-    sku: Id
+    sku: InboundId
     name: str
     category: str
     unit_price: Money
@@ -101,9 +109,9 @@ class StockEvent(Message):
 
     avro_name: ClassVar[str] = "dom.v1.StockEvent"
 
-    event_id: Id
-    sku: Id
-    location_id: Id
+    event_id: InboundId
+    sku: InboundId
+    location_id: InboundId
     kind: StockEventKind
     quantity: Int32
     reason: str | None = None
@@ -120,7 +128,7 @@ class StockEvent(Message):
 class RuleAction(DomModel):
     """What a rule does when its condition holds."""
 
-    type: Id
+    type: InboundId
     params: dict[str, str] = Field(default_factory=dict)
 
     def __hash__(self) -> int:
@@ -133,7 +141,7 @@ class Rule(Message):
 
     avro_name: ClassVar[str] = "dom.v1.Rule"
 
-    rule_id: Id
+    rule_id: InboundId
     version: Count
     stage: RuleStage
     priority: Int32
@@ -142,7 +150,7 @@ class Rule(Message):
     enabled: bool = True
     stop_processing: bool = False
     description: str | None = None
-    updated_by: Id
+    updated_by: InboundId
     updated_at: Timestamp
 
 
@@ -185,12 +193,15 @@ TOP_LEVEL_MODELS: Mapping[str, type[Message]] = MappingProxyType(
             PackagingCommand,
             ReturnLabelCommand,
             Availability,
+            OrderAction,
         )
     }
 )
 
 __all__ = [
     "TOP_LEVEL_MODELS",
+    "ActionLine",
+    "ActionResult",
     "Address",
     "Availability",
     "Capability",
@@ -198,6 +209,7 @@ __all__ = [
     "Channel",
     "Customer",
     "DomModel",
+    "FulfillmentAction",
     "FulfillmentCommand",
     "FulfillmentKind",
     "FulfillmentMethod",
@@ -211,7 +223,11 @@ __all__ = [
     "LocationAvailability",
     "LocationKind",
     "Message",
+    "OrderAction",
+    "OrderActionKind",
     "OrderCancelled",
+    "OrderHold",
+    "OrderHoldKind",
     "OrderLine",
     "OrderPlaced",
     "OrderStatus",

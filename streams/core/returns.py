@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from schemas.common import Address
+from schemas.common import MAX_ID_CHARS, Address
 from schemas.enums import Capability, ItemCondition, StockEventKind
 from schemas.models import (
     Location,
@@ -128,7 +128,7 @@ def on_return_requested(state: OrderState, event: ReturnRequested, ctx: SagaCont
 
 def request_problem(state: OrderState, event: ReturnRequested) -> str | None:
     """Why the request cannot be authorized against this order, or None if it can."""
-    if state.cancelled:
+    if state.cancelled and not delivered_units(state):  # a late shipment can still come back
         return "the order was cancelled"
     if not event.lines:
         return "it has no lines"
@@ -239,7 +239,7 @@ def restock_events(event: ReturnReceived) -> list[StockEvent]:
     sellable = _units((x.sku, x.quantity) for x in event.lines if _sellable(x.condition))
     return [
         StockEvent(
-            event_id=f"{event.return_id}:{event.event_id}:{event.location_id}:{sku}",
+            event_id=_restock_id(event.return_id, event.event_id, event.location_id, sku),
             sku=sku,
             location_id=event.location_id,
             kind=StockEventKind.ADJUSTMENT,
@@ -249,6 +249,15 @@ def restock_events(event: ReturnReceived) -> list[StockEvent]:
         )
         for sku, quantity in sorted(sellable.items())
     ]
+
+
+def _restock_id(*parts: str) -> str:
+    """The parts joined by ``:``; past the length of an id, ``restock:`` and their digest (each
+    part may be as long as an id may be, the stock event's id may not)."""
+    joined = ":".join(parts)
+    if len(joined) <= MAX_ID_CHARS:
+        return joined
+    return "restock:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -16,7 +16,11 @@ from streams.core.cartons import (
     BoxType,
     CartonPlan,
     CatalogueError,
+    PackedCarton,
     Unit,
+    _first_fit_decreasing,
+    _OpenCarton,
+    _packing_order,
     cartonize,
     cartonize_shipment,
     default_catalogue,
@@ -415,3 +419,49 @@ def test_fragile_units_go_in_protective_boxes_whenever_one_takes_them(
             padded_fits = any(fits(unit, box) for box in CATALOGUE.protective_boxes)
             if (unit.fragile or protective) and padded_fits:
                 assert packed.box is not None and packed.box.protective
+
+
+def test_a_long_line_is_packed_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carton that refused a unit is not asked again for its twins: a line of 100,000 units
+    (the most a line may ask for) once tried every open carton for every unit, which took
+    minutes and stopped the worker's every stage meanwhile."""
+    tries = 0
+    try_add = _OpenCarton.try_add
+
+    def counted(self: _OpenCarton, unit: Unit, catalogue: BoxCatalogue) -> bool:
+        nonlocal tries
+        tries += 1
+        return try_add(self, unit, catalogue)
+
+    monkeypatch.setattr(_OpenCarton, "try_add", counted)
+    products = [make_product("A"), make_product("B", length_mm=10, width_mm=10, height_mm=10)]
+
+    plan = pack([line("A", 10_000), line("B", 10_000)], products)
+
+    assert Counter(s for c in plan.cartons for s in c.skus) == {"A": 10_000, "B": 10_000}
+    assert len(plan.cartons) > 100
+    assert tries < 3 * 20_000
+
+
+def _every_carton_tried(units: list[Unit], boxes: tuple[BoxType, ...]) -> list[PackedCarton]:
+    """First-fit decreasing as it was written first: every open carton, for every unit."""
+    cartons: list[_OpenCarton] = []
+    for unit in units:
+        if not any(c.try_add(unit, CATALOGUE) for c in cartons):
+            alone = tuple(b for b in boxes if fits(unit, b))
+            cartons.append(_OpenCarton([unit], unit.volume_mm3, unit.weight_grams, alone))
+    return [PackedCarton(c.boxes[0].box_type, tuple(c.units), c.boxes[0]) for c in cartons]
+
+
+@settings(max_examples=200, deadline=None)
+@given(products=_products, quantities=st.lists(st.integers(1, 40), min_size=1, max_size=6))
+def test_packing_from_the_last_carton_changes_no_plan(
+    products: list[Product], quantities: list[int]
+) -> None:
+    lines = [line(p.sku, q) for p, q in zip(products, quantities, strict=False)]
+    units = sorted(units_for(lines, {p.sku: p for p in products}), key=_packing_order)
+    units = [u for u in units if any(fits(u, b) for b in CATALOGUE.standard_boxes)]
+
+    assert _first_fit_decreasing(units, CATALOGUE.standard_boxes, CATALOGUE) == (
+        _every_carton_tried(units, CATALOGUE.standard_boxes)
+    )

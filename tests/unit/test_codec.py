@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, DecodeError
+from schemas.common import MAX_ID_CHARS
 from schemas.models import (
     TOP_LEVEL_MODELS,
     Address,
@@ -32,6 +33,7 @@ from tests.unit.factories import (
     make_address,
     make_cancel,
     make_fulfillment_command,
+    make_fulfillment_update,
     make_location,
     make_order,
     make_pickup_order,
@@ -241,6 +243,26 @@ def test_invalid_record_names_the_field() -> None:
         "invalid OrderPlaced: lines.0.quantity: Input should be greater than 0; "
         "currency: Value error, must be an ISO 4217 code in upper case, like 'USD'"
     )
+
+
+def test_an_upstream_id_longer_than_an_id_may_be_is_invalid() -> None:
+    """An id is repeated in every record and state it leads to: one of 100 KB made an order's
+    state larger than a Kafka record, and the worker stopped. Ids the pipeline builds from
+    upstream ones (a shipment id holds its order id) are not bounded."""
+    datum = make_order().model_dump()
+    datum["order_id"] = "x" * 100_000
+    datum["lines"][0]["sku"] = "s" * (MAX_ID_CHARS + 1)
+
+    with pytest.raises(DecodeError) as caught:
+        SINGLE.decode(single_object("OrderPlaced", datum))
+    assert caught.value.reason == (
+        "invalid OrderPlaced: order_id: String should have at most 256 characters; "
+        "lines.0.sku: String should have at most 256 characters"
+    )
+    at_most = make_order("o" * MAX_ID_CHARS, lines=[("s" * MAX_ID_CHARS, 1)], event_id="e")
+    assert SINGLE.decode(SINGLE.encode(at_most)) == at_most
+    update = make_fulfillment_update(at_most.order_id, shipment_id=f"{at_most.order_id}-1-1")
+    assert SINGLE.decode(SINGLE.encode(update)) == update
 
 
 def test_enum_members_survive_the_round_trip() -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 import pytest
 
 import tests.unit.test_saga as saga_world  # the module, so its tests are not collected twice
+from schemas.common import MAX_ID_CHARS
 from schemas.enums import Capability, ItemCondition, LabelFormat, StockEventKind
 from schemas.models import (
     Location,
@@ -308,6 +309,32 @@ def test_partial_receipts_add_up_to_returned() -> None:
     ids = [x.event_id for x in only(first + second, StockEvent)]
     assert len(ids) == len(set(ids)) == 3
     assert world.at("SKU-1", "DC-EAST").on_hand == 8 + 2  # shipped 2, both back (received there)
+
+
+def test_a_receipt_of_long_ids_restocks_under_a_stock_event_id_that_fits() -> None:
+    """The restock's id joins four ids; each may be as long as an id may be, the joined one
+    not (a StockEvent's id is an upstream id too): it is then a digest of them."""
+    world = shipped()
+    return_id = "R" * MAX_ID_CHARS
+    lines = (make_return_line("SKU-1", 2),)
+    apply(world, make_return_request(return_id=return_id, event_id="rrq-1", lines=lines))
+    receipt = make_return_received(
+        return_id=return_id,
+        event_id="E" * MAX_ID_CHARS,
+        location_id="L" * MAX_ID_CHARS,
+        lines=(make_received_line("SKU-1", 1),),
+    )
+
+    first = apply(world, receipt)
+    again = apply(world, receipt)
+    second = apply(world, receipt.model_copy(update={"event_id": "E" * (MAX_ID_CHARS - 1)}))
+
+    [stock] = only(first, StockEvent)
+    assert len(stock.event_id) <= MAX_ID_CHARS and stock.quantity == 1
+    assert only(again, StockEvent) == [stock]  # a redelivery: the same id, dropped by the owner
+    [other] = only(second, StockEvent)
+    assert other.event_id != stock.event_id
+    assert status_of(second).status == "RETURNED"
 
 
 @pytest.mark.parametrize(
