@@ -219,7 +219,7 @@ def drive(
                 _count_answers(generator.counts, client)
                 click.echo(f"[{elapsed:6.0f}s] {_describe(generator.counts)}")
     finally:
-        report = producer.flush()
+        report = producer.close()
         consumer.close()
         if client is not None:
             client.close()

@@ -233,6 +233,10 @@ def feed_files(
 ) -> list[FeedReport]:
     """`feed_file` for each path, through one producer."""
     producer = ContractProducer(settings)
-    return [
-        feed_file(settings, kind, p, producer, marketplace_parse=marketplace_parse) for p in paths
-    ]
+    try:
+        return [
+            feed_file(settings, kind, p, producer, marketplace_parse=marketplace_parse)
+            for p in paths
+        ]
+    finally:
+        producer.close()

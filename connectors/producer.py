@@ -41,6 +41,7 @@ class ContractProducer:
         )
         self.report = DeliveryReport()
         self._producer = Producer(settings.producer_config())
+        self._closed = False
 
     def send(self, record: Record, *, on_delivery: DeliveryCallback | None = None) -> None:
         topic = registry.topic_for(record.avro_name)
@@ -84,6 +85,8 @@ class ContractProducer:
         return int(self._producer.poll(timeout))
 
     def flush(self, timeout: float = 30.0) -> DeliveryReport:
+        if self._closed:
+            return self.report
         remaining = self._producer.flush(timeout)
         if remaining:
             self.report.failed += remaining
@@ -105,5 +108,17 @@ class ContractProducer:
     def __enter__(self) -> ContractProducer:
         return self
 
+    def close(self, timeout: float = 30.0) -> DeliveryReport:
+        """Flush, then let go of the client: librdkafka's threads would otherwise go on
+        (reconnecting to a broker that is gone) until the garbage collector finds it."""
+        if self._closed:
+            return self.report
+        report = self.flush(timeout)
+        self._closed = True
+        closer = getattr(self._producer, "close", None)  # confluent-kafka >= 2.12
+        if closer is not None:
+            closer()
+        return report
+
     def __exit__(self, *exc: object) -> None:
-        self.flush()
+        self.close()

@@ -345,7 +345,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             report = await asyncio.get_running_loop().run_in_executor(
-                None, connector.producer.flush
+                None, connector.producer.close
             )
             seen.close()
             log.info("connector stopped: %d delivered, %d failed", report.delivered, report.failed)

@@ -263,6 +263,9 @@ class FakeProducer:
         self.flushed = True
         return self.report
 
+    def close(self, timeout: float = 30.0) -> DeliveryReport:
+        return self.flush(timeout)
+
 
 def run_app(
     tmp_path: Path,

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
-from connectors.producer import ContractProducer, DeliveryCallback
+from connectors.producer import ContractProducer, DeliveryCallback, DeliveryReport
 from connectors.web import DOM_HMAC_HEADER, MAX_BODY, create_app, sign
 from dom.settings import Settings
 from schemas.codec import Codec
@@ -82,9 +82,11 @@ class SendingProducer(FakeProducer):
             time.sleep(0.002)
         return super().poll(0)
 
-    def close(self) -> None:
-        self.real._producer.purge()  # never sent anywhere: drop them rather than wait
-        self.real._producer.flush(0)
+    def close(self, timeout: float = 30.0) -> DeliveryReport:
+        if not self.real._closed:
+            self.real._producer.purge()  # never sent anywhere: drop them rather than wait
+            self.real.close(0)  # else it keeps dialling the closed port for the whole session
+        return super().close(timeout)
 
 
 class Connector:
