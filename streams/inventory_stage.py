@@ -64,6 +64,7 @@ def build_inventory_stage(
         # Judge stock locations on a complete picture of the network.
         await view.ready.wait()
         try:
+            await gate.start()
             await outbox.process(stream, stage.handle, STAGE, skus, stage.announce)
         finally:
             await gate.close()

@@ -65,5 +65,9 @@ class LocationGate:
         ends = await asyncio.wait_for(consumer.end_offsets(partitions), CATCH_UP_TIMEOUT)
         return {tp.partition: offset for tp, offset in ends.items()}
 
+    async def start(self) -> None:
+        """Connect now, so that the first unknown location waits for one round trip only."""
+        await self._side.started()
+
     async def close(self) -> None:
         await self._side.close()

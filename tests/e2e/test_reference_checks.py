@@ -36,6 +36,7 @@ def test_garbage_masters_are_dead_lettered_and_bad_orders_refused(
             make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=100),
         ]
     )
+    pipeline.availability_where("SKU-1", lambda x: x["DC-EAST"].available == 100)
     with ContractProducer(settings) as raw:
         raw.send_raw("dom.locations.v1", b"DC-JUNK", b"not a location")
         raw.send_raw("dom.products.v1", b"SKU-JUNK", b"\xc3\x01garbage")

@@ -131,6 +131,9 @@ def test_webhooks_on_the_real_broker(
                 make_stock_event(sku="SKU-2", location_id="DC-EAST", quantity=10),
             ]
         )
+        # as a shop goes live: its stock is on sale before the first order comes in
+        for sku in ("SKU-1", "SKU-2"):
+            pipeline.availability_where(sku, lambda x: x["DC-EAST"].available == 10)
         order_body = fixture_bytes("shopify_order_ship.json")
         web_order_id = "WEB-5821539172601"
 
