@@ -11,7 +11,8 @@ so a condition never has to test for null.
     ``EXPRESS``, ``NEXT_DAY``), ``method`` (``SHIP`` or ``PICKUP``), ``line_count``
     (whole number).
 ``customer``
-    ``id``, ``tier`` (loyalty tier, like ``"GOLD"``; ``""`` when none), ``email``.
+    ``id``, ``tier`` (loyalty tier, upper case whatever case the channel sent: ``"gold"``
+    and ``"Gold"`` both read ``"GOLD"``; ``""`` when none), ``email``.
 ``destination``
     ``country`` (ISO code, like ``"US"``), ``region``, ``postal_code``: where the order
     ships to; all ``""`` for a pickup order without an address.
@@ -198,7 +199,7 @@ def rule_context(order: OrderPlaced, products: Mapping[str, Product]) -> RuleCon
             },
             "customer": {
                 "id": order.customer.customer_id,
-                "tier": order.customer.loyalty_tier or "",
+                "tier": (order.customer.loyalty_tier or "").strip().upper(),
                 "email": order.customer.email or "",
             },
             "destination": {

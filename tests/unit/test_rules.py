@@ -104,6 +104,15 @@ def test_pickup_order_without_address_and_customer_without_tier_read_as_empty() 
     assert values["order"]["method"] == "PICKUP"
 
 
+@pytest.mark.parametrize("sent", ["gold", "Gold", " GOLD "])
+def test_a_tier_in_any_case_reads_upper_case_so_the_default_rule_matches(sent: str) -> None:
+    customer = make_order().customer.model_copy(update={"loyalty_tier": sent})
+    context = rule_context(make_order(customer=customer), {})
+    assert context.values["customer"]["tier"] == "GOLD"
+    directives = rule_set(routing(("hold", "x"), condition='customer.tier == "GOLD"'))
+    assert directives.routing(context).fired == ("r",)
+
+
 def test_a_context_converts_only_what_the_rules_read() -> None:
     uses = compile_rule(rule("x", 'lines.exists(l, l.hazmat) && customer.tier == "GOLD"')).uses
     projected = project(CONTEXT.values, uses)
