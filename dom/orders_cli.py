@@ -36,7 +36,7 @@ ANSWER_TIMEOUT_S = 30.0
 
 @click.group()
 def orders() -> None:
-    """Look at an order and act on it: show, release, hold, cancel-lines."""
+    """Look at an order and act on it: show, release, hold, retry, move, cancel-lines."""
 
 
 by_option = click.option(
@@ -96,6 +96,51 @@ def hold(settings: Settings, order_id: str, requested_by: str, reason: str, time
     """Put an order that has not shipped on hold: its open shipments are cancelled at their
     locations and their units released until the hold is released."""
     action = _action(order_id, OrderActionKind.PLACE_HOLD, requested_by, reason)
+    _report(send_and_wait(settings, action, timeout))
+
+
+@orders.command("retry")
+@click.argument("order_id")
+@by_option
+@reason_option
+@timeout_option
+@click.pass_obj
+def retry(
+    settings: Settings, order_id: str, requested_by: str, reason: str, timeout: float
+) -> None:
+    """Route an order's backordered lines again now, instead of waiting for their stock to
+    rise (it keeps its place in line if nothing can be served)."""
+    action = _action(order_id, OrderActionKind.RETRY_BACKORDER, requested_by, reason)
+    _report(send_and_wait(settings, action, timeout))
+
+
+@orders.command("move")
+@click.argument("order_id")
+@click.option("--shipment", "shipment_id", required=True, help="The open shipment to move.")
+@click.option("--to", "to_location_id", help="Where to (default: anywhere but where it is).")
+@by_option
+@reason_option
+@timeout_option
+@click.pass_obj
+def move(
+    settings: Settings,
+    order_id: str,
+    shipment_id: str,
+    to_location_id: str | None,
+    requested_by: str,
+    reason: str,
+    timeout: float,
+) -> None:
+    """Move an open shipment to another location: the old one gets a CANCEL, and the move is
+    refused, changing nothing, when the new place cannot take all of it."""
+    action = _action(
+        order_id,
+        OrderActionKind.MOVE_SHIPMENT,
+        requested_by,
+        reason,
+        shipment_id=shipment_id,
+        to_location_id=to_location_id,
+    )
     _report(send_and_wait(settings, action, timeout))
 
 
@@ -244,3 +289,4 @@ def render_order(page: dict[str, Any]) -> list[str]:
             action = f" [{h['action_kind']} by {h['requested_by']}: {h['action_result']}]"
         out.append(f"    {h['at']}  {h['status']}{action}  {h['reason']}")
     return out
+

@@ -112,6 +112,19 @@ class Settings(BaseSettings):
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
     max_routing_attempts: int = Field(default=3, ge=1)
+    # Backorders (streams/core/backorders.py): the order waiting orders are served in when
+    # stock arrives ("placed_at": first placed, first served; "service_level": NEXT_DAY, then
+    # EXPRESS, then STANDARD; "tier": by DOM_BACKORDER_TIERS, best first, any other tier
+    # last; each then by placed_at), and how long an order may wait before it is cancelled.
+    backorder_priority: Literal["placed_at", "service_level", "tier"] = "placed_at"
+    backorder_tiers: str = "PLATINUM,GOLD,SILVER,BRONZE"
+    backorder_expiry_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # Timers (streams/core/saga_timers.py): a shipment not ACCEPTED this long after it was
+    # commanded moves elsewhere (a store's, a DC's deadline), and a pickup not collected this
+    # long after the store had it ready cancels the order.
+    accept_timeout_store_s: float = Field(default=2 * 3600.0, gt=0)
+    accept_timeout_dc_s: float = Field(default=12 * 3600.0, gt=0)
+    pickup_expiry_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     # An order's own figures (streams/core/order_checks.py): its total may exceed what its
     # lines are worth by this share plus this amount (tax, shipping), and a line may ask for
     # at most this many units; beyond either it is REJECTED with the reason.

@@ -17,6 +17,10 @@ class SkuAction(StrEnum):
     RESERVE = "RESERVE"
     RELEASE = "RELEASE"
     CONSUME = "CONSUME"
+    WAIT = "WAIT"  # an order joins (or keeps its place in) the sku's backorder line
+    UNWAIT = "UNWAIT"  # it leaves the line (cancelled, served, no longer short of the sku)
+    WAKE = "WAKE"  # a result only: units for a waiting order are there, set aside for it
+    EXPIRE = "EXPIRE"  # backorders placed longer ago than the expiry leave the line
 
 
 LATE_HOLD_SUFFIX = ":late"
@@ -33,6 +37,16 @@ class Hold(DomModel):
     quantity: Quantity
 
 
+class BackorderWait(DomModel):
+    """What a backordered order waits for at one sku's owner, and its place in the line."""
+
+    quantity: Quantity
+    rank: Int32  # served before any higher rank (DOM_BACKORDER_PRIORITY), then by placed_at
+    placed_at: Timestamp
+    waiting_since: Timestamp  # the backorder's age (DOM_BACKORDER_EXPIRY_S) counts from here
+    seen_available: Int32  # the sku's total available as the order's routing saw it
+
+
 class SkuCommand(Message):
     """The saga asks a sku's owner to reserve (all or nothing), release or consume holds."""
 
@@ -44,6 +58,7 @@ class SkuCommand(Message):
     action: SkuAction
     attempt: Int32
     holds: tuple[Hold, ...] = ()
+    wait: BackorderWait | None = None
     issued_at: Timestamp
 
 

@@ -16,6 +16,7 @@ cannot apply, for whatever reason, is answered ``ok`` False all the same
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,14 +29,17 @@ from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuAction, SkuCommand
 from schemas.models import StockEvent
 from streams.batch_table import BatchTable
-from streams.core import inventory
+from streams.core import backorders, inventory
 from streams.core.inventory import SkuInventory, StockRefused
 from streams.core.sku_owner import (
-    apply_command,
+    EXPIRY_S,
+    answer_command,
     apply_stock,
     availability_record,
     refusal,
     refuse_command,
+    serve_line,
+    stock_cause,
 )
 from streams.location_gate import LocationGate
 from streams.outbox import Outbox, Sends
@@ -56,7 +60,7 @@ def build_inventory_stage(
     source = raw_topic(app, settings, registry.STOCK.name, registry.SKU_COMMANDS.name)
     skus = sku_table(table)
     gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
-    stage = InventoryStage(skus, codec, view, gate)
+    stage = InventoryStage(skus, codec, view, gate, settings.backorder_expiry_s)
     outbox.on_refused(STAGE, stage.refuse)
 
     @app.agent(source, name=f"{settings.app_id}.inventory")
@@ -69,16 +73,67 @@ def build_inventory_stage(
         finally:
             await gate.close()
 
+    @app.timer(expiry_scan_interval(settings.backorder_expiry_s))  # type: ignore[untyped-decorator]
+    async def expire_backorders() -> None:
+        """Ask each sku's owner to take its expired backorders out of line: the timer only
+        reads, the command is applied (once per id) like any input, in the stage's order."""
+        if app.rebalancing:
+            return
+        now = datetime.now(UTC)
+        for command in expiry_commands(table.items(), now, settings.backorder_expiry_s):
+            await outbox.send(command)
+
     return table
+
+
+def expiry_scan_interval(expiry_s: float) -> float:
+    """A quarter of the expiry, between 1 s and an hour: a backorder is cancelled within a
+    quarter of its allowed wait after it expired (and the scan of this worker's skus costs
+    little at that pace)."""
+    return min(3600.0, max(1.0, expiry_s / 4))
+
+
+def expiry_commands(
+    items: Iterable[tuple[bytes, bytes]], now: datetime, expiry_s: float
+) -> list[SkuCommand]:
+    """One ``EXPIRE`` per sku of ``items`` (the stored values of this worker's skus) whose
+    oldest backorder was placed more than ``expiry_s`` before ``now``; the id names that order,
+    so the command is applied once however often the scan sends it."""
+    cutoff = now.timestamp() * 1000 - expiry_s * 1000
+    commands = []
+    for _key, raw in items:
+        if raw is None or b'"waiters":[[' not in raw:
+            continue  # the common case, decided without decoding
+        state = _decode_inventory(raw)
+        oldest = backorders.oldest(state)
+        if oldest is None or oldest.since_ms >= cutoff:
+            continue
+        commands.append(
+            SkuCommand(
+                command_id=f"EXPIRE:{state.sku}:{oldest.order_id}",
+                order_id=oldest.order_id,
+                sku=state.sku,
+                action=SkuAction.EXPIRE,
+                attempt=0,
+                issued_at=now,
+            )
+        )
+    return commands
 
 
 class InventoryStage:
     """What the agent does with each input, each refusal and each batch's changed skus."""
 
     def __init__(
-        self, skus: BatchTable[SkuInventory], codec: Codec, view: NetworkView, gate: LocationGate
+        self,
+        skus: BatchTable[SkuInventory],
+        codec: Codec,
+        view: NetworkView,
+        gate: LocationGate,
+        expiry_s: float = EXPIRY_S,
     ) -> None:
         self.skus = skus
+        self.expiry_s = expiry_s
         self.codec = codec
         self.view = view
         self.gate = gate
@@ -104,13 +159,19 @@ class InventoryStage:
         state = self.skus.get(event.key) or inventory.empty(record.sku)
         if isinstance(record, StockEvent):
             try:
-                new_state, _changed = apply_stock(state, record)
+                new_state, changed = apply_stock(state, record)
             except StockRefused as exc:
                 sends.dead_letter(event, exc.reason, STAGE, "out_of_bounds")
                 return
+            new_state, wakes = serve_line(
+                state, new_state, _time_of(event), cause=stock_cause(record), replay=not changed
+            )
+            sends.add(wakes)
         else:
-            new_state, result = apply_command(state, record, _time_of(event))
-            sends.add([result])
+            new_state, results = answer_command(
+                state, record, _time_of(event), expiry_s=self.expiry_s
+            )
+            sends.add(results)
         # Written and published even when nothing changed: a redelivered input may replay one
         # whose changelog write a crash lost (the local store kept it, the changelog did not).
         self.skus.put(event.key, new_state, event)

@@ -39,7 +39,9 @@ from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.order_checks import OrderLimits
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
+from streams.core.saga_backorders import BackorderPolicy
 from streams.core.saga_state import OrderState
+from streams.core.saga_timers import Deadlines, due
 from streams.metrics import PipelineMetrics
 from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
@@ -82,6 +84,20 @@ def build_order_stage(
         await view.ready.wait()  # route only on a complete picture of the network
         await outbox.process(stream, stage.handle, STAGE, orders)
 
+    deadlines = Deadlines(
+        accept_store_s=settings.accept_timeout_store_s,
+        accept_dc_s=settings.accept_timeout_dc_s,
+        pickup_s=settings.pickup_expiry_s,
+    )
+
+    @app.timer(deadlines.scan_interval())  # type: ignore[untyped-decorator]
+    async def order_timers() -> None:
+        """Send what the timers owe this worker's orders (streams/core/saga_timers.py)."""
+        if app.rebalancing or not view.ready.is_set():
+            return
+        for record in due(table.values(), datetime.now(UTC), deadlines, view.location_kind):
+            await outbox.send(record)
+
     return table
 
 
@@ -121,6 +137,7 @@ class SagaSettings:
     catalogue: BoxCatalogue
     label_format: LabelFormat
     limits: OrderLimits
+    backorders: BackorderPolicy
 
     @classmethod
     def of(cls, settings: Settings) -> SagaSettings:
@@ -137,6 +154,7 @@ class SagaSettings:
                 total_tolerance_abs=settings.order_total_tolerance_abs,
                 max_line_quantity=settings.max_line_quantity,
             ),
+            backorders=BackorderPolicy.of(settings.backorder_priority, settings.backorder_tiers),
         )
 
 
@@ -195,6 +213,7 @@ class OrderStage:
             location_records=view.locations,
             label_format=saga.label_format,
             limits=saga.limits,
+            backorders=saga.backorders,
         )
 
 

@@ -192,6 +192,11 @@ class NetworkView:
             return {}
         return {x.location_id: x.available for x in record.locations}
 
+    def location_kind(self, location_id: str) -> str | None:
+        """``DC`` or ``STORE`` (None: not known)."""
+        location = self.locations.get(location_id)
+        return location.kind.value if location is not None else None
+
     def location_infos(self) -> list[LocationInfo]:
         """Locations as routing sees them (rebuilt only when a location or the load changed)."""
         if self._infos is None:

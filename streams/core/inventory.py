@@ -31,7 +31,7 @@ no check of their own: ``reserved`` never exceeds on-hand when it grows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -123,6 +123,31 @@ class ReservationOutcome:
         return self.status in (ReservationStatus.RESERVED, ReservationStatus.ALREADY_HELD)
 
 
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """One order in a sku's backorder line (the rules are :mod:`streams.core.backorders`)."""
+
+    order_id: str
+    quantity: int
+    rank: int
+    placed_at_ms: int
+    since_rise: int
+    """The sku's :attr:`SkuInventory.rises` when the order last looked at its stock: it waits
+    for a rise after that."""
+    promised: int = 0
+    """Units set aside for it by its latest wake, until it reserves or waits again (0: none)."""
+    promised_at_ms: int = 0
+    wakes: int = 0
+    """Wakes so far: numbers the wake ids, so each is new and a replay repeats it."""
+    since_ms: int = 0
+    """When it first waited: the backorder's age counts from here."""
+    woken_by: str = ""
+    """The input whose application woke it last (a replay of that input repeats the wake)."""
+
+    def line_key(self) -> tuple[int, int, str]:
+        return (self.rank, self.placed_at_ms, self.order_id)
+
+
 @dataclass(frozen=True)
 class SkuInventory:
     """Inventory of one SKU across locations, with its de-duplication markers.
@@ -136,6 +161,10 @@ class SkuInventory:
     applied_events: Mapping[str, None] = field(default_factory=dict)
     """Insertion-ordered set (a dict) of applied event ids, oldest first."""
     closed_holds: Mapping[HoldId, None] = field(default_factory=dict)
+    waiters: tuple[Waiter, ...] = ()
+    """The backorder line: orders waiting for this sku, first served first."""
+    rises: int = 0
+    """How many times its total available rose: what waiting orders wait for."""
 
     def at(self, location_id: str) -> LocationStock:
         return self.locations.get(location_id) or LocationStock()
@@ -150,6 +179,11 @@ class SkuInventory:
     @property
     def total_available(self) -> int:
         return sum(stock.available for stock in self.locations.values())
+
+    @property
+    def promised(self) -> int:
+        """Units set aside for woken backorders, not yet reserved by them."""
+        return sum(w.promised for w in self.waiters)
 
     def has_applied(self, event_id: str) -> bool:
         return event_id in self.applied_events
@@ -175,7 +209,14 @@ def _remember(memory: Mapping[K, None], key: K, limit: int) -> dict[K, None]:
 def _with_location(state: SkuInventory, location_id: str, stock: LocationStock) -> SkuInventory:
     locations = dict(state.locations)
     locations[location_id] = stock
-    return SkuInventory(state.sku, locations, state.holds, state.applied_events, state.closed_holds)
+    return replace(state, locations=locations)
+
+
+def remember_event(
+    state: SkuInventory, event_id: str, *, memory: int = EVENT_MEMORY
+) -> SkuInventory:
+    """Mark ``event_id`` applied (a command applied once per id), so a redelivery is known."""
+    return replace(state, applied_events=_remember(state.applied_events, event_id, memory))
 
 
 def apply_stock_event(
@@ -276,7 +317,7 @@ def reserve_many(
         )
     holds = dict(state.holds)
     holds[hold_id] = dict(quantities)
-    updated = SkuInventory(state.sku, locations, holds, state.applied_events, state.closed_holds)
+    updated = replace(state, locations=locations, holds=holds)
     return updated, ReservationOutcome(ReservationStatus.RESERVED, dict(quantities))
 
 
@@ -311,7 +352,7 @@ def consume_released(
         LocationStock(max(0, current.on_hand - quantity), current.reserved, current.safety_stock),
     )
     closed = _remember(state.closed_holds, hold_id, memory)
-    return SkuInventory(state.sku, moved.locations, state.holds, state.applied_events, closed)
+    return replace(moved, closed_holds=closed)
 
 
 def release_order(
@@ -331,7 +372,7 @@ def refuse(
     closed = state.closed_holds
     for hold_id in hold_ids:
         closed = _remember(closed, hold_id, memory)
-    return SkuInventory(state.sku, state.locations, state.holds, state.applied_events, closed)
+    return replace(state, closed_holds=closed)
 
 
 def _close(state: SkuInventory, hold_id: HoldId, *, consume: bool, memory: int) -> SkuInventory:
@@ -348,11 +389,11 @@ def _close(state: SkuInventory, hold_id: HoldId, *, consume: bool, memory: int) 
         )
     holds = {hid: units for hid, units in state.holds.items() if hid != hold_id}
     closed = _remember(state.closed_holds, hold_id, memory)
-    return SkuInventory(state.sku, locations, holds, state.applied_events, closed)
+    return replace(state, locations=locations, holds=holds, closed_holds=closed)
 
 
 def _replace(state: SkuInventory, *, applied_events: Mapping[str, None]) -> SkuInventory:
-    return SkuInventory(state.sku, state.locations, state.holds, applied_events, state.closed_holds)
+    return replace(state, applied_events=applied_events)
 
 
 def to_dict(state: SkuInventory) -> dict[str, Any]:
@@ -374,6 +415,22 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
         ],
         "applied_events": list(state.applied_events),
         "closed_holds": [[oid, sid] for oid, sid in state.closed_holds],
+        "waiters": [
+            [
+                w.order_id,
+                w.quantity,
+                w.rank,
+                w.placed_at_ms,
+                w.since_rise,
+                w.promised,
+                w.promised_at_ms,
+                w.wakes,
+                w.since_ms,
+                w.woken_by,
+            ]
+            for w in state.waiters
+        ],
+        "rises": state.rises,
     }
 
 
@@ -407,6 +464,24 @@ def from_dict(data: Mapping[str, Any]) -> SkuInventory:
         holds=holds,
         applied_events=dict.fromkeys(str(e) for e in data.get("applied_events", [])),
         closed_holds=dict.fromkeys(_hold_ids(data.get("closed_holds", []))),
+        waiters=tuple(_waiter(w) for w in data.get("waiters", [])),
+        rises=int(data.get("rises", 0)),
+    )
+
+
+def _waiter(raw: list[Any]) -> Waiter:
+    order_id, quantity, rank, placed, since_rise, promised, promised_at, wakes, since = raw[:9]
+    return Waiter(
+        order_id=str(order_id),
+        quantity=int(quantity),
+        rank=int(rank),
+        placed_at_ms=int(placed),
+        since_rise=int(since_rise),
+        promised=int(promised),
+        promised_at_ms=int(promised_at),
+        wakes=int(wakes),
+        since_ms=int(since),
+        woken_by=str(raw[9]) if len(raw) > 9 else "",
     )
 
 

@@ -52,6 +52,7 @@ from streams.core.saga_actions import (
     unknown_order_answer,
 )
 from streams.core.saga_actions import input_id as action_input_id
+from streams.core.saga_backorders import BackorderPolicy, on_expired, on_wake, sync_waiting
 from streams.core.saga_cancel import after_cancel, stop_shipments
 from streams.core.saga_output import outcome_records, status_record
 from streams.core.saga_routing import StockView, merge_lines, routing_request
@@ -79,6 +80,7 @@ class SagaContext:
     location_records: Mapping[str, Location] = field(default_factory=dict)
     label_format: LabelFormat = LabelFormat.ZPL
     limits: OrderLimits = field(default_factory=OrderLimits)
+    backorders: BackorderPolicy = field(default_factory=BackorderPolicy)
 
 
 Outputs = list[Message]
@@ -124,6 +126,7 @@ def apply_input(
         outputs = on_order_action(state, record, ctx, Routing(_start_attempt, _sku_commands))
     else:
         outputs = on_fulfillment_update(state, record, ctx)
+    outputs += sync_waiting(state, ctx)
     state.remember_replies(input_id, outputs)
     return state, outputs
 
@@ -145,19 +148,26 @@ def on_order_placed(
     state = OrderState(order=event)
     state.mark(event.event_id)
     outputs: Outputs = [status_record(state, "RECEIVED", "order received", ctx.now)]
+    return state, outputs + _route_new(state, event, ctx)
+
+
+def _route_new(state: OrderState, event: OrderPlaced, ctx: SagaContext) -> Outputs:
     problem = order_problem(
         event.lines, event.currency, event.order_total, ctx.limits
     ) or packing_problem(event.lines)
     if problem is not None:
         state.explanation = f"rejected: {problem}"
-        return state, outputs + _finish(state, "REJECTED", state.explanation, ctx)
+        return _finish(state, "REJECTED", state.explanation, ctx)
     lines = [Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in event.lines]
-    outputs += _start_attempt(state, lines, "", ctx)
-    return state, outputs
+    return _start_attempt(state, lines, "", ctx)
 
 
 def on_sku_result(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
     """Gather one sku's answer; when the attempt's last one is in, finish or re-route."""
+    if result.action == SkuAction.WAKE:
+        return on_wake(state, result, ctx, _start_attempt)
+    if result.action == SkuAction.EXPIRE:
+        return on_expired(state, result, ctx)
     if result.action != SkuAction.RESERVE:
         return []  # releases and consumptions need no follow-up
     current = result.attempt == state.attempt and state.pending.get(result.sku, False) is None
@@ -209,6 +219,8 @@ def on_fulfillment_update(state: OrderState, event: FulfillmentUpdate, ctx: Saga
     status = event.status.value
     if status == "ACCEPTED" and shipment.state == ShipmentState.OPEN:
         shipment.accepted = True  # a cancel from now on waits for the location's CANCELLED
+        if shipment.kind == "PICKUP":
+            shipment.ready_at = ctx.now  # the pickup expiry counts from here
         return []
     if status == "REJECTED" and shipment.state == ShipmentState.OPEN:
         return _reroute_rejected(state, shipment, event, ctx)
@@ -220,8 +232,14 @@ def on_fulfillment_update(state: OrderState, event: FulfillmentUpdate, ctx: Saga
 # ---- attempts -----------------------------------------------------------------------------------
 
 
-def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaContext) -> Outputs:
+def _start_attempt(
+    state: OrderState, lines: list[Line], reason: str, ctx: SagaContext, *, quiet: bool = False
+) -> Outputs:
+    """Route ``lines`` anew. ``quiet``: a backorder woken by stock; when nothing of it can be
+    served after all, the order keeps its status (and looks again at the next rise)."""
     state.attempt += 1
+    state.waits_due = True
+    state.repromising = quiet
     state.attempt_lines = lines
     state.attempt_reason = reason
     request, steering, hold = steer(state, routing_request(state, lines), ctx.rules, ctx.products)
@@ -238,6 +256,12 @@ def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaC
     ]
     if not decision.shipments:
         outcome = "REJECTED" if decision.outcome == RoutingOutcome.REJECTED else "BACKORDERED"
+        if outcome == "BACKORDERED" and _allocated_before(state):
+            outcome = "PARTIALLY_ALLOCATED"  # what it has keeps going; the rest still waits
+        if quiet:
+            state.pending = {}
+            state.repromising = False
+            return []
         return _finish(state, outcome, decision.explanation, ctx)
     planned = []
     for n, ship in enumerate(decision.shipments, start=1):
@@ -255,9 +279,20 @@ def _start_attempt(state: OrderState, lines: list[Line], reason: str, ctx: SagaC
     return _sku_commands(state, planned, SkuAction.RESERVE, ctx)
 
 
+def _allocated_before(state: OrderState) -> bool:
+    """Part of the order is allocated or on its way from an earlier routing."""
+    return any(
+        s.state in (ShipmentState.OPEN, ShipmentState.SHIPPED, ShipmentState.COMPLETED)
+        for s in state.shipments.values()
+        if s.attempt != state.attempt
+    )
+
+
 def _confirm_attempt(state: OrderState, ctx: SagaContext) -> Outputs:
     shipments = state.attempt_shipments()
     state.set_state(shipments, ShipmentState.OPEN)
+    for shipment in shipments:
+        shipment.opened_at = ctx.now
     state.fresh_stock = {}
     outcome = "PARTIALLY_ALLOCATED" if state.backordered else "ALLOCATED"
     reason = f"{state.attempt_reason}{state.explanation}"
@@ -272,11 +307,16 @@ def _retry_attempt(state: OrderState, ctx: SagaContext) -> Outputs:
     outputs = _sku_commands(state, taken, SkuAction.RELEASE, ctx, skip=set(lost))
     state.set_state(shipments, ShipmentState.DROPPED)
     note = f"reservation of {', '.join(lost)} lost a race (attempt {state.attempt}); "
-    if state.attempt >= ctx.max_attempts:
+    if state.attempt - state.first_attempt + 1 >= ctx.max_attempts:
         state.backordered = list(state.attempt_lines)
-        return outputs + _finish(state, "BACKORDERED", note + "retries exhausted", ctx)
+        outcome = "PARTIALLY_ALLOCATED" if _allocated_before(state) else "BACKORDERED"
+        if state.repromising:  # a woken backorder that got nothing: it keeps its status
+            state.pending = {}
+            state.repromising = False
+            return outputs
+        return outputs + _finish(state, outcome, note + "retries exhausted", ctx)
     return outputs + _start_attempt(
-        state, list(state.attempt_lines), state.attempt_reason + note, ctx
+        state, list(state.attempt_lines), state.attempt_reason + note, ctx, quiet=state.repromising
     )
 
 
@@ -288,6 +328,7 @@ def _finish(
     shipments: Sequence[SagaShipment] = (),
 ) -> Outputs:
     state.pending = {}
+    state.repromising = False
     state.routed = True
     packing = (
         plan_packing(state, shipments, ctx.rules, ctx.products, ctx.catalogue) if shipments else {}
@@ -312,6 +353,8 @@ def _reroute_rejected(
         outputs += _sku_commands(state, in_flight, SkuAction.RELEASE, ctx)
         state.set_state(in_flight, ShipmentState.DROPPED)
         lines = merge_lines([*state.attempt_lines, *lines])
+    elif state.backordered:
+        lines = merge_lines([*lines, *state.backordered])  # what waits for stock tries too
     if shipment.location_id not in state.excluded_locations:
         state.excluded_locations.append(shipment.location_id)
     why = quoted(event.reason or "no reason given")

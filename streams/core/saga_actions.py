@@ -33,16 +33,18 @@ from schemas.models import (
 from streams.core.returns import RETURN_STATUSES
 from streams.core.saga_cancel import stop_shipments
 from streams.core.saga_cancel_lines import cancel_lines
+from streams.core.saga_move import move_shipment
 from streams.core.saga_output import action_answer
 from streams.core.saga_routing import merge_lines
 from streams.core.saga_rules import RuleHold
-from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
+from streams.core.saga_state import OrderState, SagaShipment, ShipmentState
 
 if TYPE_CHECKING:
     from streams.core.saga import SagaContext
 
 Outputs = list[Message]
-StartAttempt = Callable[[OrderState, list[Line], str, "SagaContext"], Outputs]
+StartAttempt = Callable[..., Outputs]
+"""(state, lines, reason, ctx, quiet=False): route ``lines`` anew (see the saga)."""
 SkuCommands = Callable[[OrderState, Sequence[SagaShipment], SkuAction, "SagaContext"], Outputs]
 MAX_REASON_CHARS = 1_000
 """The most of a requester's free text copied into the order's holds and statuses."""
@@ -149,10 +151,32 @@ def _place_hold(
     return [_answer(state, action, reason, ctx, status="ON_HOLD"), *outputs]
 
 
+def _retry_backorder(
+    state: OrderState, action: OrderAction, ctx: SagaContext, routing: Routing
+) -> Outputs:
+    """Route the order's backordered lines again now, on the stock the worker sees."""
+    order_id = state.order.order_id
+    if state.holds or state.status == "ON_HOLD":
+        why = f"order {order_id} is on hold; release it first (that routes it)"
+        return [_refuse(state, action, why, ctx)]
+    if not state.backordered or state.status == "REJECTED":
+        return [_refuse(state, action, f"order {order_id} has nothing backordered", ctx)]
+    if state.pending:
+        why = f"order {order_id} is being routed right now; look again in a moment"
+        return [_refuse(state, action, why, ctx)]
+    said = f"retried by {action.requested_by} ({_quoted(action.reason)})"
+    answer = _answer(state, action, f"{said}; routing the backordered lines", ctx)
+    state.first_attempt = state.attempt + 1  # a routing of its own, with its own retries
+    lines = list(state.backordered)
+    return [answer, *routing.start(state, lines, f"{said}: ", ctx, quiet=True)]
+
+
 _HANDLERS = {
     OrderActionKind.RELEASE_HOLD: _release_hold,
     OrderActionKind.PLACE_HOLD: _place_hold,
     OrderActionKind.CANCEL_LINES: cancel_lines,
+    OrderActionKind.RETRY_BACKORDER: _retry_backorder,
+    OrderActionKind.MOVE_SHIPMENT: move_shipment,
 }
 _LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 

@@ -75,6 +75,8 @@ class SagaShipment(BaseModel):
     state: ShipmentState = ShipmentState.RESERVING
     accepted: bool = False  # the location reported ACCEPTED
     cancel_cause: str | None = None  # who had a CANCEL sent to its location, for later news
+    opened_at: datetime | None = None  # commanded: the acceptance deadline counts from here
+    ready_at: datetime | None = None  # a pickup the store has ready (it ACCEPTED it)
 
     def units(self) -> dict[str, int]:
         """Units per line id."""
@@ -160,6 +162,7 @@ class OrderState(BaseModel):
     order: OrderPlaced
     status: str = "RECEIVED"
     attempt: int = 0
+    first_attempt: int = 1  # where the current routing began: its retries count from here
     attempt_lines: list[Line] = Field(default_factory=list)
     attempt_reason: str = ""
     pending: dict[str, bool | None] = Field(default_factory=dict)  # sku -> confirmed?
@@ -181,6 +184,11 @@ class OrderState(BaseModel):
     holds_placed: int = 0  # numbers the hold ids
     released_rules: list[str] = Field(default_factory=list)  # "rule@vN" a person overruled
     cancelled_units: dict[str, int] = Field(default_factory=dict)  # line id -> units cancelled
+    waiting: dict[str, int] = Field(default_factory=dict)  # sku -> units waited for in its line
+    waits: int = 0  # numbers the order's line commands
+    waiting_since: dict[str, datetime] = Field(default_factory=dict)  # sku -> first waited
+    waits_due: bool = False  # routed again: take its places in line anew
+    repromising: bool = False  # the routing in flight serves a woken backorder (quiet if not)
 
     @field_serializer("state_version")
     def _written_version(self, _read: int) -> int:

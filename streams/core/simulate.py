@@ -18,7 +18,7 @@ from schemas.models import Availability, Message, OrderPlaced
 from streams.core.inventory import LocationStock, SkuInventory
 from streams.core.saga import SagaContext, apply_input
 from streams.core.saga_state import OrderState
-from streams.core.sku_owner import apply_command
+from streams.core.sku_owner import answer_command
 
 
 def inventory_from(records: Iterable[Availability]) -> dict[str, SkuInventory]:
@@ -62,12 +62,12 @@ class Simulation:
             self.orders[order.order_id] = state
             for output in outputs:
                 if isinstance(output, SkuCommand):
-                    inputs.append(self._owner(output))
+                    inputs.extend(self._owner(output))
                 else:
                     published.append(output)
         return published
 
-    def _owner(self, command: SkuCommand) -> SkuResult:
+    def _owner(self, command: SkuCommand) -> list[SkuResult]:
         state = self.inventory.get(command.sku) or SkuInventory(command.sku)
-        self.inventory[command.sku], result = apply_command(state, command, self.ctx.now)
-        return result
+        self.inventory[command.sku], results = answer_command(state, command, self.ctx.now)
+        return results

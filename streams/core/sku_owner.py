@@ -12,13 +12,17 @@ so the saga never waits for a result that will not come.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.internal import LATE_HOLD_SUFFIX, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, LocationAvailability
 from schemas.models import StockEvent as StockEventRecord
-from streams.core import inventory
-from streams.core.inventory import ReservationStatus, SkuInventory, StockEventKind
+from streams.core import backorders, inventory
+from streams.core.inventory import ReservationStatus, SkuInventory, StockEventKind, Waiter
+
+EXPIRY_S = 30 * 24 * 3600.0
+"""DOM_BACKORDER_EXPIRY_S's default: a backorder is cancelled after 30 days."""
+LINE_ACTIONS = frozenset({SkuAction.WAIT, SkuAction.UNWAIT, SkuAction.EXPIRE})
 
 
 def apply_stock(state: SkuInventory, event: StockEventRecord) -> tuple[SkuInventory, bool]:
@@ -34,6 +38,122 @@ def apply_stock(state: SkuInventory, event: StockEventRecord) -> tuple[SkuInvent
         quantity=event.quantity,
     )
     return inventory.apply_stock_event(state, core_event)
+
+
+def answer_command(
+    state: SkuInventory, command: SkuCommand, now: datetime, *, expiry_s: float = EXPIRY_S
+) -> tuple[SkuInventory, list[SkuResult]]:
+    """Apply one command of the saga, then serve the backorder line (:func:`serve_line`).
+
+    A hold command (reserve, release, consume) is always answered first; a line command
+    (``WAIT``, ``UNWAIT``, ``EXPIRE``, applied once per command id) is answered only by what
+    it causes: the wakes it allows, and for ``EXPIRE`` one ``EXPIRE`` result per order it
+    takes out of the line (placed more than ``expiry_s`` before the command was issued).
+    """
+    if command.action in LINE_ACTIONS:
+        return _line_command(state, command, now, expiry_s)
+    new_state, result = apply_command(state, command, now)
+    replay = new_state is state
+    cause = command_cause(command)
+    new_state, wakes = serve_line(state, new_state, now, cause=cause, replay=replay)
+    return new_state, [result, *wakes]
+
+
+def serve_line(
+    before: SkuInventory,
+    after: SkuInventory,
+    now: datetime,
+    *,
+    cause: str,
+    replay: bool = False,
+) -> tuple[SkuInventory, list[SkuResult]]:
+    """After any input (``cause``, its id): count a rise of the total available, and wake the
+    waiting orders the free stock covers (:mod:`streams.core.backorders`). A ``replay`` (an
+    input whose work was done before) sends the wakes it caused again, in case its first
+    answers never went out."""
+    state = backorders.note_rise(before, after)
+    state, wakes = backorders.serve(state, _ms(now), cause)
+    if replay:
+        wakes = backorders.caused_by(state, cause) + wakes
+    return state, [_wake_result(state, wake, now) for wake in wakes]
+
+
+def stock_cause(event: StockEventRecord) -> str:
+    """The id of a stock event as the cause of what serving the line after it did."""
+    return f"stock:{event.event_id}"
+
+
+def command_cause(command: SkuCommand) -> str:
+    return f"command:{command.command_id}"
+
+
+def _line_command(
+    state: SkuInventory, command: SkuCommand, now: datetime, expiry_s: float
+) -> tuple[SkuInventory, list[SkuResult]]:
+    cause = command_cause(command)
+    if state.has_applied(command.command_id):
+        return serve_line(state, state, now, cause=cause, replay=True)
+    results: list[SkuResult] = []
+    if command.action == SkuAction.WAIT and command.wait is not None:
+        wait = command.wait
+        new_state = backorders.wait(
+            state,
+            command.order_id,
+            wait.quantity,
+            wait.rank,
+            _ms(wait.placed_at),
+            wait.seen_available,
+            _ms(wait.waiting_since),
+        )
+    elif command.action == SkuAction.EXPIRE:
+        cutoff = _ms(command.issued_at) - int(expiry_s * 1000)
+        new_state, gone = backorders.expire(state, cutoff)
+        results = [_expired_result(state, waiter, expiry_s, now) for waiter in gone]
+    else:
+        new_state = backorders.leave(state, command.order_id)
+    applied = inventory.remember_event(new_state, command.command_id)
+    new_state, wakes = serve_line(state, applied, now, cause=cause)
+    return new_state, results + wakes
+
+
+def _wake_result(state: SkuInventory, wake: backorders.Wake, now: datetime) -> SkuResult:
+    """A waiting order's units are there: set aside for it, with the sku's figures to route on."""
+    reason = f"{wake.quantity} of {state.sku} set aside for the backorder"
+    return _line_result(state, wake.order_id, SkuAction.WAKE, f"{wake.number}", reason, now)
+
+
+def _expired_result(
+    state: SkuInventory, waiter: Waiter, expiry_s: float, now: datetime
+) -> SkuResult:
+    since = datetime.fromtimestamp(waiter.since_ms / 1000, UTC)
+    reason = (
+        f"backordered since {since:%Y-%m-%d %H:%M} UTC, longer than "
+        f"DOM_BACKORDER_EXPIRY_S ({expiry_s:g} s)"
+    )
+    return _line_result(state, waiter.order_id, SkuAction.EXPIRE, "", reason, now)
+
+
+def _line_result(
+    state: SkuInventory, order_id: str, action: SkuAction, number: str, reason: str, now: datetime
+) -> SkuResult:
+    """What the line tells a waiting order, unasked: a wake (``ok``, with the sku's figures) or
+    its expiry. The id names the sku, the order and, for a wake, its number."""
+    woken = action == SkuAction.WAKE
+    return SkuResult(
+        command_id=":".join(x for x in (action.value, state.sku, order_id, number) if x),
+        order_id=order_id,
+        sku=state.sku,
+        action=action,
+        attempt=0,
+        ok=woken,
+        reason=reason,
+        locations=location_records(state) if woken else (),
+        at=now,
+    )
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 def apply_command(
@@ -116,7 +236,8 @@ def _held_at(command: SkuCommand) -> frozenset[str]:
 
 
 def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory, str | None]:
-    working = state
+    base = backorders.looked(state, command.order_id)  # it acts on what was set aside
+    working = base
     for hold in command.holds:
         hold_id = (command.order_id, hold.hold_id)
         wanted = {hold.location_id: hold.quantity}
@@ -132,10 +253,15 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
         working, outcome = inventory.reserve(working, hold_id, hold.location_id, hold.quantity)
         if outcome.status == ReservationStatus.INSUFFICIENT:
             short = ", ".join(f"{loc} short by {n}" for loc, n in sorted(outcome.short.items()))
-            return _refused(state, command), f"insufficient {command.sku}: {short}"
+            return _refused(base, command), f"insufficient {command.sku}: {short}"
         if outcome.status == ReservationStatus.CLOSED:
             reason = f"hold {hold.hold_id} of {command.sku} was already released or refused"
-            return _refused(state, command), reason
+            return _refused(base, command), reason
+    promised = backorders.promised_to_others(working, command.order_id)
+    if working.holds != state.holds and working.total_available < promised:
+        missing = promised - working.total_available
+        reason = f"insufficient {command.sku}: {missing} set aside for earlier backorders"
+        return _refused(base, command), reason
     return working, None
 
 

@@ -42,6 +42,11 @@ class Pipeline:
             "DOM_BROKER_SESSION_TIMEOUT": "8",
             "DOM_SHORTFALL_POLICY": s.shortfall_policy,
             "DOM_MAX_ROUTING_ATTEMPTS": str(s.max_routing_attempts),
+            "DOM_BACKORDER_PRIORITY": s.backorder_priority,
+            "DOM_BACKORDER_EXPIRY_S": str(s.backorder_expiry_s),
+            "DOM_ACCEPT_TIMEOUT_STORE_S": str(s.accept_timeout_store_s),
+            "DOM_ACCEPT_TIMEOUT_DC_S": str(s.accept_timeout_dc_s),
+            "DOM_PICKUP_EXPIRY_S": str(s.pickup_expiry_s),
         }
 
     def start_worker(self, name: str, ready_timeout: float = 120.0) -> WorkerProcess:

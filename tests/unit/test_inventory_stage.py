@@ -153,10 +153,10 @@ def test_a_command_the_stage_cannot_apply_is_answered_no_and_so_is_its_redeliver
     inv = Inventory()
     inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 10)))
 
-    def broken(*args: Any) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the owner")
 
-    monkeypatch.setattr(inventory_stage, "apply_command", broken)
+    monkeypatch.setattr(inventory_stage, "answer_command", broken)
     first = inv.event(reserve("ORD-1", "SKU-1", "LOC-A", 2))
     release = inv.event(command(SkuAction.RELEASE, "ORD-2", "SKU-1", "LOC-A"))
     inv.batch(first, release)

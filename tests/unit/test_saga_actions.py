@@ -198,8 +198,6 @@ def test_kinds_not_built_yet_are_refused_with_a_reason() -> None:
     world = held_world()
     kinds = [
         OrderActionKind.CHANGE_SHIP_TO,
-        OrderActionKind.MOVE_SHIPMENT,
-        OrderActionKind.RETRY_BACKORDER,
     ]
 
     for n, kind in enumerate(kinds):

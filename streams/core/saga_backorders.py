@@ -1,0 +1,159 @@
+"""Backordered lines in the saga: the order waits in the line of each sku it is short of, and
+is routed again when that sku's owner wakes it (the line itself is
+:mod:`streams.core.backorders`, kept by the sku's owner).
+
+After every input, :func:`sync_waiting` keeps the order's places in line matching what it still
+waits for: its backordered lines, unless it is cancelled, held or rejected. A new routing of the
+order always looks again (``waits_due``): its places are taken anew, so the owner wakes it only
+after the next rise of the sku's stock, and gives back whatever a wake set aside for it.
+
+A wake routes the backordered lines again on the figures it carried. A wake that finds the order
+busy (a routing attempt in flight, or on hold) is left for that attempt's end, which takes the
+order's places anew; one for a sku it no longer waits for takes it out of that line. A wake that
+serves nothing changes no status: the order keeps its place and its last outcome. A backorder
+the owner expires cancels the order's backordered lines (the whole order when nothing else of it
+was allocated), and ``RETRY_BACKORDER`` routes them again at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from schemas.enums import ServiceLevel
+from schemas.internal import BackorderWait, SkuAction, SkuCommand, SkuResult
+from schemas.models import Message
+from streams.core.saga_output import status_record
+from streams.core.saga_routing import StockView
+from streams.core.saga_state import OrderState, ShipmentState
+
+if TYPE_CHECKING:
+    from streams.core.saga import SagaContext
+
+Outputs = list[Message]
+StartAttempt = Callable[..., Outputs]
+NOT_WAITING = frozenset({"ON_HOLD", "REJECTED", "CANCELLED"})
+SERVICE_RANK = {ServiceLevel.NEXT_DAY: 0, ServiceLevel.EXPRESS: 1, ServiceLevel.STANDARD: 2}
+DEFAULT_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
+
+
+@dataclass(frozen=True)
+class BackorderPolicy:
+    """The order waiting orders are served in (``DOM_BACKORDER_PRIORITY``), then placed_at."""
+
+    priority: str = "placed_at"
+    tiers: tuple[str, ...] = DEFAULT_TIERS
+
+    def rank(self, state: OrderState) -> int:
+        """0 first. Tiers compare without case ("gold" is "GOLD"); an unlisted one comes last."""
+        order = state.order
+        if self.priority == "service_level":
+            level = ServiceLevel(state.service_level or order.service_level)
+            return SERVICE_RANK.get(level, len(SERVICE_RANK))
+        if self.priority == "tier":
+            tier = (order.customer.loyalty_tier or "").strip().upper()
+            return self.tiers.index(tier) if tier in self.tiers else len(self.tiers)
+        return 0
+
+    @classmethod
+    def of(cls, priority: str, tiers: str) -> BackorderPolicy:
+        names = tuple(t.strip().upper() for t in tiers.split(",") if t.strip())
+        return cls(priority=priority, tiers=names)
+
+
+def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
+    """Take or give up the order's places in the skus' lines so they match what it waits for."""
+    wanted = _wanted(state)
+    if wanted == state.waiting and not (state.waits_due and wanted):
+        state.waits_due = False
+        return []
+    state.waits_due = False
+    state.waits += 1
+    stock = StockView(state, ctx.stock)
+    outputs: Outputs = [
+        _command(state, sku, SkuAction.UNWAIT, ctx.now)
+        for sku in sorted(set(state.waiting) - set(wanted))
+    ]
+    rank = ctx.backorders.rank(state)
+    for sku, quantity in sorted(wanted.items()):
+        wait = BackorderWait(
+            quantity=quantity,
+            rank=rank,
+            placed_at=state.order.placed_at,
+            waiting_since=state.waiting_since.get(sku, ctx.now),
+            seen_available=min(sum(stock[sku].values()), 2**31 - 1),
+        )
+        outputs.append(_command(state, sku, SkuAction.WAIT, ctx.now, wait))
+    state.waiting = wanted
+    state.waiting_since = {sku: state.waiting_since.get(sku, ctx.now) for sku in wanted}
+    return outputs
+
+
+def on_wake(state: OrderState, result: SkuResult, ctx: SagaContext, start: StartAttempt) -> Outputs:
+    """Units of a sku the order waits for were set aside for it: route its backordered lines."""
+    if result.sku not in _wanted(state):
+        state.waiting.pop(result.sku, None)
+        return [_command(state, result.sku, SkuAction.UNWAIT, ctx.now, suffix=result.command_id)]
+    if state.pending or state.holds or state.status == "ON_HOLD":
+        return []  # the attempt in flight (or the release) takes the order's places anew
+    state.fresh_stock[result.sku] = {x.location_id: x.available for x in result.locations}
+    state.first_attempt = state.attempt + 1  # a routing of its own, with its own retries
+    return start(state, list(state.backordered), f"{result.sku} arrived: ", ctx, quiet=True)
+
+
+def on_expired(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
+    """The order waited past ``DOM_BACKORDER_EXPIRY_S``: its backordered lines are cancelled,
+    and the whole order when nothing else of it was allocated."""
+    if result.sku not in _wanted(state) or state.pending:
+        return []
+    for line in state.backordered:
+        state.cancelled_units[line.line_id] = (
+            state.cancelled_units.get(line.line_id, 0) + line.quantity
+        )
+    what = ", ".join(f"{x.line_id} ({x.quantity} of {x.sku})" for x in state.backordered)
+    state.backordered = []
+    reason = f"backordered lines cancelled: {what}: {result.reason}"
+    allocated = [s for s in state.shipments.values() if s.state == ShipmentState.OPEN]
+    left = [s for s in state.shipments.values() if s.state in _LEFT]
+    if allocated:
+        return [status_record(state, "ALLOCATED", reason, ctx.now)]
+    if left:
+        return [status_record(state, state.delivered_status(), reason, ctx.now)]
+    state.cancelled = True
+    return [status_record(state, "CANCELLED", reason, ctx.now)]
+
+
+_LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
+
+
+def _wanted(state: OrderState) -> dict[str, int]:
+    if state.cancelled or state.status in NOT_WAITING:
+        return {}
+    wanted: dict[str, int] = defaultdict(int)
+    for line in state.backordered:
+        wanted[line.sku] += line.quantity
+    return dict(wanted)
+
+
+def _command(
+    state: OrderState,
+    sku: str,
+    action: SkuAction,
+    now: datetime,
+    wait: BackorderWait | None = None,
+    suffix: str | None = None,
+) -> SkuCommand:
+    order_id = state.order.order_id
+    tail = suffix if suffix is not None else str(state.waits)
+    return SkuCommand(
+        command_id=f"{action.value}:{sku}:{order_id}:{tail}",
+        order_id=order_id,
+        sku=sku,
+        action=action,
+        attempt=state.attempt,
+        wait=wait,
+        issued_at=now,
+    )
