@@ -36,7 +36,7 @@ ANSWER_TIMEOUT_S = 30.0
 
 @click.group()
 def orders() -> None:
-    """Look at an order and act on it: show, release, hold, retry, move, cancel-lines."""
+    """Look at orders and act on them: show, list, release, hold, retry, move, cancel-lines."""
 
 
 by_option = click.option(
@@ -290,3 +290,7 @@ def render_order(page: dict[str, Any]) -> list[str]:
         out.append(f"    {h['at']}  {h['status']}{action}  {h['reason']}")
     return out
 
+
+from dom.orders_queues import list_orders  # noqa: E402  (the work queues, in their own module)
+
+orders.add_command(list_orders)
