@@ -36,6 +36,7 @@ from streams.core.sku_owner import (
     answer_command,
     apply_stock,
     availability_record,
+    command_problem,
     refusal,
     refuse_command,
     serve_line,
@@ -97,8 +98,9 @@ def expiry_commands(
     items: Iterable[tuple[bytes, bytes]], now: datetime, expiry_s: float
 ) -> list[SkuCommand]:
     """One ``EXPIRE`` per sku of ``items`` (the stored values of this worker's skus) whose
-    oldest backorder was placed more than ``expiry_s`` before ``now``; the id names that order,
-    so the command is applied once however often the scan sends it."""
+    oldest backorder has waited more than ``expiry_s`` at ``now``; the id numbers the sku's
+    expiries, so the command is applied once however often the scan sends it, and an order that
+    was busy when it expired and waits again expires at the next scan."""
     cutoff = now.timestamp() * 1000 - expiry_s * 1000
     commands = []
     for _key, raw in items:
@@ -110,7 +112,7 @@ def expiry_commands(
             continue
         commands.append(
             SkuCommand(
-                command_id=f"EXPIRE:{state.sku}:{oldest.order_id}",
+                command_id=f"EXPIRE:{state.sku}:{state.expiries + 1}",  # the next expiry's
                 order_id=oldest.order_id,
                 sku=state.sku,
                 action=SkuAction.EXPIRE,
@@ -168,6 +170,11 @@ class InventoryStage:
             )
             sends.add(wakes)
         else:
+            problem = command_problem(record)
+            if problem is not None:
+                sends.dead_letter(event, problem, STAGE, "invalid")
+                sends.add([refusal(record, problem, _time_of(event))])
+                return
             new_state, results = answer_command(
                 state, record, _time_of(event), expiry_s=self.expiry_s
             )

@@ -165,6 +165,8 @@ class SkuInventory:
     """The backorder line: orders waiting for this sku, first served first."""
     rises: int = 0
     """How many times its total available rose: what waiting orders wait for."""
+    expiries: int = 0
+    """How many ``EXPIRE`` commands it applied: numbers the next one's id."""
 
     def at(self, location_id: str) -> LocationStock:
         return self.locations.get(location_id) or LocationStock()
@@ -431,6 +433,7 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
             for w in state.waiters
         ],
         "rises": state.rises,
+        "expiries": state.expiries,
     }
 
 
@@ -466,6 +469,7 @@ def from_dict(data: Mapping[str, Any]) -> SkuInventory:
         closed_holds=dict.fromkeys(_hold_ids(data.get("closed_holds", []))),
         waiters=tuple(_waiter(w) for w in data.get("waiters", [])),
         rises=int(data.get("rises", 0)),
+        expiries=int(data.get("expiries", 0)),
     )
 
 

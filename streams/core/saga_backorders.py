@@ -38,6 +38,11 @@ StartAttempt = Callable[..., Outputs]
 NOT_WAITING = frozenset({"ON_HOLD", "REJECTED", "CANCELLED"})
 SERVICE_RANK = {ServiceLevel.NEXT_DAY: 0, ServiceLevel.EXPRESS: 1, ServiceLevel.STANDARD: 2}
 DEFAULT_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
+MAX_WAITING_SKUS = 50
+"""The most skus one order waits in line for at a time. Each place is a command the order's
+state keeps for redelivery; an order short of 2,000 skus made a state past what one changelog
+record holds. It takes its place in the others' lines as those first ones are served (or at
+a ``RETRY_BACKORDER``, which routes every backordered line)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
 
 def on_wake(state: OrderState, result: SkuResult, ctx: SagaContext, start: StartAttempt) -> Outputs:
     """Units of a sku the order waits for were set aside for it: route its backordered lines."""
+    if not result.ok:
+        return []  # a refused WAKE (sent as a command by mistake): nothing was set aside
     if result.sku not in _wanted(state):
         state.waiting.pop(result.sku, None)
         return [_command(state, result.sku, SkuAction.UNWAIT, ctx.now, suffix=result.command_id)]
@@ -107,8 +114,8 @@ def on_wake(state: OrderState, result: SkuResult, ctx: SagaContext, start: Start
 def on_expired(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
     """The order waited past ``DOM_BACKORDER_EXPIRY_S``: its backordered lines are cancelled,
     and the whole order when nothing else of it was allocated."""
-    if result.sku not in _wanted(state) or state.pending:
-        return []
+    if result.ok or result.sku not in _wanted(state) or state.pending:
+        return []  # an EXPIRE is never ok: one that is came from elsewhere
     for line in state.backordered:
         state.cancelled_units[line.line_id] = (
             state.cancelled_units.get(line.line_id, 0) + line.quantity
@@ -130,11 +137,14 @@ _LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 
 
 def _wanted(state: OrderState) -> dict[str, int]:
+    """The skus the order waits in line for, and how many units of each: the first
+    :data:`MAX_WAITING_SKUS` of its backordered lines' skus."""
     if state.cancelled or state.status in NOT_WAITING:
         return {}
     wanted: dict[str, int] = defaultdict(int)
     for line in state.backordered:
-        wanted[line.sku] += line.quantity
+        if line.sku in wanted or len(wanted) < MAX_WAITING_SKUS:
+            wanted[line.sku] += line.quantity
     return dict(wanted)
 
 

@@ -40,6 +40,15 @@ def apply_stock(state: SkuInventory, event: StockEventRecord) -> tuple[SkuInvent
     return inventory.apply_stock_event(state, core_event)
 
 
+def command_problem(command: SkuCommand) -> str | None:
+    """Why ``command`` cannot be applied as it stands (None: it can)."""
+    if command.action == SkuAction.WAKE:
+        return "WAKE is the answer of a sku's owner, never a command to it"
+    if command.action == SkuAction.WAIT and command.wait is None:
+        return "a WAIT must say what the order waits for (its wait field is null)"
+    return None
+
+
 def answer_command(
     state: SkuInventory, command: SkuCommand, now: datetime, *, expiry_s: float = EXPIRY_S
 ) -> tuple[SkuInventory, list[SkuResult]]:
@@ -94,7 +103,7 @@ def _line_command(
     if state.has_applied(command.command_id):
         return serve_line(state, state, now, cause=cause, replay=True)
     results: list[SkuResult] = []
-    if command.action == SkuAction.WAIT and command.wait is not None:
+    if command.wait is not None and command.action == SkuAction.WAIT:
         wait = command.wait
         new_state = backorders.wait(
             state,
@@ -108,7 +117,8 @@ def _line_command(
     elif command.action == SkuAction.EXPIRE:
         cutoff = _ms(command.issued_at) - int(expiry_s * 1000)
         new_state, gone = backorders.expire(state, cutoff)
-        results = [_expired_result(state, waiter, expiry_s, now) for waiter in gone]
+        new_state = replace(new_state, expiries=state.expiries + 1)
+        results = [_expired_result(new_state, waiter, expiry_s, now) for waiter in gone]
     else:
         new_state = backorders.leave(state, command.order_id)
     applied = inventory.remember_event(new_state, command.command_id)
@@ -130,7 +140,8 @@ def _expired_result(
         f"backordered since {since:%Y-%m-%d %H:%M} UTC, longer than "
         f"DOM_BACKORDER_EXPIRY_S ({expiry_s:g} s)"
     )
-    return _line_result(state, waiter.order_id, SkuAction.EXPIRE, "", reason, now)
+    number = str(state.expiries)  # each expiry its own id: an order that waits again expires again
+    return _line_result(state, waiter.order_id, SkuAction.EXPIRE, number, reason, now)
 
 
 def _line_result(

@@ -9,6 +9,7 @@ from streams.core import inventory
 from streams.core.backorders import PROMISE_TTL_MS
 from streams.core.inventory import SkuInventory
 from streams.core.sku_owner import answer_command, apply_stock, serve_line
+from streams.inventory_stage import _encode_inventory, expiry_commands
 from tests.unit.factories import T0, make_stock_event
 
 SKU = "SKU-1"
@@ -183,6 +184,17 @@ def test_expire_takes_out_the_orders_waiting_too_long_and_tells_each() -> None:
     assert [(r.order_id, r.action, r.ok) for r in results] == [("ORD-1", SkuAction.EXPIRE, False)]
     assert "DOM_BACKORDER_EXPIRY_S" in (results[0].reason or "")
     assert state.waiters == ()
+    assert results[0].command_id == f"EXPIRE:{SKU}:ORD-1:1"
+
+    # the order was busy routing and waits again: the scan's next EXPIRE is a new one
+    state, _ = answer(state, line_command(SkuAction.WAIT, "ORD-1", minute=1, n=3))
+    [scanned] = expiry_commands(
+        [(SKU.encode(), _encode_inventory(state))], T0 + timedelta(hours=2), 3600
+    )
+    assert scanned.command_id == f"EXPIRE:{SKU}:2"
+    state, again = answer(state, scanned, expiry_s=3600)
+    assert [r.command_id for r in again] == [f"EXPIRE:{SKU}:ORD-1:2"]
+    assert expiry_commands([(SKU.encode(), _encode_inventory(state))], T0, 3600) == []
 
 
 def test_the_line_survives_the_table() -> None:

@@ -180,3 +180,19 @@ def test_retry_backorder_routes_now_and_is_refused_when_nothing_waits() -> None:
     ]
     assert answer.action_result is ActionResult.REFUSED
     assert answer.reason == "order ORD-1 has nothing backordered"
+
+
+def test_an_order_short_of_many_skus_waits_in_the_first_lines_only() -> None:
+    from streams.core.saga_backorders import MAX_WAITING_SKUS
+
+    line = Line()
+    skus = [f"SKU-{n:03d}" for n in range(MAX_WAITING_SKUS + 20)]
+    for sku in skus:
+        line.stock(sku, 0)
+    line.send(make_order("ORD-1", lines=[(sku, 1) for sku in skus]))
+    waits = [c.sku for c in line.commands(SkuAction.WAIT)]
+    assert waits == skus[:MAX_WAITING_SKUS]
+
+    line.stock(skus[0], 1)  # one of its lines is served: it takes a place in the next line
+    later = [c.sku for c in line.commands(SkuAction.WAIT)][MAX_WAITING_SKUS:]
+    assert skus[MAX_WAITING_SKUS] in later and skus[0] not in later
