@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from dom.rules_cli import _operator
 from dom.settings import Settings
 from schemas.models import (
     ActionLine,
     ActionResult,
+    Address,
     OrderAction,
     OrderActionKind,
     OrderStatusChanged,
@@ -36,7 +38,8 @@ ANSWER_TIMEOUT_S = 30.0
 
 @click.group()
 def orders() -> None:
-    """Look at orders and act on them: show, list, release, hold, retry, move, cancel-lines."""
+    """Look at orders and act on them: show, list, release, hold, retry, move, change-address,
+    cancel-lines."""
 
 
 by_option = click.option(
@@ -140,6 +143,42 @@ def move(
         reason,
         shipment_id=shipment_id,
         to_location_id=to_location_id,
+    )
+    _report(send_and_wait(settings, action, timeout))
+
+
+@orders.command("change-address")
+@click.argument("order_id")
+@click.option("--name", required=True, help="Who receives it.")
+@click.option("--line1", required=True)
+@click.option("--line2")
+@click.option("--city", required=True)
+@click.option("--region", required=True, help="State or province code, like NY.")
+@click.option("--postal-code", required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, like US.")
+@click.option("--lat", type=float, help="Latitude (routing's distance needs it).")
+@click.option("--lon", type=float, help="Longitude.")
+@by_option
+@reason_option
+@timeout_option
+@click.pass_obj
+def change_address(
+    settings: Settings,
+    /,
+    order_id: str,
+    requested_by: str,
+    reason: str,
+    timeout: float,
+    **address: Any,
+) -> None:
+    """Give an order that has not shipped a new delivery address. Its open shipments are
+    routed again where that is cheaper for the new address; the others get it sent."""
+    try:
+        ship_to = Address(**address)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc).splitlines()[-1], param_hint="address") from exc
+    action = _action(
+        order_id, OrderActionKind.CHANGE_SHIP_TO, requested_by, reason, ship_to=ship_to
     )
     _report(send_and_wait(settings, action, timeout))
 

@@ -3,7 +3,7 @@
 Each action is applied at most once (its ``action_id`` is the input's id, so a redelivery or a
 repeat gets the first answer again) and answered by exactly one ``OrderStatusChanged`` naming
 it, ``APPLIED`` or ``REFUSED`` with a reason a person can act on. A refused action changes
-nothing but the order's timeline. Kinds not built yet are refused, so none goes unanswered.
+nothing but the order's timeline.
 
 Holds: a routing rule that holds an order places a ``RULE`` hold; ``PLACE_HOLD`` places a
 ``MANUAL`` one, cancelling the order's open shipments at their locations and releasing their
@@ -37,6 +37,7 @@ from streams.core.saga_move import move_shipment
 from streams.core.saga_output import action_answer
 from streams.core.saga_routing import merge_lines
 from streams.core.saga_rules import RuleHold
+from streams.core.saga_ship_to import change_ship_to
 from streams.core.saga_state import OrderState, SagaShipment, ShipmentState
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ _HANDLERS = {
     OrderActionKind.CANCEL_LINES: cancel_lines,
     OrderActionKind.RETRY_BACKORDER: _retry_backorder,
     OrderActionKind.MOVE_SHIPMENT: move_shipment,
+    OrderActionKind.CHANGE_SHIP_TO: change_ship_to,
 }
 _LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 

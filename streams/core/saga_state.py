@@ -88,6 +88,12 @@ class SagaShipment(BaseModel):
     def skus(self) -> set[str]:
         return {line.sku for line in self.lines}
 
+    def units_by_sku(self) -> dict[str, int]:
+        per_sku: dict[str, int] = defaultdict(int)
+        for line in self.lines:
+            per_sku[line.sku] += line.quantity
+        return dict(per_sku)
+
 
 class Reply(BaseModel):
     """One record the saga emitted, kept so a redelivered input can emit it again."""
@@ -189,6 +195,7 @@ class OrderState(BaseModel):
     waiting_since: dict[str, datetime] = Field(default_factory=dict)  # sku -> first waited
     waits_due: bool = False  # routed again: take its places in line anew
     repromising: bool = False  # the routing in flight serves a woken backorder (quiet if not)
+    ship_to_changes: int = 0  # numbers the commands that carry a changed address
 
     @field_serializer("state_version")
     def _written_version(self, _read: int) -> int:

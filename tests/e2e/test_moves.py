@@ -112,3 +112,42 @@ def test_a_move_that_cannot_apply_is_refused_and_changes_nothing(
     assert [c.action for c in commands(pipeline, 1)] == [FulfillmentAction.FULFIL]
     figures = pipeline.availability_where("SKU-1", lambda f: f["DC-EAST"].on_hand == 3)
     assert (figures["DC-EAST"].reserved, figures["DC-WEST"].reserved) == (0, 0)
+
+
+def test_an_address_change_re_routes_an_unaccepted_shipment_to_the_nearer_location(
+    pipeline: Pipeline, settings: Settings
+) -> None:
+    start(pipeline)
+    pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 2)])])
+    [shipment] = allocated(pipeline, 1)[0].shipments
+    assert shipment.location_id == "DC-EAST"
+
+    changed = dom(settings, "orders", "change-address", "ORD-1", "--name", "Ada",
+                  "--line1", "1 Lake St", "--city", "Chicago", "--region", "IL",
+                  "--postal-code", "60601", "--country", "US", "--lat", "41.88",
+                  "--lon", "-87.63", "--by", "cs", "--reason", "moved")  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    assert f"{shipment.shipment_id} re-routed from DC-EAST" in changed.output
+
+    second = [s for s in allocated(pipeline, 2) if not s.action_id][-1]
+    [new] = second.shipments
+    assert new.location_id == "DC-WEST"
+    sent = commands(pipeline, 3)
+    assert [(c.location_id, c.action) for c in sent] == [
+        ("DC-EAST", FulfillmentAction.FULFIL),
+        ("DC-EAST", FulfillmentAction.CANCEL),
+        ("DC-WEST", FulfillmentAction.FULFIL),
+    ]
+    assert sent[-1].ship_to is not None and sent[-1].ship_to.city == "Chicago"
+
+    pipeline.produce(
+        [make_fulfillment_update("ORD-1", new.shipment_id, "DC-WEST", event_id="shipped")]
+    )
+    pipeline.read(
+        "dom.order-status.v1", lambda r: any(s.status == "COMPLETED" for s in r), timeout=30
+    )
+    late = dom(settings, "orders", "change-address", "ORD-1", "--name", "Ada",
+               "--line1", "2 Main St", "--city", "New York", "--region", "NY",
+               "--postal-code", "10001", "--country", "US", "--by", "cs",
+               "--reason", "again")  # fmt: skip
+    assert late.exit_code == 1 and "has already shipped" in late.output

@@ -194,24 +194,6 @@ def test_releasing_an_order_without_holds_is_refused() -> None:
     assert answer.status.value == "ALLOCATED"
 
 
-def test_kinds_not_built_yet_are_refused_with_a_reason() -> None:
-    world = held_world()
-    kinds = [
-        OrderActionKind.CHANGE_SHIP_TO,
-    ]
-
-    for n, kind in enumerate(kinds):
-        act(world, kind, f"A-{n}")
-
-    got = [(a.action_id, a.action_result, a.reason) for a in answers(world)]
-    expected = [
-        (f"A-{n}", ActionResult.REFUSED, f"{kind.value} is not supported yet")
-        for n, kind in enumerate(kinds)
-    ]
-    assert got == expected
-    assert world.orders["ORD-1"].status == "ON_HOLD"
-
-
 def test_placing_a_hold_on_an_allocated_order_cancels_its_shipment_and_releases_units() -> None:
     world = placed(World({"SKU-1": {"DC-EAST": 10}}), order_of("10.00", [("SKU-1", 2)]))
     [fulfil] = world.fulfillment()
