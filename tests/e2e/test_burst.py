@@ -1,5 +1,6 @@
 """A burst of orders from every channel, competing for scarce stock over 12 locations, through
-two workers on the real broker; then the same while one worker is SIGKILLed and restarted."""
+two workers on the real broker; then the same while one worker is SIGKILLed and restarted,
+with stock arriving for backorders and operators retrying some while it is down."""
 
 from __future__ import annotations
 
@@ -10,12 +11,27 @@ from pathlib import Path
 import pytest
 
 from dom.settings import Settings
+from schemas.enums import StockEventKind
+from schemas.models import OrderActionKind
 from tests.e2e import world
 from tests.e2e.harness import Pipeline
-from tests.e2e.invariants import ROUTING_OUTCOMES, check_invariants, wait_for_outcomes
+from tests.e2e.invariants import (
+    ROUTING_OUTCOMES,
+    check_invariants,
+    outcomes_by_order,
+    wait_for_outcomes,
+)
+from tests.unit.factories import make_order_action, make_stock_event
 
 SKUS = 60
 ORDERS = 1000
+RESTOCKS = [
+    make_stock_event(
+        f"SKU-{n:04d}", world.CITIES[n % len(world.CITIES)][0], 4,
+        StockEventKind.ADJUSTMENT, event_id=f"restock-{n}",
+    )
+    for n in range(0, SKUS, 3)
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -63,10 +79,28 @@ def test_burst_survives_sigkill_of_a_worker(pipeline: Pipeline) -> None:
     pipeline.read("dom.order-status.v1", lambda r: _outcomes(r) >= 10, timeout=120)
     killed_at_ms = time.time() * 1000
     pipeline.workers["w2"].kill()
+    # while w2 is down: the second half, stock arriving for every third sku (re-promising
+    # backorders) and operators retrying ten backorders of the first half
     pipeline.produce(orders[ORDERS // 2 :])
+    pipeline.produce(RESTOCKS)
+    retries = [
+        make_order_action(o.order_id, OrderActionKind.RETRY_BACKORDER, action_id=f"retry-{n}")
+        for n, o in enumerate(orders[: ORDERS // 2 : 50])
+    ]
+    pipeline.produce(retries)
     pipeline.start_worker("w2")  # same name: same data directory, as a restarted pod
     statuses = wait_for_outcomes(pipeline, {o.order_id for o in orders})
     counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
+    answers = pipeline.read(
+        "dom.order-status.v1",
+        lambda r: {a.action_id for a in r if a.action_id} >= {a.action_id for a in retries},
+    )
+    answered = {(a.action_id, a.event_id) for a in answers if a.action_id}
+    assert sorted(action for action, _ in answered) == sorted(a.action_id for a in retries), (
+        "every action gets exactly one answer"
+    )
+    repromised = {o for o, v in outcomes_by_order(answers).items() if len(v) > 1}
+    assert repromised, "the restocks re-promised no backorder"
     before_kill = _outcomes_before(pipeline, killed_at_ms)
     # The kill landed while the first half was being routed: some of its orders had an
     # outcome, not all of them.
