@@ -135,8 +135,60 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
     return consumer
 
 
+PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+"""The versions these fixes were written and tested against (pyproject.toml pins the same)."""
+TOUCHED: tuple[tuple[str, object, str], ...] = (
+    ("faust Consumer", Consumer, "perform_seek"),
+    ("faust Consumer", Consumer, "_wait_next_records"),
+    ("faust Consumer", Consumer, "ack"),
+    ("faust Consumer", Consumer, "_seek"),
+    ("faust Consumer", Consumer, "earliest_offsets"),
+    ("faust Consumer", Consumer, "_to_message"),
+    ("faust ProducerBuffer", ProducerBuffer, "flush"),
+    ("faust ProducerBuffer", ProducerBuffer, "flush_atmost"),
+    ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "_create_worker_consumer"),
+    ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "_ensure_consumer"),
+    ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "call_thread"),
+)
+"""Every attribute of Faust's classes the runtime patches or calls (the instance attributes it
+reads, like ``_committed_offset``, are checked by the integration tests that run a worker)."""
+
+
+class RuntimeMismatch(RuntimeError):
+    """The installed Faust or aiokafka is not what the runtime's fixes were made for."""
+
+
+def check_runtime(
+    versions: dict[str, str] | None = None, touched: tuple[tuple[str, object, str], ...] = TOUCHED
+) -> None:
+    """Refuse to start on another Faust or aiokafka than :data:`PINNED`, or when an attribute
+    the fixes patch or call is gone: each fix guards against a loss that a silent no-op would
+    bring back. ``versions`` (package -> installed) is for tests."""
+    from importlib.metadata import version
+
+    found = versions or {name: version(name) for name in PINNED}
+    problems = [
+        f"{name} {found.get(name)} is installed, {wanted} is required"
+        for name, wanted in PINNED.items()
+        if found.get(name) != wanted
+    ]
+    problems += [
+        f"{owner}.{attribute} is missing"
+        for owner, cls, attribute in touched
+        if not hasattr(cls, attribute)
+    ]
+    if problems:
+        raise RuntimeMismatch(
+            "the worker's runtime fixes (streams/faust_fixes.py) do not fit what is installed: "
+            + "; ".join(problems)
+            + ". Install the pinned versions (make install) or review every fix against the "
+            "new release before changing the pins."
+        )
+
+
 def apply(*, fetch_max_wait_ms: int = 1500) -> None:
-    """Install the fixes once (idempotent)."""
+    """Install the fixes once (idempotent), after :func:`check_runtime`."""
+    check_runtime()
     FETCH_MAX_WAIT_MS[0] = fetch_max_wait_ms
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
