@@ -222,8 +222,21 @@ def _action_line(text: str) -> ActionLine:
 def _action(
     order_id: str, kind: OrderActionKind, requested_by: str, reason: str, **fields: Any
 ) -> OrderAction:
+    return new_action(order_id, kind, requested_by, reason, source="cli", **fields)
+
+
+def new_action(
+    order_id: str,
+    kind: OrderActionKind,
+    requested_by: str,
+    reason: str,
+    *,
+    source: str,
+    **fields: Any,
+) -> OrderAction:
+    """A fresh action (its id: where it came from and a random part), asked for now."""
     return OrderAction(
-        action_id=f"cli-{uuid.uuid4().hex}",
+        action_id=f"{source}-{uuid.uuid4().hex}",
         order_id=order_id,
         kind=kind,
         reason=reason,

@@ -1,5 +1,5 @@
-"""The console's read-only JSON API: inventory, orders, the outcome feed, low stock, health,
-and the vocabulary the rule form offers. Answers come from the workers' endpoints and from
+"""The console's read-only JSON API: inventory, orders, work queues, the outcome feed, low stock,
+health, and the vocabulary the rule form offers. Answers come from the workers' endpoints and from
 the feed of outbound topics; nothing here writes anything."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dom.console import validate
 from dom.console.state import CONSOLE, json_error
 from dom.console.workers import WorkersUnavailable
 from schemas.enums import RuleStage
+from streams.core.order_queues import MAX_LIMIT, QUEUES
 from streams.core.rules_actions import ACTIONS
 from streams.core.rules_context import CONTEXT_SCHEMA
 
@@ -104,6 +105,22 @@ async def order(request: web.Request) -> web.Response:
     body["commands"] = console.feed.commands_of(order_id)
     body["explanation_parts"] = _explanation_parts(str(body.get("explanation") or ""))
     return web.json_response(body)
+
+
+async def queues(request: web.Request) -> web.Response:
+    """The work queues of live orders (held, backordered, acceptance, pickup), gathered by a
+    worker from every worker; one queue when ``queue`` names it."""
+    query = request.query
+    queue = query.get("queue", "").strip().lower()
+    if queue and queue not in QUEUES:
+        raise validate.problem("queue", f"queue must be one of {', '.join(QUEUES)}")
+    limit = validate.bounded_int(query.get("limit"), "limit", 1, MAX_LIMIT, 50)
+    params = {"limit": str(limit), **({"queue": queue} if queue else {})}
+    try:
+        answer = await request.app[CONSOLE].client.get_json("orders", params=params)
+    except WorkersUnavailable as error:
+        return json_error(503, str(error))
+    return web.json_response({**answer.body, "worker": answer.worker})
 
 
 def _explanation_parts(explanation: str) -> list[str]:

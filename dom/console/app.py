@@ -2,7 +2,8 @@
 (static page, JSON API, the feed of topics, the rule store); nothing connects until it runs.
 
 What the page can do is fixed here: GETs that read, and POSTs under ``/api/rules`` that
-validate, dry-run or publish a rule, and for admins ``/api/users``: each route with the
+validate, dry-run or publish a rule, for operators ``/api/orders/{id}/actions`` (an order
+action, :mod:`dom.console.actions_api`), and for admins ``/api/users``: each route with the
 permission it needs (see :mod:`dom.console.auth` for the roles). A request must name the
 console's own host; the API answers only a signed-in user (:mod:`dom.console.login_api`). A
 POST must be JSON from the console's own origin (a page elsewhere cannot post a form to it)
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dom.console import api, login_api, rules_api, users_api, validate
+from dom.console import actions_api, api, login_api, rules_api, users_api, validate
 from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
 from dom.console.login_api import AUTH, Auth, guard
@@ -85,6 +86,7 @@ def create_app(
     )
     app[CONSOLE] = console
     app[AUTH] = Auth.from_settings(settings, users or UserStore(settings.console_users_path))
+    app[actions_api.SENDER] = actions_api.KafkaActions(settings)  # tests may put a fake
     app.cleanup_ctx.append(_users_file(close=users is None))
     app.cleanup_ctx.append(_workers_client)
     if follow_topics:
@@ -101,12 +103,15 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/login", login_api.login)
     r.add_post("/api/logout", login_api.logout)
     view, edit, admin = Permission.VIEW, Permission.EDIT_RULES, Permission.MANAGE_USERS
+    act = Permission.ACT_ON_ORDERS
     for method, path, handler, permission in (
         ("GET", "/api/config", api.config, view),
         ("GET", "/api/inventory/{sku}", api.inventory, view),
         ("GET", "/api/low-stock", api.low_stock, view),
         ("GET", "/api/skus", api.skus, view),
         ("GET", "/api/orders/{order_id}", api.order, view),
+        ("GET", "/api/queues", api.queues, view),
+        ("POST", "/api/orders/{order_id}/actions", actions_api.act, act),
         ("GET", "/api/outcomes", api.outcomes, view),
         ("GET", "/api/health", api.health, view),
         ("GET", "/api/rules", rules_api.list_rules, view),

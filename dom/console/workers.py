@@ -4,6 +4,7 @@ network; ``/orders`` is routed by Faust to the worker that owns the order."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -43,17 +44,18 @@ class WorkerClient:
         assert self._session is not None, "WorkerClient.start() first"
         return self._session
 
-    async def get_json(self, *segments: str) -> Answer:
+    async def get_json(self, *segments: str, params: Mapping[str, str] | None = None) -> Answer:
         """The first worker's answer that is a 2xx, else the last 404, else unavailable.
 
-        Segments are quoted, so a value can never change the path it is put in.
+        Segments are quoted, so a value can never change the path it is put in; ``params``
+        become the query string (encoded by aiohttp).
         """
         path = "/" + "/".join(quote(s, safe="") for s in segments) + "/"
         not_found: Answer | None = None
         problems = []
         for url in self.urls:
             try:
-                async with self.session.get(url + path) as response:
+                async with self.session.get(url + path, params=params) as response:
                     body = await _body(response)
                     if response.status < 300:
                         return Answer(response.status, body, url)

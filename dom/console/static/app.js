@@ -5,7 +5,7 @@
 const $ = (sel) => document.querySelector(sel);
 const SVG = "http://www.w3.org/2000/svg";
 const state = { config: null, sku: null, skuRows: {}, sort: { key: "location_id", dir: "asc" },
-  order: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false };
+  order: null, action: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false };
 
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -123,7 +123,7 @@ function selectTab(name) {
   }
   if (name === "rules") loadRules();
   if (name === "health") loadHealth();
-  if (name === "orders") loadFeed();
+  if (name === "orders") { loadFeed(); loadQueues(); }
   if (name === "inventory") loadLowStock();
 }
 
@@ -245,6 +245,7 @@ async function suggestSkus() {
 // ---- orders -------------------------------------------------------------------------------
 
 async function openOrder(orderId) {
+  if (orderId !== state.order) { closeAction(); show($("#action-answer"), false); }
   state.order = orderId;
   const { status, body } = await api(`/api/orders/${encodeURIComponent(orderId)}`);
   if (orderId !== state.order) return;
@@ -266,7 +267,10 @@ async function openOrder(orderId) {
     : [el("span", { class: "muted", text: "none" })];
   fill($("#order-rules"), rules);
   fill($("#order-timeline"), body.history.map((h) => el("li", {},
-    el("b", { text: h.status }), " ", el("span", { text: h.reason || "" }), el("div", { class: "when", text: when(h.at) }))));
+    el("b", { text: h.status }), " ", el("span", { text: h.reason || "" }),
+    h.action_id ? el("div", { class: "action", text: `${h.action_kind} by ${h.requested_by}: ${h.action_result}` }) : null,
+    el("div", { class: "when", text: when(h.at) }))));
+  drawOrderActions(body);
   fill($("#order-shipments tbody"), body.shipments.map((s) => el("tr", {},
     el("td", { text: s.shipment_id }), el("td", { text: s.location_id + (s.destination_location_id ? ` → ${s.destination_location_id}` : "") }),
     el("td", { text: s.kind }), el("td", { text: s.state }),
@@ -292,6 +296,102 @@ async function loadFeed() {
     el("td", {}, el("span", { class: `badge ${o.status}`, text: o.status })),
     el("td", { text: o.locations.join(", ") }), el("td", { text: o.rules_fired.join(", ") }), el("td", { text: o.reason }))));
   show($("#feed-empty"), rows.length === 0);
+}
+
+// ---- work queues and order actions --------------------------------------------------------
+
+const QUEUES = ["held", "backordered", "acceptance", "pickup"];
+const DONE = new Set(["SHIPPED", "COMPLETED", "CANCELLED", "REJECTED", "RETURN_AUTHORIZED", "RETURNED"]);
+
+// What an order in a queue waits for, or where.
+function waitsFor(queue, entry) {
+  if (queue === "held") return (entry.holds || []).map((h) => `${h.reason} (${h.rule_id || h.placed_by || h.kind})`).join("; ");
+  if (queue === "backordered") return "stock of " + (entry.waits || []).map((w) => `${w.sku} ×${w.quantity}`).join(", ");
+  if (queue === "acceptance") return (entry.shipments || []).map((s) => `${s.location_id} to accept ${s.shipment_id}`).join(", ");
+  return `collection at ${entry.store || (entry.shipments || []).map((s) => s.location_id).join(", ")}`;
+}
+
+async function loadQueues() {
+  const { status, body } = await api("/api/queues?limit=50");
+  const note = $("#queues-note");
+  if (status !== 200) {
+    note.textContent = body.error || `HTTP ${status}`;
+    show(note, true);
+    return;
+  }
+  const rows = QUEUES.flatMap((queue) => (body.queues[queue] || []).map((e) => el("tr",
+    { "data-queue": queue, "data-order": e.order_id, onclick: () => { location.hash = `orders/${encodeURIComponent(e.order_id)}`; } },
+    el("td", { text: queue }),
+    el("td", {}, el("a", { href: `#orders/${encodeURIComponent(e.order_id)}`, text: e.order_id })),
+    el("td", {}, el("span", { class: `badge ${e.status}`, text: e.status })),
+    el("td", { text: e.age_s < 60 ? `${e.age_s} s` : duration(e.age_s * 1000) }), el("td", { text: waitsFor(queue, e) }))));
+  fill($("#queues-table tbody"), rows);
+  const missing = (body.unanswered || []).length ? ` (no answer from ${body.unanswered.join(", ")})` : "";
+  note.textContent = rows.length ? missing : `No order is waiting.${missing}`;
+  show(note, Boolean(note.textContent));
+}
+
+// The buttons an operator may press on the order shown, from what the order is now.
+function drawOrderActions(order) {
+  const buttons = [];
+  const offer = (label, action) => buttons.push(el("button", { type: "button", class: "secondary", onclick: () => askAction(label, action) , text: label }));
+  if (can("act_on_orders")) {
+    if ((order.holds || []).length) offer("Release hold", { kind: "RELEASE_HOLD" });
+    if ((order.backordered || []).length) offer("Retry backorder", { kind: "RETRY_BACKORDER" });
+    if (!DONE.has(order.status)) offer("Hold", { kind: "PLACE_HOLD" });
+    for (const s of order.shipments.filter((x) => x.state === "OPEN")) {
+      offer(`Move shipment ${s.shipment_id}…`, { kind: "MOVE_SHIPMENT", shipment_id: s.shipment_id, from: s.location_id });
+    }
+  }
+  fill($("#order-actions"), buttons);
+}
+
+function askAction(label, action) {
+  state.action = { ...action, order_id: state.order };
+  $("#action-title").textContent = `${label.replace(/…$/, "")} on ${state.order}: say why, then confirm.`;
+  const moving = action.kind === "MOVE_SHIPMENT";
+  show($("#action-location-label"), moving);
+  show($("#action-location"), moving);
+  $("#action-location").value = "";
+  $("#action-location").placeholder = moving ? `anywhere but ${action.from}` : "";
+  $("#action-reason").value = "";
+  show($("#action-form"), true);
+  $(moving ? "#action-location" : "#action-reason").focus();
+}
+
+function closeAction() {
+  state.action = null;
+  show($("#action-form"), false);
+}
+
+async function sendAction(event) {
+  event.preventDefault();
+  const action = state.action;
+  if (!action) return;
+  const body = { kind: action.kind, reason: $("#action-reason").value.trim() };
+  if (action.shipment_id) body.shipment_id = action.shipment_id;
+  const to = $("#action-location").value.trim();
+  if (action.kind === "MOVE_SHIPMENT" && to) body.to_location_id = to;
+  $("#action-confirm").disabled = true;
+  const answer = await api(`/api/orders/${encodeURIComponent(action.order_id)}/actions`, { method: "POST", body });
+  $("#action-confirm").disabled = false;
+  const out = $("#action-answer");
+  if (answer.status === 200) {
+    out.textContent = `${action.kind} ${answer.body.result}: ${answer.body.reason} (now ${answer.body.status})`;
+    out.className = answer.body.result === "APPLIED" ? "status ok" : "error";
+  } else if (answer.status === 202) {
+    out.textContent = `${action.kind} sent; no answer yet (action ${answer.body.action_id}). The timeline shows it once applied.`;
+    out.className = "muted";
+  } else {
+    out.textContent = answer.body.error || `HTTP ${answer.status}`;
+    out.className = "error";
+  }
+  show(out, true);
+  if (answer.status === 200 || answer.status === 202) {
+    closeAction();
+    openOrder(action.order_id);
+    loadQueues();
+  }
 }
 
 // ---- rules --------------------------------------------------------------------------------
@@ -587,6 +687,8 @@ async function start() {
   $("#btn-dry-run").addEventListener("click", dryRun);
   $("#btn-publish").addEventListener("click", publishRule);
   $("#btn-new").addEventListener("click", newRule);
+  $("#action-form").addEventListener("submit", sendAction);
+  $("#action-cancel").addEventListener("click", closeAction);
   window.addEventListener("hashchange", route);
   route();
 
@@ -599,6 +701,7 @@ async function start() {
     if (tab === "health") loadHealth();
   }, 1500);
   setInterval(() => { if (!document.hidden && state.session && currentTab() === "inventory") loadLowStock(); }, 4000);
+  setInterval(() => { if (!document.hidden && state.session && currentTab() === "orders") loadQueues(); }, 4000);
 }
 
 document.addEventListener("DOMContentLoaded", boot);
