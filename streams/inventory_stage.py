@@ -84,7 +84,33 @@ def build_inventory_stage(
         for command in expiry_commands(table.items(), now, settings.backorder_expiry_s):
             await outbox.send(command)
 
+    @app.timer(backorders.PROMISE_TTL_MS / 2000)  # type: ignore[untyped-decorator]
+    async def offer_again() -> None:
+        """Units set aside for a woken order that never acted on them are offered again, even
+        when nothing else comes for the sku: an ``EXPIRE`` makes the owner serve its line."""
+        if app.rebalancing:
+            return
+        now = datetime.now(UTC)
+        for key in stage.stale_promises(now):
+            raw = table.get(key)
+            if raw is not None:
+                await outbox.send(line_tick(_decode_inventory(raw), now))
+
     return table
+
+
+def line_tick(state: SkuInventory, now: datetime) -> SkuCommand:
+    """An ``EXPIRE`` for the sku: its expired backorders leave the line and the line is served
+    (stale set-asides offered again). The id numbers the sku's expiries: applied once."""
+    oldest = backorders.oldest(state)
+    return SkuCommand(
+        command_id=f"EXPIRE:{state.sku}:{state.expiries + 1}",  # the next expiry's
+        order_id=oldest.order_id if oldest is not None else state.sku,
+        sku=state.sku,
+        action=SkuAction.EXPIRE,
+        attempt=0,
+        issued_at=now,
+    )
 
 
 def expiry_scan_interval(expiry_s: float) -> float:
@@ -110,16 +136,7 @@ def expiry_commands(
         oldest = backorders.oldest(state)
         if oldest is None or oldest.since_ms >= cutoff:
             continue
-        commands.append(
-            SkuCommand(
-                command_id=f"EXPIRE:{state.sku}:{state.expiries + 1}",  # the next expiry's
-                order_id=oldest.order_id,
-                sku=state.sku,
-                action=SkuAction.EXPIRE,
-                attempt=0,
-                issued_at=now,
-            )
-        )
+        commands.append(line_tick(state, now))
     return commands
 
 
@@ -136,6 +153,10 @@ class InventoryStage:
     ) -> None:
         self.skus = skus
         self.expiry_s = expiry_s
+        self.promising: dict[bytes, int] = {}
+        """Skus of this worker with units set aside, and since when (the oldest): what the
+        line timer looks at. Filled as the stage writes; a restart learns them again as the
+        skus are touched, or from the backorder expiry's scan."""
         self.codec = codec
         self.view = view
         self.gate = gate
@@ -199,8 +220,19 @@ class InventoryStage:
                 log.exception("could not remember the refusal of %s", command.command_id)
         sends.add([refusal(command, reason, _time_of(event))])
 
+    def stale_promises(self, now: datetime) -> list[bytes]:
+        """The skus whose units set aside for a woken order are older than the promise's time."""
+        limit = now.timestamp() * 1000 - backorders.PROMISE_TTL_MS
+        return [key for key, since in self.promising.items() if since <= limit]
+
     def announce(self, changed: dict[bytes, SkuInventory], sends: Sends) -> None:
         """One availability record per sku the batch touched, with its final figures."""
+        for key, state in changed.items():
+            since = backorders.oldest_promise_ms(state)
+            if since is None:
+                self.promising.pop(key, None)
+            else:
+                self.promising[key] = since
         records = [
             availability_record(state, _time_of(self.skus.last_input(key)))
             for key, state in changed.items()

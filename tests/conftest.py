@@ -94,7 +94,7 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[...
         return made[-1]
 
     yield build
-    if made:
+    if made and not os.environ.get("DOM_KEEP_TEST_TOPICS"):  # kept: to look into a failure
         _delete_prefixed(made[0], prefix)
 
 

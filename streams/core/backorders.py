@@ -16,7 +16,8 @@ location's stock it may not ship from, say) and keeps its place for the next ris
 A woken order gets a ``WAKE`` result, and its units are set aside (``promised``) until it
 reserves the sku, joins the line again or leaves it; a reservation by any other order that
 would eat into them is refused. A promise nobody acts on for :data:`PROMISE_TTL_MS` is given
-back and the order woken again, so a lost answer delays, never strands.
+back and the order woken again, so a lost or ignored wake delays, never strands (the owner's
+line timer sees to it when nothing else comes for the sku).
 
 Every function is pure over :class:`~streams.core.inventory.SkuInventory`.
 """
@@ -27,8 +28,10 @@ from dataclasses import dataclass, replace
 
 from streams.core.inventory import SkuInventory, Waiter
 
-PROMISE_TTL_MS = 60_000
-"""How long units stay set aside for a woken order that neither reserves nor waits again."""
+PROMISE_TTL_MS = 10_000
+"""How long units stay set aside for a woken order that neither reserves nor waits again (a
+wake that found it busy): then the next serving of the line, at the latest the owner's line
+timer, offers them again. A woken order normally reserves within milliseconds."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,11 @@ def expire(state: SkuInventory, waiting_before_ms: int) -> tuple[SkuInventory, l
         return state, []
     kept = tuple(w for w in state.waiters if w.since_ms >= waiting_before_ms)
     return replace(state, waiters=kept), gone
+
+
+def oldest_promise_ms(state: SkuInventory) -> int | None:
+    """When the oldest units still set aside were set aside (None: none are)."""
+    return min((w.promised_at_ms for w in state.waiters if w.promised), default=None)
 
 
 def oldest(state: SkuInventory) -> Waiter | None:

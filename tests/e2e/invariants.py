@@ -14,7 +14,7 @@ from tests.e2e.trace import trace_orders
 
 ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 WAITING = {"PARTIALLY_ALLOCATED", "BACKORDERED"}
-SETTLE_S = 30.0
+SETTLE_S = 90.0
 """Outcomes after which stock arriving re-promises the order: a new routing outcome."""
 
 

@@ -216,3 +216,15 @@ def test_a_replayed_command_repeats_only_the_wakes_it_caused() -> None:
     assert [r.command_id for r in again] == [r.command_id for r in first]
     _, other = answer(state, line_command(SkuAction.WAIT, "ORD-2", 1, minute=2, n=1))
     assert other == []  # ORD-2's first place in line caused nothing: a replay repeats nothing
+
+
+def test_the_line_timer_offers_stale_set_asides_again_when_nothing_else_comes() -> None:
+    from streams.inventory_stage import line_tick
+
+    state = line_of(("ORD-1", 1, 1))
+    state, first = add_stock(state, 1, "r-1")  # ORD-1 woken; say it was busy and let it pass
+    later = T0 + timedelta(milliseconds=PROMISE_TTL_MS)
+    state, results = answer_command(state, line_tick(state, later), later)
+    assert woken(results) == ["ORD-1"]
+    assert results[0].command_id != first[0].command_id
+    assert line_tick(state, later).command_id == f"EXPIRE:{SKU}:2"  # each tick its own id
