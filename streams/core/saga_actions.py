@@ -38,7 +38,7 @@ from streams.core.saga_output import action_answer
 from streams.core.saga_routing import merge_lines
 from streams.core.saga_rules import RuleHold
 from streams.core.saga_ship_to import change_ship_to
-from streams.core.saga_state import OrderState, SagaShipment, ShipmentState
+from streams.core.saga_state import LEFT, OrderState, SagaShipment, ShipmentState
 
 if TYPE_CHECKING:
     from streams.core.saga import SagaContext
@@ -141,7 +141,7 @@ def _place_hold(
     order_id = state.order.order_id
     if state.status == "REJECTED":
         return [_refuse(state, action, f"order {order_id} was rejected: nothing to hold", ctx)]
-    gone = [s.shipment_id for s in state.shipments.values() if s.state in _LEFT]
+    gone = [s.shipment_id for s in state.shipments.values() if s.state in LEFT]
     if gone or state.status in ("SHIPPED", "COMPLETED", *RETURN_STATUSES):
         why = f"order {order_id} has already shipped ({', '.join(gone) or state.status})"
         return [_refuse(state, action, why, ctx)]
@@ -180,7 +180,6 @@ _HANDLERS = {
     OrderActionKind.MOVE_SHIPMENT: move_shipment,
     OrderActionKind.CHANGE_SHIP_TO: change_ship_to,
 }
-_LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ was allocated), and ``RETRY_BACKORDER`` routes them again at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,13 +27,13 @@ from schemas.internal import BackorderWait, SkuAction, SkuCommand, SkuResult
 from schemas.models import Message
 from streams.core.saga_output import status_record
 from streams.core.saga_routing import StockView
-from streams.core.saga_state import OrderState, ShipmentState
+from streams.core.saga_state import LEFT, OrderState, ShipmentState
 
 if TYPE_CHECKING:
     from streams.core.saga import SagaContext
+    from streams.core.saga_actions import StartAttempt
 
 Outputs = list[Message]
-StartAttempt = Callable[..., Outputs]
 NOT_WAITING = frozenset({"ON_HOLD", "REJECTED", "CANCELLED"})
 SERVICE_RANK = {ServiceLevel.NEXT_DAY: 0, ServiceLevel.EXPRESS: 1, ServiceLevel.STANDARD: 2}
 DEFAULT_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
@@ -124,16 +123,13 @@ def on_expired(state: OrderState, result: SkuResult, ctx: SagaContext) -> Output
     state.backordered = []
     reason = f"backordered lines cancelled: {what}: {result.reason}"
     allocated = [s for s in state.shipments.values() if s.state == ShipmentState.OPEN]
-    left = [s for s in state.shipments.values() if s.state in _LEFT]
+    left = [s for s in state.shipments.values() if s.state in LEFT]
     if allocated:
         return [status_record(state, "ALLOCATED", reason, ctx.now)]
     if left:
         return [status_record(state, state.delivered_status(), reason, ctx.now)]
     state.cancelled = True
     return [status_record(state, "CANCELLED", reason, ctx.now)]
-
-
-_LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 
 
 def _wanted(state: OrderState) -> dict[str, int]:

@@ -23,14 +23,13 @@ from streams.core.routing import decide_route
 from streams.core.saga_cancel import stop_shipments
 from streams.core.saga_output import action_answer, fulfillment_command
 from streams.core.saga_routing import StockView, routing_request
-from streams.core.saga_state import OrderState, SagaShipment, ShipmentState
+from streams.core.saga_state import LEFT, OrderState, SagaShipment, ShipmentState
 
 if TYPE_CHECKING:
     from streams.core.saga import SagaContext
     from streams.core.saga_actions import Routing
 
 Outputs = list[Message]
-_LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
 
 
 def change_ship_to(
@@ -45,7 +44,7 @@ def change_ship_to(
     if order.fulfillment_method == FulfillmentMethod.PICKUP:
         where = order.pickup_location_id
         return refuse(f"order {order.order_id} is picked up at {where}: it ships nowhere")
-    gone = [s.shipment_id for s in state.shipments.values() if s.state in _LEFT]
+    gone = [s.shipment_id for s in state.shipments.values() if s.state in LEFT]
     if gone:
         return refuse(f"order {order.order_id} has already shipped ({', '.join(gone)})")
     if state.pending:

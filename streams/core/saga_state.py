@@ -53,6 +53,8 @@ class ShipmentState(StrEnum):
 
 
 LIVE = frozenset({ShipmentState.RESERVING, ShipmentState.OPEN})
+LEFT = frozenset({ShipmentState.SHIPPED, ShipmentState.COMPLETED})
+"""Shipments whose units left the building: nothing can stop or change them any more."""
 
 
 class Line(BaseModel):
