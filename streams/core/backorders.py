@@ -14,7 +14,8 @@ seen a rise since it last looked is passed over: it could not use what is there 
 location's stock it may not ship from, say) and keeps its place for the next rise.
 
 A woken order gets a ``WAKE`` result, and its units are set aside (``promised``) until it
-reserves the sku, joins the line again or leaves it; a reservation by any other order that
+reserves the sku (a refused reservation keeps them: the order tries again on fresh figures),
+joins the line again or leaves it; a reservation by any other order that
 would eat into them is refused. A promise nobody acts on for :data:`PROMISE_TTL_MS` is given
 back and the order woken again, so a lost or ignored wake delays, never strands (the owner's
 line timer sees to it when nothing else comes for the sku).
@@ -40,7 +41,7 @@ class Wake:
 
     order_id: str
     quantity: int
-    number: int  # the order's wakes at this sku so far: its wake's id
+    number: int  # the sku's wakes so far (SkuInventory.wakes): its wake's id
 
 
 def wait(
@@ -116,13 +117,14 @@ def serve(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInvento
         if w.quantity > free:
             break
         free -= w.quantity
+        number = state.wakes + len(wakes) + 1
         waiters[i] = replace(
-            w, promised=w.quantity, promised_at_ms=now_ms, wakes=w.wakes + 1, woken_by=cause
+            w, promised=w.quantity, promised_at_ms=now_ms, wakes=number, woken_by=cause
         )
-        wakes.append(Wake(w.order_id, w.quantity, w.wakes + 1))
+        wakes.append(Wake(w.order_id, w.quantity, number))
     if not wakes and waiters == list(state.waiters):
         return state, []
-    return replace(state, waiters=tuple(waiters)), wakes
+    return replace(state, waiters=tuple(waiters), wakes=state.wakes + len(wakes)), wakes
 
 
 def caused_by(state: SkuInventory, cause: str) -> list[Wake]:

@@ -138,7 +138,7 @@ class Waiter:
     """Units set aside for it by its latest wake, until it reserves or waits again (0: none)."""
     promised_at_ms: int = 0
     wakes: int = 0
-    """Wakes so far: numbers the wake ids, so each is new and a replay repeats it."""
+    """The number of its latest wake (the sku's :attr:`SkuInventory.wakes` then): its id."""
     since_ms: int = 0
     """When it first waited: the backorder's age counts from here."""
     woken_by: str = ""
@@ -167,6 +167,11 @@ class SkuInventory:
     """How many times its total available rose: what waiting orders wait for."""
     expiries: int = 0
     """How many ``EXPIRE`` commands it applied: numbers the next one's id."""
+    wakes: int = 0
+    """How many wakes its line made: numbers each wake, so no two share an id, not even those
+    of an order that left the line and joined it again (a repeated id is taken for a replay
+    and ignored). A value stored before it existed counts from 0: a wake whose id an earlier
+    one had is ignored, and its units offered again after ``PROMISE_TTL_MS``."""
 
     def at(self, location_id: str) -> LocationStock:
         return self.locations.get(location_id) or LocationStock()
@@ -434,6 +439,7 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
         ],
         "rises": state.rises,
         "expiries": state.expiries,
+        "wakes": state.wakes,
     }
 
 
@@ -470,6 +476,7 @@ def from_dict(data: Mapping[str, Any]) -> SkuInventory:
         waiters=tuple(_waiter(w) for w in data.get("waiters", [])),
         rises=int(data.get("rises", 0)),
         expiries=int(data.get("expiries", 0)),
+        wakes=int(data.get("wakes", 0)),
     )
 
 

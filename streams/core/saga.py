@@ -309,6 +309,7 @@ def _retry_attempt(state: OrderState, ctx: SagaContext) -> Outputs:
     note = f"reservation of {', '.join(lost)} lost a race (attempt {state.attempt}); "
     if state.attempt - state.first_attempt + 1 >= ctx.max_attempts:
         state.backordered = list(state.attempt_lines)
+        state.raced = True  # what it lost to others says nothing of what it can use
         outcome = "PARTIALLY_ALLOCATED" if _allocated_before(state) else "BACKORDERED"
         if state.repromising:  # a woken backorder that got nothing: it keeps its status
             state.pending = {}

@@ -7,6 +7,11 @@ waits for: its backordered lines, unless it is cancelled, held or rejected. A ne
 order always looks again (``waits_due``): its places are taken anew, so the owner wakes it only
 after the next rise of the sku's stock, and gives back whatever a wake set aside for it.
 
+An order whose routing gave up after losing its reservation races (``raced``) backorders lines
+it never got to use, for reasons that were other orders' and not the stock's: it takes its
+places as if it had seen nothing, so whatever is free now wakes it (the owner serves the line
+in order, so a later order still never takes an earlier one's units).
+
 A wake routes the backordered lines again on the figures it carried. A wake that finds the order
 busy (a routing attempt in flight, or on hold) is left for that attempt's end, which takes the
 order's places anew; one for a sku it no longer waits for takes it out of that line. A wake that
@@ -71,6 +76,7 @@ class BackorderPolicy:
 def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
     """Take or give up the order's places in the skus' lines so they match what it waits for."""
     wanted = _wanted(state)
+    raced, state.raced = state.raced, False
     if wanted == state.waiting and not (state.waits_due and wanted):
         state.waits_due = False
         return []
@@ -88,7 +94,7 @@ def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
             rank=rank,
             placed_at=state.order.placed_at,
             waiting_since=state.waiting_since.get(sku, ctx.now),
-            seen_available=min(sum(stock[sku].values()), 2**31 - 1),
+            seen_available=0 if raced else min(sum(stock[sku].values()), 2**31 - 1),
         )
         outputs.append(_command(state, sku, SkuAction.WAIT, ctx.now, wait))
     state.waiting = wanted

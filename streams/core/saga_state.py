@@ -196,6 +196,8 @@ class OrderState(BaseModel):
     waits: int = 0  # numbers the order's line commands
     waiting_since: dict[str, datetime] = Field(default_factory=dict)  # sku -> first waited
     waits_due: bool = False  # routed again: take its places in line anew
+    raced: bool = False  # its last routing gave up after lost races: it never looked at what
+    # is there, so its places are taken as if it had seen nothing (woken by what is free now)
     repromising: bool = False  # the routing in flight serves a woken backorder (quiet if not)
     ship_to_changes: int = 0  # numbers the commands that carry a changed address
 

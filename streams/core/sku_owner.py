@@ -247,8 +247,9 @@ def _held_at(command: SkuCommand) -> frozenset[str]:
 
 
 def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory, str | None]:
-    base = backorders.looked(state, command.order_id)  # it acts on what was set aside
-    working = base
+    # It acts on what was set aside for it. A refusal leaves its place as it was: the order
+    # tries again on fresh figures, or has given up (a replay of an old attempt's command).
+    working = backorders.looked(state, command.order_id)
     for hold in command.holds:
         hold_id = (command.order_id, hold.hold_id)
         wanted = {hold.location_id: hold.quantity}
@@ -264,15 +265,15 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
         working, outcome = inventory.reserve(working, hold_id, hold.location_id, hold.quantity)
         if outcome.status == ReservationStatus.INSUFFICIENT:
             short = ", ".join(f"{loc} short by {n}" for loc, n in sorted(outcome.short.items()))
-            return _refused(base, command), f"insufficient {command.sku}: {short}"
+            return _refused(state, command), f"insufficient {command.sku}: {short}"
         if outcome.status == ReservationStatus.CLOSED:
             reason = f"hold {hold.hold_id} of {command.sku} was already released or refused"
-            return _refused(base, command), reason
+            return _refused(state, command), reason
     promised = backorders.promised_to_others(working, command.order_id)
     if working.holds != state.holds and working.total_available < promised:
         missing = promised - working.total_available
         reason = f"insufficient {command.sku}: {missing} set aside for earlier backorders"
-        return _refused(base, command), reason
+        return _refused(state, command), reason
     return working, None
 
 

@@ -118,6 +118,31 @@ def test_units_set_aside_refuse_a_competing_reservation_until_the_woken_order_ta
     assert state.at("DC-EAST").reserved == 2
 
 
+def test_a_refused_reservation_of_the_woken_order_keeps_what_was_set_aside() -> None:
+    state = line_of(("ORD-1", 2, 1))
+    state, _ = add_stock(state, 2, "r-1")
+    # the order asked at a location short of the units (its view lagged): it tries again
+    short = reserve("ORD-1", 3)
+    state, [refused, *_] = answer(state, short)
+    assert not refused.ok and state.promised == 2
+    state, [competitor, *_] = answer(state, reserve("ORD-NEW", 1))
+    assert not competitor.ok  # the units still wait for ORD-1
+    state, [again, *_] = answer(state, short)  # a replay of the refused command: no again
+    assert not again.ok and state.promised == 2
+
+
+def test_an_order_that_leaves_and_joins_again_gets_wakes_with_new_ids() -> None:
+    state = line_of(("ORD-1", 1, 1))
+    state, first = add_stock(state, 1, "r-1")
+    state, _ = answer(state, reserve("ORD-1", 1))
+    state, _ = answer(state, line_command(SkuAction.UNWAIT, "ORD-1", n=2))
+    state, _ = answer(state, line_command(SkuAction.WAIT, "ORD-1", 1, minute=1, n=3))
+    state, second = add_stock(state, 1, "r-2")
+    assert woken(first) == woken(second) == ["ORD-1"]
+    # the same id would be taken for a replay of the first wake and ignored
+    assert first[0].command_id != second[0].command_id
+
+
 def test_an_order_that_looked_waits_for_the_next_rise_and_keeps_its_place() -> None:
     state = line_of(("ORD-1", 1, 1), ("ORD-2", 1, 2))
     state, _ = add_stock(state, 1, "r-1")

@@ -5,6 +5,7 @@ is cancelled when its backorder expires."""
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 
 from schemas.internal import SkuAction, SkuCommand, SkuResult
@@ -61,15 +62,18 @@ class Line:
         while queue:
             record = queue.popleft()
             if isinstance(record, SkuCommand):
-                state = self.inventory.get(record.sku) or inventory.empty(record.sku)
-                self.inventory[record.sku], results = answer_command(state, record, T0)
-                queue.extend(results)
+                queue.extend(self.answer(record))
                 continue
             state, outputs = apply_input(self.orders.get(record.order_id), record, self.ctx())  # type: ignore[arg-type]
             assert state is not None
             self.orders[record.order_id] = state
             self.published += outputs
             queue.extend(outputs_of(outputs))
+
+    def answer(self, command: SkuCommand) -> list[SkuResult]:
+        state = self.inventory.get(command.sku) or inventory.empty(command.sku)
+        self.inventory[command.sku], results = answer_command(state, command, T0)
+        return results
 
     def statuses(self, order_id: str) -> list[str]:
         return [
@@ -196,3 +200,48 @@ def test_an_order_short_of_many_skus_waits_in_the_first_lines_only() -> None:
     line.stock(skus[0], 1)  # one of its lines is served: it takes a place in the next line
     later = [c.sku for c in line.commands(SkuAction.WAIT)][MAX_WAITING_SKUS:]
     assert skus[MAX_WAITING_SKUS] in later and skus[0] not in later
+
+
+class RacedLine(Line):
+    """A line where other orders win ``SKU-2``'s first ``losses`` reservations: each refusal
+    still shows one unit there (taken by the next racer before this order's retry lands)."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__()
+        self.losses = losses
+
+    def answer(self, command: SkuCommand) -> list[SkuResult]:
+        if command.sku == "SKU-2" and command.action == SkuAction.RESERVE and self.losses:
+            self.losses -= 1
+            return [_lost_race(command)]
+        return super().answer(command)
+
+    def ctx(self) -> SagaContext:
+        ctx = super().ctx()
+        seen = ctx.stock  # the worker's view lags: it still shows SKU-2's unit the racers took
+        return replace(
+            ctx, stock=lambda sku: {"DC-EAST": 1} if sku == "SKU-2" and self.losses else seen(sku)
+        )
+
+
+def _lost_race(command: SkuCommand) -> SkuResult:
+    from schemas.models import LocationAvailability
+    from streams.core.sku_owner import refusal
+
+    there = LocationAvailability(
+        location_id="DC-EAST", on_hand=1, reserved=0, safety_stock=0, available=1
+    )
+    lost = refusal(command, "insufficient SKU-2: DC-EAST short by 1", T0)
+    return lost.model_copy(update={"locations": (there,)})
+
+
+def test_an_order_that_lost_every_race_is_woken_by_the_stock_it_never_got_to_use() -> None:
+    line = RacedLine(losses=3)  # as many as the saga's attempts: it backorders both lines
+    line.stock("SKU-1", 1)
+    line.stock("SKU-2", 0)
+    line.send(make_order("ORD-1", lines=[("SKU-1", 1), ("SKU-2", 1)]))
+    # It lost SKU-2 three times and gave up; SKU-1's unit, free all along, is its own: it is
+    # woken for it at once instead of waiting for SKU-1's next rise.
+    assert line.statuses("ORD-1") == ["RECEIVED", "BACKORDERED", "PARTIALLY_ALLOCATED"]
+    assert line.inventory["SKU-1"].total_available == 0
+    assert line.orders["ORD-1"].waiting == {"SKU-2": 1}
