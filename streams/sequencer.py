@@ -7,7 +7,9 @@ records in it for good, and seeking Faust's consumer back races with its own fet
 the sequencer watches each partition's offsets within one consumer generation: a record
 that follows on, or repeats an earlier one (a harmless replay), is admitted; a record past
 a hole is admitted only after the hole is filled, by reading the missing offsets straight
-from the broker with a client of our own (:class:`HoleFiller`). A new generation (a
+from the broker with a client of our own (:class:`HoleFiller`). A gap the fetcher passed over
+itself (an upstream transaction's marker, an aborted transaction, compacted offsets:
+:mod:`streams.gaps`) is no hole: the record after it is admitted at once. A new generation (a
 rebalance) starts every partition afresh from wherever Faust's seek put it.
 """
 
@@ -21,6 +23,7 @@ from aiokafka import TopicPartition
 from faust.events import Event
 from faust.types import TP
 
+from streams import gaps
 from streams.side_consumer import SideConsumer
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,8 @@ class Sequencer:
             self._expected[tp] = known
             return ADMIT  # a replay of what was read: the stages answer it as before
         self._expected[tp] = (generation, message.offset + 1)
-        if message.offset == expected:
-            return ADMIT
+        if message.offset == expected or gaps.known(*tp, expected, message.offset):
+            return ADMIT  # next, or after offsets that hold no record for us (markers...)
         log.warning(
             "%s found a hole in %s[%s]: %s..%s; reading it from the broker",
             self.stage,

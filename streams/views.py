@@ -263,7 +263,10 @@ async def follow_topics(
                         view.availability.put_raw(message.key.decode(), message.value, codec)
                         continue
                     _fold(view, codec, message, locations_topic, rules_topic)
-                if tp in targets and messages and messages[-1].offset + 1 >= targets[tp]:
+            for tp in list(targets):
+                # The position, not the last record: a partition may end on offsets that
+                # hold no record (an upstream transaction's marker, compacted offsets).
+                if await consumer.position(tp) >= targets[tp]:
                     del targets[tp]
             if not targets and not view.ready.is_set():
                 view.ready.set()
