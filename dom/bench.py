@@ -66,7 +66,6 @@ from dom.bench_kafka import (
 )
 from dom.bench_profile import read_profile, render_tables, top_self_json
 from dom.bench_report import (
-    ROUTING_OUTCOMES,
     BenchResult,
     OrdersSummary,
     per_s,
@@ -86,6 +85,7 @@ from dom.bench_world import (
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import OrderPlaced
 
 

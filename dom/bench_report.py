@@ -63,7 +63,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ROUTING_OUTCOMES = ("ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED")
+from schemas.enums import ROUTING_OUTCOMES
+
 JSON_PREFIX = "BENCH_JSON "
 
 

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from dom.settings import Settings
 from schemas import topics as registry
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Availability,
     FulfillmentCommand,
@@ -36,9 +37,6 @@ from schemas.models import (
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-ROUTING_OUTCOMES = frozenset(
-    {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
-)
 SUMMARY_TOPICS = (
     registry.ORDER_STATUS,
     registry.ORDERS,

@@ -97,6 +97,17 @@ class OrderStatus(StrEnum):
     RETURNED = "RETURNED"
 
 
+ROUTING_OUTCOMES = (
+    OrderStatus.ALLOCATED,
+    OrderStatus.PARTIALLY_ALLOCATED,
+    OrderStatus.BACKORDERED,
+    OrderStatus.ON_HOLD,
+    OrderStatus.REJECTED,
+)
+"""The statuses that answer an order's routing: one per order (a later one only re-promises
+what waited for stock). The statuses are str enums: ``"ALLOCATED" in ROUTING_OUTCOMES``."""
+
+
 class FulfillmentKind(StrEnum):
     """What a fulfillment command asks a location to do."""
 

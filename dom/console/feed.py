@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Availability,
     FulfillmentCommand,
@@ -34,9 +35,6 @@ from schemas.models import (
 
 log = logging.getLogger(__name__)
 
-ROUTING_OUTCOMES = frozenset(
-    {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
-)
 FROM_START = (registry.LOCATIONS, registry.AVAILABILITY)
 RECENT = (
     registry.ORDERS,

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas.commands import PackagingCommand
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Message, OrderPlaced, OrderStatusChanged
 from streams.core.simulate import Simulation
-
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 
 @dataclass(frozen=True, slots=True)

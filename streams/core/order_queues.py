@@ -31,7 +31,7 @@ Entry = dict[str, Any]
 QUEUES = ("held", "backordered", "acceptance", "pickup")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-ROUTING_OUTCOMES = frozenset({"ALLOCATED", "PARTIALLY_ALLOCATED"})
+ALLOCATED_STATUSES = frozenset({"ALLOCATED", "PARTIALLY_ALLOCATED"})
 
 MARKERS: dict[str, tuple[bytes, ...]] = {
     "held": (b'"status":"ON_HOLD"',),
@@ -195,7 +195,7 @@ def allocated_at(state: OrderState, now: datetime) -> datetime:
     latest change. An order allocated in two steps (a backorder served later) counts from the
     second."""
     for entry in reversed(state.history):
-        if entry.status in ROUTING_OUTCOMES and entry.action_id is None and entry.at <= now:
+        if entry.status in ALLOCATED_STATUSES and entry.action_id is None and entry.at <= now:
             return entry.at
     return _last_change(state)
 

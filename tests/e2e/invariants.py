@@ -7,12 +7,12 @@ import json
 import time
 from collections import Counter, defaultdict
 
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Availability, FulfillmentCommand, OrderPlaced, OrderStatusChanged
 from streams.core import inventory
 from tests.e2e.harness import Pipeline
 from tests.e2e.trace import trace_orders
 
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 WAITING = {"PARTIALLY_ALLOCATED", "BACKORDERED"}
 SETTLE_S = 90.0
 """Outcomes after which stock arriving re-promises the order: a new routing outcome."""

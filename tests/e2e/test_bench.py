@@ -8,7 +8,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from dom.bench import bench
-from dom.bench_report import ROUTING_OUTCOMES, BenchResult, parse_json_line
+from dom.bench_report import BenchResult, parse_json_line
+from schemas.enums import ROUTING_OUTCOMES
 
 TINY = ["--orders", "50", "--skus", "200", "--locations", "10", "--latency-seconds", "3"]
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from dom.settings import Settings
-from schemas.enums import StockEventKind
+from schemas.enums import ROUTING_OUTCOMES, StockEventKind
 from schemas.models import OrderActionKind
 from tests.e2e import world
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import (
-    ROUTING_OUTCOMES,
     check_invariants,
     check_nothing_waits_on_stock,
     outcomes_by_order,

@@ -28,6 +28,7 @@ from dom.console.auth import Role
 from dom.console.rules_api import KafkaRuleStore
 from dom.console.users import UserStore
 from dom.settings import Settings
+from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
 from schemas.enums import StockEventKind
 from schemas.models import OrderStatusChanged
 from tests.conftest import REPO_ROOT, free_port
@@ -55,7 +56,6 @@ CHROMIUM_FLAGS = [
 ]
 PASSWORD = "a long enough password"
 USERS = {"anna": Role.RULE_EDITOR, "bo": Role.RULE_EDITOR, "vera": Role.VIEWER}
-OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 WAIT_MS = 30_000
 
 

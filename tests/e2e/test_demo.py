@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from connectors.demo_cli import demo
 from dom.settings import Settings
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Channel,
     FulfillmentStatus,
@@ -18,8 +19,6 @@ from schemas.models import (
     OrderStatusChanged,
 )
 from tests.e2e.harness import Pipeline
-
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 
 def test_demo_traffic_reaches_a_routing_outcome_for_every_channel(

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from connectors.demo_cli import demo
 from dom.settings import Settings
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Channel, Message, OrderPlaced, OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_webhook import RunningConnector
 
 SECRET = "demo-e2e-secret"
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 
 def test_demo_through_the_connector(make_settings: Callable[..., Settings], tmp_path: Path) -> None:

@@ -28,13 +28,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 from dom.settings import Settings
 from schemas.codec import Codec
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import OrderStatusChanged
 from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.cpu import cpu_burners
 
 pytestmark = pytest.mark.broker
 
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 FIRST_OUTCOMES_WITHIN = 240.0
 STOPPED_WITHIN = 40.0  # dom.run's grace period (10 s) for its children, and a margin
 

@@ -41,6 +41,7 @@ import schemas.internal  # noqa: F401  (registers the internal records with the 
 from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import DecodeError
+from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
 from schemas.models import (
     TOP_LEVEL_MODELS,
     Location,
@@ -81,7 +82,6 @@ pytestmark = pytest.mark.broker
 
 PARTITIONS = 3
 STOCK = 1_000_000
-OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 WAIT_S = 30.0
 INBOUND = tuple(t for t in registry.CONTRACT_TOPICS if t.direction == registry.Direction.INBOUND)
 RECORD_TYPES = {t.name: tuple(r.removeprefix("dom.v1.") for r in t.records) for t in INBOUND}

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from dom.settings import Settings
+from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
 from schemas.models import Availability, Message, OrderStatusChanged, StockEvent
 from tests.e2e import world
 from tests.e2e.harness import Pipeline
@@ -28,7 +29,6 @@ from tests.unit.factories import make_location, make_order, make_product, make_s
 pytestmark = pytest.mark.broker
 
 MAX_INT = 2_147_483_647
-OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 
 @pytest.fixture(scope="module")

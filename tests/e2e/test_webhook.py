@@ -28,6 +28,7 @@ from connectors.web import (
     sign,
 )
 from dom.settings import Settings
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Message, OrderPlaced, OrderStatusChanged
 from tests.conftest import free_port
 from tests.e2e.harness import Pipeline
@@ -37,7 +38,6 @@ SECRET = "shpss_0123456789abcdef"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SHOPIFY_PATH = "/webhooks/shopify/orders-create"
 MARKETPLACE_PATH = "/marketplace/orders"
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 
 def fixture_bytes(name: str) -> bytes:

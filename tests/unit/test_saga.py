@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from schemas.enums import ROUTING_OUTCOMES
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import (
     FulfillmentCommand,
@@ -51,7 +52,6 @@ REJECTED = FulfillmentStatus.REJECTED
 ACCEPTED = FulfillmentStatus.ACCEPTED
 CANCELLED = FulfillmentStatus.CANCELLED
 
-ROUTING_OUTCOMES = {"ALLOCATED", "PARTIALLY_ALLOCATED", "BACKORDERED", "ON_HOLD", "REJECTED"}
 
 DC_CAPS = frozenset({Capability.SHIP, Capability.RETURNS})
 STORE_CAPS = frozenset({Capability.PICKUP, Capability.SHIP_FROM_STORE, Capability.RETURNS})
