@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     accept_timeout_store_s: float = Field(default=2 * 3600.0, gt=0)
     accept_timeout_dc_s: float = Field(default=12 * 3600.0, gt=0)
     pickup_expiry_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Retention (streams/core/saga_retention.py): a delivered order is finished this many
+    # days after its last delivery (the return window), a cancelled, rejected or fully
+    # returned one at once; a finished order leaves the order table this many days later.
+    # Fractions of a day are allowed (the tests use seconds).
+    return_window_days: float = Field(default=30.0, ge=0)
+    order_retention_days: float = Field(default=90.0, gt=0)
     # An order's own figures (streams/core/order_checks.py): its total may exceed what its
     # lines are worth by this share plus this amount (tax, shipping), and a line may ask for
     # at most this many units; beyond either it is REJECTED with the reason.

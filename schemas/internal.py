@@ -78,3 +78,16 @@ class SkuResult(Message):
     holds: tuple[Hold, ...] = ()
     locations: tuple[LocationAvailability, ...] = ()
     at: Timestamp
+
+
+class OrderPurge(Message):
+    """The order stage's retention timer asks the owner of an order to remove it (a tombstone
+    in the order table's changelog) or, ``forget``, to drop the short note it kept of a removed
+    one. The owner checks again when it applies it: an order busy again stays."""
+
+    avro_name: ClassVar[str] = "dom.v1.OrderPurge"
+
+    command_id: Id
+    order_id: Id
+    forget: bool = False
+    issued_at: Timestamp

@@ -184,9 +184,10 @@ SKU_COMMANDS = Topic(
 SKU_RESULTS = Topic(
     "dom.internal.sku-results.v1",
     "order_id",
-    _records("SkuResult"),
+    _records("SkuResult", "OrderPurge"),
     Direction.INTERNAL,
-    description="Sku owners' answers, back to the owner of the order",
+    description="Sku owners' answers, and the order stage's retention commands, to the owner "
+    "of the order",
 )
 
 INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)

@@ -64,6 +64,7 @@ class BatchTable(Generic[V]):
         self._changed_by: dict[bytes, Any] = {}  # key -> the last input event that changed it
         self._before: dict[bytes, object] = {}  # key -> encoded value before this input
         self._encoded: dict[bytes, bytes] = {}  # key -> its changed value, encoded for writing
+        self._removed: set[bytes] = set()  # keys to delete at the write-back (a tombstone)
 
     def follow(self, generation: object) -> None:
         """The consumer generation of the input about to be applied; a new one forgets every
@@ -99,6 +100,15 @@ class BatchTable(Generic[V]):
         self._values[key] = value
         self._changed_by[key] = event
         self._encoded.pop(key, None)
+        self._removed.discard(key)
+
+    def remove(self, key: bytes, event: Any) -> None:
+        """Delete the key at the end of the batch (a tombstone in ``event``'s partition of the
+        changelog); until then :meth:`get` answers None, as for a key never written."""
+        self._values[key] = None
+        self._changed_by[key] = event
+        self._encoded.pop(key, None)
+        self._removed.add(key)
 
     def last_input(self, key: bytes) -> Any:
         """The batch's last input that changed the key (None: the batch has not changed it)."""
@@ -143,6 +153,7 @@ class BatchTable(Generic[V]):
         self._changed_by.pop(key, None)
         self._before.pop(key, None)
         self._encoded.pop(key, None)
+        self._removed.discard(key)
         raw = self.table.get(key)
         self._values[key] = self._decode(raw) if raw else None
 
@@ -156,6 +167,7 @@ class BatchTable(Generic[V]):
         self._changed_by[key] = event
         self._before.pop(key, None)
         self._encoded[key] = raw
+        self._removed.discard(key)
 
     def write_back(self) -> dict[bytes, V]:
         """Write every changed key once (encoded now unless :meth:`encode_changed` did it);
@@ -163,6 +175,10 @@ class BatchTable(Generic[V]):
         changed: dict[bytes, V] = {}
         for key, event in self._changed_by.items():
             value = self._values[key]
+            if key in self._removed:
+                _current_event.set(weakref.ref(event))
+                del self.table[key]  # a tombstone even if the store lost it: deletes are idempotent
+                continue
             if value is None:
                 continue
             raw = self._encoded.get(key)
@@ -173,6 +189,7 @@ class BatchTable(Generic[V]):
         self._changed_by.clear()
         self._before.clear()
         self._encoded.clear()
+        self._removed.clear()
         while len(self._values) > self._keep:
             self._values.popitem(last=False)
         return changed

@@ -9,6 +9,10 @@ sellable units back on hand (the inventory stage applies them).
 No input stops it. One that cannot be decoded, is keyed by another id than its order's, names an
 order never placed, or would make its order's state larger than a changelog record may hold
 (``MAX_STATE_BYTES``) is dead-lettered with the reason, and the order stays as it was.
+
+Finished orders leave the table after the retention (:mod:`streams.core.saga_retention`): a
+timer finds them, the owner removes them; what comes for a removed order later is refused with
+that reason.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.enums import LabelFormat
-from schemas.internal import SkuAction, SkuResult
+from schemas.internal import OrderPurge, SkuAction, SkuResult
 from schemas.models import (
     FulfillmentUpdate,
     Message,
@@ -40,6 +44,17 @@ from streams.core.order_checks import OrderLimits
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga import Input, SagaContext, apply_input
 from streams.core.saga_backorders import BackorderPolicy
+from streams.core.saga_retention import (
+    RemovedOrder,
+    Retention,
+    note_expired,
+    purge_due,
+    purges,
+    removal_note,
+    removed_answer,
+    removed_key,
+    removed_reason,
+)
 from streams.core.saga_state import OrderState
 from streams.core.saga_timers import Deadlines, due
 from streams.metrics import PipelineMetrics
@@ -59,6 +74,7 @@ INPUTS = (
     ReturnRequested,
     ReturnReceived,
     OrderAction,
+    OrderPurge,
 )
 
 
@@ -97,6 +113,17 @@ def build_order_stage(
             return
         for record in due(table.values(), datetime.now(UTC), deadlines, view.location_kind):
             await outbox.send(record)
+
+    retention = stage.saga.retention
+
+    @app.timer(retention.scan_interval())  # type: ignore[untyped-decorator]
+    async def order_retention() -> None:
+        """Ask the owner to remove this worker's orders finished longer ago than the retention
+        (and the notes of removed ones): the timer only reads, the owner applies."""
+        if app.rebalancing:
+            return
+        for command in purges(table.items(), datetime.now(UTC), retention):
+            await outbox.send(command)
 
     return table
 
@@ -138,6 +165,7 @@ class SagaSettings:
     label_format: LabelFormat
     limits: OrderLimits
     backorders: BackorderPolicy
+    retention: Retention
 
     @classmethod
     def of(cls, settings: Settings) -> SagaSettings:
@@ -155,6 +183,7 @@ class SagaSettings:
                 max_line_quantity=settings.max_line_quantity,
             ),
             backorders=BackorderPolicy.of(settings.backorder_priority, settings.backorder_tiers),
+            retention=Retention(settings.return_window_days, settings.order_retention_days),
         )
 
 
@@ -177,7 +206,9 @@ class OrderStage:
 
     async def handle(self, event: Any, sends: Sends) -> None:
         try:
-            record: Input = self.codec.decode_as(event.value, *INPUTS)  # type: ignore[assignment]
+            record: Input | OrderPurge = self.codec.decode_as(  # type: ignore[assignment]
+                event.value, *INPUTS
+            )
         except DecodeError as exc:
             sends.dead_letter(event, exc.reason, STAGE, "undecodable")
             return
@@ -186,25 +217,68 @@ class OrderStage:
                 event, f"key must be the order_id {record.order_id!r}", STAGE, "bad_key"
             )
             return
+        if isinstance(record, OrderPurge):
+            self.purge(record, event)
+            return
         state = self.orders.get(event.key)
+        if state is None and self.answer_removed(record, event, sends):
+            return
         attempts_before = state.attempt if state else 0
         state, outputs = apply_input(state, record, self.context(event))
         if state is None:
             sends.add(outputs)  # an action on it is answered (refused) all the same
-            sends.dead_letter(
-                event, f"no order {record.order_id!r} is known", STAGE, "unknown_order"
+            days = self.saga.retention.retention_days
+            why = (
+                f"no order {record.order_id!r} is known: never placed, or removed after its "
+                f"retention more than DOM_ORDER_RETENTION_DAYS ({days:g} days) ago"
             )
+            sends.dead_letter(event, why, STAGE, "unknown_order")
             return
         self.orders.put(event.key, state, event)
         sends.add(outputs)
         _observe(self.metrics, record, state, attempts_before, outputs)
+
+    def purge(self, command: OrderPurge, event: Any) -> None:
+        """Remove a finished order past its retention, keeping a note of it; or drop a note
+        past its own. Checked again here: an order busy again, or gone already, stays as is."""
+        now, table = _time_of(event), self.orders.table
+        retention = self.saga.retention
+        if command.forget:
+            note = self.removed_note(command.order_id)
+            if note is not None and note_expired(note, now, retention):
+                del table[removed_key(command.order_id)]
+            return
+        state = self.orders.get(event.key)
+        if state is None or not purge_due(state, now, retention):
+            return
+        table[removed_key(command.order_id)] = removal_note(state, now, retention).stored()
+        self.orders.remove(event.key, event)
+        log.info("order %s finished and removed after its retention", command.order_id)
+
+    def removed_note(self, order_id: str) -> RemovedOrder | None:
+        raw = self.orders.table.get(removed_key(order_id))
+        return RemovedOrder.from_stored(raw) if raw else None
+
+    def answer_removed(self, record: Input, event: Any, sends: Sends) -> bool:
+        """An input about an order removed after its retention is refused with that reason
+        (answered when someone waits for an answer, dead-lettered else); False if it is not
+        about a removed order."""
+        note = self.removed_note(record.order_id)
+        if note is None:
+            return False
+        answers = removed_answer(record, note, _time_of(event), self.saga.retention)
+        sends.add(answers)
+        if not answers:
+            why = removed_reason(note, self.saga.retention)
+            sends.dead_letter(event, why, STAGE, "removed_order")
+        return True
 
     def context(self, event: Any) -> SagaContext:
         view, saga = self.view, self.saga
         return SagaContext(
             locations=view.location_infos(),
             stock=view.stock,
-            now=datetime.fromtimestamp(event.message.timestamp, UTC),
+            now=_time_of(event),
             policy=saga.policy,
             max_attempts=saga.max_attempts,
             rules=view.rules,  # the set in force now: a published rule applies to the next order
@@ -229,6 +303,11 @@ def _observe(
     if attempts_before >= 1 and state.attempt > attempts_before:
         metrics.routing_retries.inc(state.attempt - attempts_before)
     metrics.order_outputs(state.order, outputs)
+
+
+def _time_of(event: Any) -> datetime:
+    """When an input happened, as its records say: the broker's timestamp of it."""
+    return datetime.fromtimestamp(event.message.timestamp, UTC)
 
 
 def carton_catalogue(settings: Settings) -> BoxCatalogue:

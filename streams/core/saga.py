@@ -368,8 +368,10 @@ def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaCo
     if shipment.state == ShipmentState.OPEN:
         outputs += _sku_commands(state, [shipment], SkuAction.CONSUME, ctx)
         shipment.state = ShipmentState.SHIPPED
+        shipment.left_at = ctx.now
     if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
         shipment.state = ShipmentState.COMPLETED
+        shipment.left_at = ctx.now  # a transfer reaches its customer only now
     reached = state.delivered_status()
     if not outputs and (state.status == reached or state.status in RETURN_STATUSES):
         return []  # nothing new left; a return's status is not overwritten by old news

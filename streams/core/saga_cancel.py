@@ -101,6 +101,7 @@ def _shipped_anyway(
         late = shipment.model_copy(update={"shipment_id": shipment.shipment_id + LATE_HOLD_SUFFIX})
         outputs = sku_commands(state, [late], SkuAction.CONSUME, ctx)
     shipment.state = ShipmentState.SHIPPED
+    shipment.left_at = ctx.now
     if status == "PICKED_UP":
         shipment.state = ShipmentState.COMPLETED
     _count_as_delivered(state, shipment)

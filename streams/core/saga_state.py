@@ -79,6 +79,7 @@ class SagaShipment(BaseModel):
     cancel_cause: str | None = None  # who had a CANCEL sent to its location, for later news
     opened_at: datetime | None = None  # commanded: the acceptance deadline counts from here
     ready_at: datetime | None = None  # a pickup the store has ready (it ACCEPTED it)
+    left_at: datetime | None = None  # shipped or handed over: the return window counts from here
 
     def units(self) -> dict[str, int]:
         """Units per line id."""

@@ -47,6 +47,8 @@ class Pipeline:
             "DOM_ACCEPT_TIMEOUT_STORE_S": str(s.accept_timeout_store_s),
             "DOM_ACCEPT_TIMEOUT_DC_S": str(s.accept_timeout_dc_s),
             "DOM_PICKUP_EXPIRY_S": str(s.pickup_expiry_s),
+            "DOM_RETURN_WINDOW_DAYS": repr(s.return_window_days),
+            "DOM_ORDER_RETENTION_DAYS": repr(s.order_retention_days),
         }
 
     def start_worker(self, name: str, ready_timeout: float = 120.0) -> WorkerProcess:

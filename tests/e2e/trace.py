@@ -35,7 +35,7 @@ def trace_orders(pipeline: Pipeline, order_ids: set[str], limit: int = 3) -> str
                 )
     changelog = f"{pipeline.settings.app_id}-orders-changelog"
     for message in pipeline.read_changelog_messages_raw(changelog):
-        key = message.key().decode()
+        key = message.key().decode(errors="replace")  # a removed order's note: 0xFF
         if key in wanted:
             lines[key].append(
                 f"  {message.timestamp()[1]} orders-changelog[{message.partition()}]"
