@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 help:
 	@echo "make run    set up, start the local Kafka, create topics, run the pipeline with demo traffic"
 	@echo "make test   set up, start a Kafka for the tests, run the whole suite, stop it"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the import layering (lint-imports)"
 	@echo "make bench  the pipeline against the raw-Kafka limit on a local broker (BENCH_ARGS=...)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -50,6 +50,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy dom schemas streams connectors
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

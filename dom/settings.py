@@ -224,25 +224,7 @@ class Settings(BaseSettings):
         hosts = [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
         return "kafka://" + ";".join(hosts)
 
-    def faust_credentials(self) -> Any:
-        """Faust's credentials object for SSL/SASL clusters, or None for PLAINTEXT."""
-        import faust  # imported here: connectors and the CLI must not pay for Faust
-
-        protocol = self.kafka_security_protocol
-        if protocol == "PLAINTEXT":
-            return None
-        context = self._ssl_context() if protocol.endswith("SSL") else None
-        if protocol == "SSL":
-            return faust.SSLCredentials(context)
-        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-        return faust.SASLCredentials(
-            username=self.kafka_sasl_username,
-            password=password,
-            ssl_context=context,
-            mechanism=self.kafka_sasl_mechanism or "PLAIN",
-        )
-
-    def _ssl_context(self) -> ssl.SSLContext:
+    def ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(
             cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
         )
@@ -254,12 +236,15 @@ class Settings(BaseSettings):
     # ---- librdkafka (confluent-kafka) ---------------------------------------------------------
 
     def aiokafka_config(self) -> dict[str, Any]:
-        """Keyword arguments for an aiokafka client outside Faust (views, hole filling)."""
-        conf = ClientConfig(bootstrap_servers=self.kafka_bootstrap.split(","))
+        """Keyword arguments for an aiokafka consumer outside Faust (views, hole filling): it
+        reads committed records only, as the stages do (streams/faust_fixes.py)."""
+        conf = ClientConfig(
+            bootstrap_servers=self.kafka_bootstrap.split(","), isolation_level="read_committed"
+        )
         if self.kafka_security_protocol != "PLAINTEXT":
             conf["security_protocol"] = self.kafka_security_protocol
             if self.kafka_security_protocol.endswith("SSL"):
-                conf["ssl_context"] = self._ssl_context()
+                conf["ssl_context"] = self.ssl_context()
             if self.kafka_security_protocol.startswith("SASL"):
                 conf["sasl_mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
                 conf["sasl_plain_username"] = self.kafka_sasl_username

@@ -112,6 +112,23 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def faust_credentials(settings: Settings) -> Any:
+    """Faust's credentials object for SSL/SASL clusters, or None for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = settings.ssl_context() if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    secret = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=secret.get_secret_value() if secret else "",
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+    )
+
+
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """A Faust app configured as every stage runs (``app_id`` defaults to the pipeline's);
     ``dom bench`` builds its runtime floor on the same configuration."""
@@ -119,7 +136,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     app = faust.App(
         app_id or settings.app_id,
         broker=settings.faust_broker_url(),
-        broker_credentials=settings.faust_credentials(),
+        broker_credentials=faust_credentials(settings),
         store="rocksdb://",
         datadir=str(settings.worker_dir),
         web_host=settings.web_host,

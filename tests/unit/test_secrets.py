@@ -20,6 +20,7 @@ from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
 from dom.settings import Settings
+from streams.app import faust_credentials
 from tests.unit.http_fuzz import LoopbackApp, to_body
 from tests.unit.test_console_api import FakeStore, fake_worker
 
@@ -111,14 +112,14 @@ def test_printed_settings_and_client_configs_mask_every_secret() -> None:
         "producer_config": str(settings.producer_config()),
         "aiokafka_config": f"{settings.aiokafka_config()}",
         "schema_registry_config": repr(settings.schema_registry_config()),
-        "faust credentials": repr(settings.faust_credentials()),
+        "faust credentials": repr(faust_credentials(settings)),
     }
     for where, text in printed.items():
         assert_no_secret(text, where)
     # ... while the clients themselves get the real values.
     assert settings.librdkafka_config()["sasl.password"] == SASL
     assert settings.aiokafka_config()["sasl_plain_password"] == SASL
-    assert settings.faust_credentials().password == SASL
+    assert faust_credentials(settings).password == SASL
 
 
 def test_building_a_worker_logs_no_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
