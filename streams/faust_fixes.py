@@ -34,7 +34,10 @@ A second window: before committing offsets Faust flushes its producer, but the b
 holds table writes (changelog records) stops flushing after 0.1 s without progress. A commit can
 then cover an input whose state write is still queued; a crash right after loses that write and
 the input is never replayed (orders stuck waiting for answers they already got). The fix: the
-buffer's flush drains it completely (bounded by a generous deadline) before the commit.
+buffer's flush drains it completely before the commit, within a generous deadline; past it the
+flush raises :class:`BufferNotDrained` rather than return, so no commit follows it: a stage's
+batch (which flushes before it sends or acks anything) crashes and is restarted with its inputs
+unacked, and a commit is abandoned, as Faust abandons one whose attached sends fail.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 
 log = logging.getLogger(__name__)
 _FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
@@ -56,6 +60,18 @@ _original_perform_seek = Consumer.perform_seek
 START_OFFSETS: dict[tuple[str, int], int] = {}
 """Where each assigned stream partition starts after the latest seek: its committed offset,
 or the start of its log. The stages' sequencer holds the first record it sees against it."""
+
+
+def start_offset(consumer: Any, topic: str, partition: int) -> int | None:
+    """Where a stage that first sees this partition now must have started reading: the latest
+    committed offset, or where the latest seek put the partition. Within one generation, a stage
+    restarted after a crash starts after records it never finished; it reads them again from
+    here, as a restarted worker would (and no further back: that could be a long way)."""
+    start = START_OFFSETS.get((topic, partition))
+    committed: int | None = consumer._committed_offset.get(TP(topic, partition))
+    if committed is None:
+        return start
+    return committed if start is None else max(start, committed)
 
 
 async def _perform_seek(self: Any) -> None:
@@ -111,6 +127,11 @@ def _ack(self: Any, message: Any) -> bool:
 DRAIN_DEADLINE = 30.0
 
 
+class BufferNotDrained(RuntimeError):
+    """Table writes are still queued after :data:`DRAIN_DEADLINE`: what follows the flush (a
+    stage's sends and acks, a commit) must not happen."""
+
+
 async def _drain(self: Any) -> None:
     deadline = time.monotonic() + DRAIN_DEADLINE
     while self.size and time.monotonic() < deadline:
@@ -119,7 +140,14 @@ async def _drain(self: Any) -> None:
             await asyncio.sleep(0.01)
     if self.size:
         log.error(
-            "producer buffer still holds %d table writes after %.0fs", self.size, DRAIN_DEADLINE
+            "producer buffer still holds %d table writes after %.0fs: no commit until they are "
+            "sent (is the broker reachable?)",
+            self.size,
+            DRAIN_DEADLINE,
+        )
+        raise BufferNotDrained(
+            f"{self.size} table writes still queued in the producer buffer after "
+            f"{DRAIN_DEADLINE:.0f}s"
         )
 
 

@@ -3,14 +3,23 @@
 The registry names each record's topic and key, and the codec encodes at the boundary. Stages
 work in batches: every input of a batch is applied and its table writes queued, the producer
 is flushed so those writes are durable in the changelogs, and only then are the records the
-batch caused sent; the inputs are acknowledged after that. So no record is ever seen whose
-state could still be lost: a crash replays inputs against state that either holds their
-effect (the stage answers as before, same ids) or does not (and nothing they caused was seen).
+batch caused sent; the inputs are acknowledged once the broker has confirmed every one of
+those records. So no record is ever seen whose state could still be lost, and no input is
+committed whose records could still be lost: a crash replays inputs against state that either
+holds their effect (the stage answers as before, same ids) or does not (and nothing they
+caused was seen).
 
 A stage's table is read and written through a :class:`BatchTable`: each key is decoded at most
 once per batch and its changelog record written once, before the flush. Records go straight to the
 producer (Faust's ``Topic.send`` adds a future, a callback and a channel hop per record that
-nothing here uses); the flush that follows every batch is what waits for them.
+nothing here uses); the batch then waits for the producer's futures of all of them, and of
+its dead letters, and checks each.
+
+A record that cannot be delivered (the broker refused it after the producer's retries) stops
+the stage with :class:`DeliveryFailed`, before its batch's inputs are acknowledged: they are
+never committed, Faust restarts the stage, and its sequencer reads them again from the
+committed offset once the partition's next record arrives (or the partitions move), so the
+records they cause are sent again, with the same ids. Nothing undelivered is skipped over.
 
 No input stops a stage. One that fails is dead-lettered with its reason and the stage's
 refusal hook may answer it (:meth:`Outbox.on_refused`: a command's sender is waiting), while
@@ -25,13 +34,15 @@ only its input's key (the table partition is the input's).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
@@ -43,7 +54,7 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.batch_table import BatchTable
 from streams.batches import event_batches
-from streams.faust_fixes import START_OFFSETS
+from streams.faust_fixes import start_offset
 from streams.metrics import PipelineMetrics
 from streams.sequencer import ADMIT, HoleFiller, Sequencer
 from streams.topic_check import stage_topics, wait_until_known, worker_readers
@@ -52,6 +63,14 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
 """Inputs applied before one flush; large enough to amortise the flush under load."""
+
+Delivery = tuple[str, "asyncio.Future[Any]"]
+"""A record's topic and the producer's future that says whether the broker took it."""
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not take a record a batch caused: the batch's inputs must not be
+    acknowledged, so the stage stops here and reads them again after its restart."""
 
 
 @dataclass
@@ -153,14 +172,23 @@ class Outbox:
         could not be applied (a bug, or the work after its batch failed for it)."""
         self._refusers[stage] = refuse
 
-    async def send(self, record: Message) -> None:
+    async def send(self, record: Message) -> Delivery:
+        """Hand ``record`` to the producer; what comes back says when the broker took it."""
         topic, key_field = self._route(record.avro_name)
         key = str(getattr(record, key_field)).encode()
-        await self._app.producer.send(topic, key, self.codec.encode(record), None, None, None)
+        sent = await self._app.producer.send(
+            topic, key, self.codec.encode(record), None, None, None
+        )
+        return topic, cast("asyncio.Future[Any]", sent)
 
-    async def send_all(self, records: Iterable[Message]) -> None:
-        for record in records:
-            await self.send(record)
+    async def send_all(self, records: Iterable[Message]) -> list[Delivery]:
+        return [await self.send(record) for record in records]
+
+    async def send_letter(self, letter: DeadLetter) -> Delivery:
+        sent = await self._app.producer.send(
+            self._dlq, letter.key, letter.value, None, None, letter.headers
+        )
+        return self._dlq, cast("asyncio.Future[Any]", sent)
 
     def _route(self, avro_name: str) -> tuple[str, str]:
         route = self._topics.get(avro_name)
@@ -197,9 +225,12 @@ class Outbox:
             filler = HoleFiller(app, settings.aiokafka_config())
             batch = _Batch(handle, stage, sequencer, filler, table, finish)
             try:
-                async for events in event_batches(stream, BATCH_MAX):
-                    await self._batch(events, batch)
-                    health.batch_done(state)
+                # Closed at once on a crash: Faust restarts the stage on the same stream.
+                batches = cast(AsyncGenerator[list[Any]], event_batches(stream, BATCH_MAX))
+                async with contextlib.aclosing(batches):
+                    async for events in batches:
+                        await self._batch(events, batch)
+                        health.batch_done(state)
             finally:
                 await filler.close()
 
@@ -210,7 +241,7 @@ class Outbox:
         for event in events:
             message = event.message
             hole = batch.sequencer.admit(
-                message, START_OFFSETS.get((message.topic, message.partition))
+                message, start_offset(self._app.consumer, message.topic, message.partition)
             )
             if hole != ADMIT:
                 missing = await batch.filler.fill(
@@ -223,11 +254,10 @@ class Outbox:
         if batch.table is not None:
             await self._settle(batch, batch.table, sends)
         await self._app.producer.flush()  # the batch's table writes are durable now
-        await self.send_all(sends.records)
-        for kind, letter in sends.letters:
-            await self._app.producer.send(
-                self._dlq, letter.key, letter.value, None, None, letter.headers
-            )
+        deliveries = await self.send_all(sends.records)
+        deliveries += [await self.send_letter(letter) for _, letter in sends.letters]
+        await confirm_delivery(stage, deliveries)  # before the inputs are acked
+        for kind, _ in sends.letters:
             m.dead_letters.labels(stage, kind).inc()
         m.events_in.labels(stage).inc(len(events))
         m.events_failed.labels(stage).inc(len(sends.letters))
@@ -307,6 +337,43 @@ class Outbox:
         sends.extend(finished)
 
 
+async def confirm_delivery(stage: str, deliveries: list[Delivery]) -> None:
+    """Wait until the broker has answered for every record; raise :class:`DeliveryFailed`,
+    after logging each topic and error, if it refused any (a future fails only when the
+    producer's retries are over). One wait per batch: the futures complete together."""
+    pending = [future for _, future in deliveries if not future.done()]
+    if pending:
+        await asyncio.wait(pending)
+    failed: dict[str, tuple[int, str]] = {}
+    for topic, future in deliveries:
+        error = _delivery_error(future)
+        if error is not None:
+            failed[topic] = (failed.get(topic, (0, ""))[0] + 1, error)
+    if not failed:
+        return
+    for topic, (count, error) in failed.items():
+        log.error(
+            "%s stage: the broker refused %d of its records to %s: %s; the stage stops before "
+            "acknowledging its inputs and reads them again after its restart",
+            stage,
+            count,
+            topic,
+            error,
+        )
+    raise DeliveryFailed(
+        "; ".join(
+            f"{count} records to {topic}: {error}" for topic, (count, error) in failed.items()
+        )
+    )
+
+
+def _delivery_error(future: asyncio.Future[Any]) -> str | None:
+    if future.cancelled():
+        return "the send was cancelled"
+    error = future.exception()
+    return None if error is None else _describe(error)
+
+
 def _finish_each(finish: Finish, values: dict[bytes, Any], sends: Sends) -> dict[bytes, str]:
     """Run ``finish`` over the batch's changed values; should it fail, key by key, to find the
     keys it fails for (what it added for those is dropped). Returns why each failed."""
@@ -348,7 +415,7 @@ def _trial(
     return None, ((raw, event), out)
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -63,9 +63,12 @@ class FakeProducer:
 
     async def send(
         self, topic: str, key: bytes, value: bytes, partition: Any, timestamp: Any, headers: Any
-    ) -> None:
+    ) -> asyncio.Future[None]:
         self.log.append(f"send {topic}")
         self.sent.append((topic, key, value, headers))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)  # the broker took it
+        return delivered
 
     async def flush(self) -> None:
         self.log.append("flush")
@@ -74,6 +77,11 @@ class FakeProducer:
 class FakeApp:
     def __init__(self, log: list[str]) -> None:
         self.producer = FakeProducer(log)
+        self.consumer = FakeConsumer()
+
+
+class FakeConsumer:
+    _committed_offset: dict[Any, int] = {}  # nothing committed: stages start where seeks put them
 
 
 class LoggedTable(FakeTable):
