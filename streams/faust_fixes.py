@@ -25,6 +25,12 @@ that keeps the partition resumes after them: seen as results and orders silently
 waiting for them); the messages are fetched again from the committed offset and applied
 then, which the stages make harmless.
 
+Not a loss but a wrong reading: Faust's consumer reads uncommitted records unless Faust itself
+runs exactly-once, so the stages acted on what an upstream producer wrote in a transaction it
+then aborted. The worker's consumer reads committed records only (and :mod:`streams.gaps`
+notes the offsets of the markers and aborted records it passes over, so that the sequencer
+does not take them for lost records).
+
 Not a loss but a delay: Faust creates its consumer with ``fetch_max_wait_ms=1500``, and
 aiokafka leaves a partition whose records are still buffered out of the fetch it sends; while
 that fetch waits at the broker, new records of the left-out partition wait too, up to 1.5 s
@@ -47,10 +53,13 @@ import logging
 import time
 from typing import Any
 
+from aiokafka.consumer.fetcher import PartitionRecords
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
+
+from streams import gaps
 
 log = logging.getLogger(__name__)
 _FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
@@ -160,6 +169,9 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
     consumer = _original_create_worker_consumer(self, transport)
     # Read by the consumer when it starts its fetcher, so set before start.
     consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS[0]
+    # Faust reads committed records only under its exactly-once guarantee; the stages never
+    # act on an upstream transaction that was aborted (see streams/gaps.py for its markers).
+    consumer._isolation_level = "read_committed"
     return consumer
 
 
@@ -177,6 +189,7 @@ TOUCHED: tuple[tuple[str, object, str], ...] = (
     ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "_create_worker_consumer"),
     ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "_ensure_consumer"),
     ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "call_thread"),
+    ("aiokafka PartitionRecords", PartitionRecords, "_unpack_records"),
 )
 """Every attribute of Faust's classes the runtime patches or calls (the instance attributes it
 reads, like ``_committed_offset``, are checked by the integration tests that run a worker)."""
@@ -217,6 +230,7 @@ def check_runtime(
 def apply(*, fetch_max_wait_ms: int = 1500) -> None:
     """Install the fixes once (idempotent), after :func:`check_runtime`."""
     check_runtime()
+    gaps.apply()
     FETCH_MAX_WAIT_MS[0] = fetch_max_wait_ms
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]

@@ -1,0 +1,84 @@
+"""An upstream system that produces in transactions, on the real broker: its commit markers
+leave gaps in the offsets, and an aborted transaction's records are on the log too. The
+pipeline starts on master data that ends on markers, answers every committed order, never
+acts on an aborted one, and reads no gap back from the broker as if records were lost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from dom.settings import Settings
+from schemas import topics as registry
+from schemas.codec import Codec
+from schemas.enums import ROUTING_OUTCOMES
+from schemas.models import Message, OrderStatusChanged
+from tests.e2e.harness import Pipeline
+from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+
+
+class TransactionalUpstream:
+    """A channel's producer with a transactional id: each call is one transaction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.codec = Codec()
+        conf = settings.librdkafka_config(**{"transactional.id": f"up-{uuid.uuid4().hex[:8]}"})
+        self.producer = Producer(conf)
+        self.producer.init_transactions(30)
+
+    def transaction(self, records: Iterable[Message], *, commit: bool = True) -> None:
+        self.producer.begin_transaction()
+        for record in records:
+            topic = registry.topic_for(record.avro_name)
+            self.producer.produce(
+                self.settings.topic(topic.name),
+                key=str(getattr(record, topic.key)).encode(),
+                value=self.codec.encode(record),
+            )
+        if commit:
+            self.producer.commit_transaction(30)
+        else:
+            self.producer.flush(30)  # on the log, then aborted: a reader must skip them
+            self.producer.abort_transaction(30)
+
+
+def test_transactions_upstream_are_read_committed_without_reading_gaps_back(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # one partition: the orders after the aborted one prove it was passed over, not pending
+    pipeline = Pipeline(make_settings(topic_partitions=1), tmp_path)
+    upstream = TransactionalUpstream(pipeline.settings)
+    for record in (
+        make_location("DC-EAST"),
+        make_product("SKU-1"),
+        make_stock_event("SKU-1", "DC-EAST", 100, event_id="count-1"),
+    ):
+        upstream.transaction([record])  # every master topic ends on a commit marker
+    worker = pipeline.start_worker("w1")
+    try:
+        committed = [f"ORD-{n}" for n in range(12)]
+        for n, order_id in enumerate(committed):
+            if n == 6:
+                upstream.transaction([make_order("ORD-ABORTED")], commit=False)
+            upstream.transaction([make_order(order_id, lines=[("SKU-1", 1)])])
+
+        def answered(records: list[Message]) -> bool:
+            done = {
+                r.order_id
+                for r in records
+                if isinstance(r, OrderStatusChanged) and r.status in ROUTING_OUTCOMES
+            }
+            return set(committed) <= done
+
+        records = pipeline.read("dom.order-status.v1", answered, timeout=90)
+        outcomes = {r.order_id: r.status for r in records if isinstance(r, OrderStatusChanged)}
+        assert all(outcomes.get(o) == "ALLOCATED" for o in committed), outcomes
+        assert "ORD-ABORTED" not in outcomes  # the orders after it on its partition were read
+        log = worker.log_file.read_text(errors="replace")
+        assert "found a hole" not in log, [x for x in log.splitlines() if "found a hole" in x]
+    finally:
+        pipeline.stop_all()
