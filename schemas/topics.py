@@ -218,7 +218,11 @@ INVENTORY_CHANGELOG = _changelog(
     "inventory", "sku", "The inventory stage's table: each sku's stock"
 )
 
-CHANGELOG_TOPICS: tuple[Topic, ...] = (ORDERS_CHANGELOG, INVENTORY_CHANGELOG)
+RULES_CHANGELOG = _changelog(
+    "rules", "rule_id", "The rules stage's table: what it read of each rule, in order"
+)
+
+CHANGELOG_TOPICS: tuple[Topic, ...] = (ORDERS_CHANGELOG, INVENTORY_CHANGELOG, RULES_CHANGELOG)
 """Not part of the contract (their values are the stages' own JSON), but the pipeline's."""
 
 

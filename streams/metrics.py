@@ -177,7 +177,7 @@ class PipelineMetrics:
         for generation, seconds in pauses:
             self.gc_pause.labels(str(generation)).observe(seconds)
 
-    def sent(self, stage: str, records: Iterable[Message]) -> None:
+    def sent(self, stage: str, records: Iterable[object]) -> None:
         # Counted per batch, then one inc per series: labels() takes a lock and builds a key.
         by_type: Tally[str] = Tally()
         by_status: Tally[str] = Tally()

@@ -73,17 +73,29 @@ class DeliveryFailed(RuntimeError):
     acknowledged, so the stage stops here and reads them again after its restart."""
 
 
+@dataclass(frozen=True)
+class Tombstone:
+    """Deletes ``key`` from a compacted topic of the registry (``topic``, unprefixed): what a
+    stage sends, like a record, to say a key is gone."""
+
+    topic: str
+    key: bytes
+
+
+Output = Message | Tombstone
+
+
 @dataclass
 class Sends:
     """What the inputs of one batch caused, held back until their state is durable."""
 
-    records: list[Message] = field(default_factory=list)
+    records: list[Output] = field(default_factory=list)
     letters: list[tuple[str, DeadLetter]] = field(default_factory=list)  # (kind, letter)
     inputs: list[tuple[Any, int, int]] = field(default_factory=list)
     """Each input applied, with where its records and letters start: what is taken back when
     the work after the batch fails for the input's key."""
 
-    def add(self, records: Iterable[Message]) -> None:
+    def add(self, records: Iterable[Output]) -> None:
         self.records.extend(records)
 
     def mark(self) -> tuple[int, int]:
@@ -172,8 +184,12 @@ class Outbox:
         could not be applied (a bug, or the work after its batch failed for it)."""
         self._refusers[stage] = refuse
 
-    async def send(self, record: Message) -> Delivery:
+    async def send(self, record: Output) -> Delivery:
         """Hand ``record`` to the producer; what comes back says when the broker took it."""
+        if isinstance(record, Tombstone):
+            topic = self._settings.topic(record.topic)
+            sent = await self._app.producer.send(topic, record.key, None, None, None, None)
+            return topic, cast("asyncio.Future[Any]", sent)
         topic, key_field = self._route(record.avro_name)
         key = str(getattr(record, key_field)).encode()
         sent = await self._app.producer.send(
@@ -181,7 +197,7 @@ class Outbox:
         )
         return topic, cast("asyncio.Future[Any]", sent)
 
-    async def send_all(self, records: Iterable[Message]) -> list[Delivery]:
+    async def send_all(self, records: Iterable[Output]) -> list[Delivery]:
         return [await self.send(record) for record in records]
 
     async def send_letter(self, letter: DeadLetter) -> Delivery:

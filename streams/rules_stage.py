@@ -7,6 +7,10 @@ decoded or compiled to the dead-letter topic, with the precise error (a conditio
 size limit of ``streams.core.rules_expr`` too, or too costly to run on every order: see
 ``streams.core.rules_cost``). It then publishes the version in force again, so that compaction
 keeps a valid version as the latest and a worker started later never finds only the refused one.
+It decides on what it read of the rule in the partition's order (its table,
+:mod:`streams.core.rules_log`), never on the view, which may lag: and when that copy lands
+after a deletion or a newer version published meanwhile, the stage writes the tombstone or the
+newer version again, so compaction never keeps a deleted rule or an older version.
 
 It also tells of rules in force that misbehave on orders (``RuleReporter``): a condition that
 failed on an order (it did not fire) or ran over the evaluation budget counts in
@@ -26,11 +30,13 @@ from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import Rule
+from streams.batch_table import BatchTable
 from streams.core.rules import RuleError, compile_rule
 from streams.core.rules_directives import ERROR, RuleFailure
+from streams.core.rules_log import Answer, RuleLog, on_refused, on_tombstone, on_valid
 from streams.metrics import PipelineMetrics
-from streams.outbox import Outbox, Sends
-from streams.raw import raw_topic
+from streams.outbox import Outbox, Sends, Tombstone
+from streams.raw import raw_table, raw_topic
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
@@ -43,12 +49,25 @@ def build_rules_stage(
     app: faust.App, settings: Settings, codec: Codec, outbox: Outbox, view: NetworkView
 ) -> None:
     source = raw_topic(app, settings, registry.RULES.name)
+    logs = BatchTable(raw_table(app, settings, "rules"), RuleLog.from_stored, RuleLog.stored)
     # The view's sets share their watch: this hears of every rule set the worker will apply.
     view.rules.watch.listen(RuleReporter(outbox.metrics))
 
+    def answer(event: Any, known: RuleLog, said: Answer, sends: Sends) -> None:
+        logs.put(event.key, known, event)
+        if said.republish is not None:
+            sends.add([said.republish])
+        if said.tombstone:
+            sends.add([Tombstone(registry.RULES.name, event.key)])
+
     async def handle(event: Any, sends: Sends) -> None:
+        if event.key is None:
+            sends.dead_letter(event, "a rule needs its rule_id as key", STAGE, "bad_key")
+            return
+        known = logs.get(event.key) or RuleLog()
         if event.value is None:
-            return  # a tombstone: the views delete the rule
+            answer(event, *on_tombstone(known), sends)  # the views delete the rule
+            return
         try:
             rule = codec.decode_as(event.value, Rule)
         except DecodeError as exc:
@@ -62,15 +81,22 @@ def build_rules_stage(
             sends.dead_letter(
                 event, f"{refusal} (version {rule.version} refused)", STAGE, "invalid_rule"
             )
-            in_force = view.rules.get(rule.rule_id)
-            if in_force is not None and in_force.version < rule.version:
-                sends.add([in_force])
+            if known.valid is None and not known.deleted:  # read before the stage kept a log
+                known = known.model_copy(update={"valid": view.rules.get(rule.rule_id)})
+            answer(event, *on_refused(known, rule), sends)
             return
-        log.info("rule %s v%s accepted", rule.rule_id, rule.version)
+        known, said = on_valid(known, rule)
+        if said == Answer():
+            log.info("rule %s v%s accepted", rule.rule_id, rule.version)
+        else:
+            log.info(
+                "rule %s v%s came late: the latest is written again", rule.rule_id, rule.version
+            )
+        answer(event, known, said, sends)
 
     @app.agent(source, name=f"{settings.app_id}.rules")
     async def rules_agent(stream: Any) -> None:
-        await outbox.process(stream, handle, STAGE)
+        await outbox.process(stream, handle, STAGE, logs)
 
 
 def _refusal(rule: Rule) -> str | None:

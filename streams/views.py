@@ -96,6 +96,9 @@ class NetworkView:
         self.rules = RuleSet()
         # rule id -> (version, why it was refused), until a newer valid version arrives
         self.rule_errors: dict[str, tuple[int, str]] = {}
+        # rule id -> the highest version it had when it was deleted: a copy of an older version
+        # landing after the tombstone (see streams/core/rules_log.py) must not bring it back
+        self.deleted_rules: dict[str, int] = {}
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}
         self.availability = AvailabilityBook()
@@ -129,7 +132,16 @@ class NetworkView:
 
         Whatever compiling a rule raises refuses that version: a rule comes from a topic
         anyone upstream may write, and no rule may stop the view, and with it the worker.
+        A version no newer than a deleted rule had is a late copy: ignored.
         """
+        deleted = self.deleted_rules.get(rule.rule_id)
+        if deleted is not None:
+            if rule.version <= deleted:
+                log.info(
+                    "rule %s v%s comes after its deletion: ignored", rule.rule_id, rule.version
+                )
+                return
+            del self.deleted_rules[rule.rule_id]  # created again
         try:
             self.rules = self.rules.with_rule(rule)
         except Exception as exc:
@@ -151,9 +163,13 @@ class NetworkView:
             del self.rule_errors[rule.rule_id]  # a newer valid version supersedes the refusal
 
     def forget_rule(self, rule_id: str) -> None:
-        """A tombstone on the rules topic deletes the rule."""
+        """A tombstone on the rules topic deletes the rule (remembering its highest version)."""
+        held = self.rules.get(rule_id)
+        refused = self.rule_errors.pop(rule_id, None)
+        versions = [v for v in (held and held.version, refused and refused[0]) if v]
+        versions.append(self.deleted_rules.get(rule_id, 0))
+        self.deleted_rules[rule_id] = max(versions)
         self.rules = self.rules.without(rule_id)
-        self.rule_errors.pop(rule_id, None)
 
     def forget_location(self, location_id: str) -> None:
         """A tombstone on the locations topic."""

@@ -124,13 +124,16 @@ class Pipeline:
     def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
         return self.read_changelog_messages_raw(self.settings.topic(topic), quiet)
 
-    def read_changelog_messages_raw(self, name: str, quiet: float = 3.0) -> list:
-        """Every message of a topic (by its real name) until it stays quiet."""
+    def read_changelog_messages_raw(
+        self, name: str, quiet: float = 3.0, *, tombstones: bool = False
+    ) -> list:
+        """Every message of a topic (by its real name) until it stays quiet; tombstones too
+        when asked."""
         consumer = self._consumer(name, prefixed=True)
         messages: list = []
         try:
             while batch := consumer.consume(5000, quiet):
-                messages += [m for m in batch if m.error() is None and m.value()]
+                messages += [m for m in batch if m.error() is None and (m.value() or tombstones)]
         finally:
             consumer.close()
         return messages

@@ -64,16 +64,18 @@ def dom(settings: Settings, *args: str) -> str:
     return result.output
 
 
-def live_rules(pipeline: Pipeline) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(pipeline.url("w1", "/rules/")) as response:
+def live_rules(pipeline: Pipeline, worker: str = "w1") -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(pipeline.url(worker, "/rules/")) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def wait_for_rules(pipeline: Pipeline, done, timeout: float = 30.0) -> tuple[dict, float]:  # type: ignore[no-untyped-def,type-arg]
+def wait_for_rules(  # type: ignore[no-untyped-def]
+    pipeline: Pipeline, done, timeout: float = 30.0, worker: str = "w1"
+) -> tuple[dict, float]:  # type: ignore[type-arg]
     """Poll the worker's /rules/ until ``done(body)``; return it and the seconds it took."""
     started = time.monotonic()
     while True:
-        body = live_rules(pipeline)
+        body = live_rules(pipeline, worker)
         if done(body) or time.monotonic() - started > timeout:
             return body, time.monotonic() - started
         time.sleep(0.1)

@@ -32,6 +32,7 @@ def test_every_table_of_the_worker_has_its_changelog_in_the_topics_create_makes(
     assert changelogs == {
         "t1.dom-orders-changelog": 4,
         "t1.dom-inventory-changelog": 4,
+        "t1.dom-rules-changelog": 4,
     }
     created = {settings.topic(t.name): t for t in PIPELINE_TOPICS}
     assert set(changelogs) <= set(created)

@@ -101,3 +101,17 @@ def test_the_view_skips_a_master_record_whose_key_is_not_its_id() -> None:
     assert len(view.rules) == 0 and view.products == {}
     _fold(view, codec, _Message("rules", b"RULE-1", codec.encode(rule)), "locations", "rules")
     assert view.rules.get("RULE-1") == rule
+
+
+def test_a_copy_landing_after_a_rules_deletion_does_not_bring_it_back() -> None:
+    from streams.views import NetworkView
+    from tests.unit.factories import make_rule
+
+    view = NetworkView()
+    view.apply(make_rule("R-1", version=2))
+    view.apply(make_rule("R-1", version=3, condition="order.total >"))  # refused
+    view.forget_rule("R-1")
+    view.apply(make_rule("R-1", version=2))  # the copy published after the refusal, late
+    assert view.rules.get("R-1") is None
+    view.apply(make_rule("R-1", version=4))  # created again, above every version it had
+    assert view.rules.get("R-1") is not None
