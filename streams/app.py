@@ -19,6 +19,7 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from streams import faust_fixes
 from streams.inventory_stage import build_inventory_stage
+from streams.log_limits import limit_client_logs
 from streams.masters_stage import build_masters_stage
 from streams.metrics import PipelineMetrics, watch_lag_and_tables
 from streams.order_stage import build_order_stage
@@ -133,6 +134,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """A Faust app configured as every stage runs (``app_id`` defaults to the pipeline's);
     ``dom bench`` builds its runtime floor on the same configuration."""
     faust_fixes.apply(fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    limit_client_logs()  # a broker outage must not fill the disk with one client error
     app = faust.App(
         app_id or settings.app_id,
         broker=settings.faust_broker_url(),

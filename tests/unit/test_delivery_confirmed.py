@@ -53,8 +53,16 @@ class StuckBuffer:
     """A producer buffer whose records never leave (the broker is gone)."""
 
     size = 3
+    should_stop = False
+
+    def __init__(self, stops_after: int | None = None) -> None:
+        self.flushes = 0
+        self.stops_after = stops_after
 
     async def flush_atmost(self, n: Any) -> int:
+        self.flushes += 1
+        if self.stops_after is not None and self.flushes >= self.stops_after:
+            self.should_stop = True
         return 0
 
 
@@ -66,13 +74,26 @@ class DrainingBuffer:
         return 1
 
 
-def test_a_buffer_that_cannot_be_drained_stops_what_follows_the_flush(
+def test_a_buffer_waits_for_the_broker_as_long_as_it_takes_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(faust_fixes, "DRAIN_DEADLINE", 0.02)
+
+    async def outage() -> None:
+        with pytest.raises(TimeoutError):  # still waiting, long past the deadline
+            await asyncio.wait_for(_drain(StuckBuffer()), timeout=0.3)
+
+    asyncio.run(outage())
+    assert caplog.text.count("waiting for the broker") >= 3
+
+
+def test_a_worker_that_stops_with_writes_queued_gives_up_its_last_commit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(faust_fixes, "DRAIN_DEADLINE", 0.05)
     with pytest.raises(BufferNotDrained, match="3 table writes still queued"):
-        asyncio.run(_drain(StuckBuffer()))
-    assert "no commit until they are sent" in caplog.text
+        asyncio.run(_drain(StuckBuffer(stops_after=2)))
+    assert "its last commit is given up" in caplog.text
 
 
 def test_a_drained_buffer_lets_the_flush_return() -> None:
