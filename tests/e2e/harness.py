@@ -127,16 +127,9 @@ class Pipeline:
     def read_changelog_messages_raw(
         self, name: str, quiet: float = 3.0, *, tombstones: bool = False
     ) -> list:
-        """Every message of a topic (by its real name) until it stays quiet; tombstones too
-        when asked."""
-        consumer = self._consumer(name, prefixed=True)
-        messages: list = []
-        try:
-            while batch := consumer.consume(5000, quiet):
-                messages += [m for m in batch if m.error() is None and (m.value() or tombstones)]
-        finally:
-            consumer.close()
-        return messages
+        """Every message of a topic (by its real name) until it stays quiet ``quiet`` seconds;
+        tombstones too when asked."""
+        return self._read_until_quiet(name, quiet, tombstones)
 
     def read_raw(self, topic: str, expected: int, timeout: float = 60.0) -> list:
         consumer = self._consumer(topic)
@@ -151,16 +144,23 @@ class Pipeline:
 
     def read_changelog(self, name: str, quiet: float = 3.0) -> list[bytes]:
         """Every value of a topic (by its real name) in order, until it stays quiet."""
+        return [m.value() for m in self._read_until_quiet(name, quiet, tombstones=False)]
+
+    def _read_until_quiet(self, name: str, quiet: float, tombstones: bool) -> list:
+        """Polls in short steps: ``consume(n, quiet)`` waited out ``quiet`` for every batch
+        short of ``n`` messages (10 s per read of the availability topic in a burst)."""
         consumer = self._consumer(name, prefixed=True)
-        values: list[bytes] = []
+        messages: list = []
+        heard = time.monotonic()
         try:
-            while True:
-                batch = consumer.consume(5000, quiet)
-                if not batch:
-                    return values
-                values += [m.value() for m in batch if m.error() is None and m.value()]
+            while time.monotonic() - heard < quiet:
+                batch = [m for m in consumer.consume(5000, 0.2) if m.error() is None]
+                if batch:
+                    heard = time.monotonic()
+                messages += [m for m in batch if m.value() or tombstones]
         finally:
             consumer.close()
+        return messages
 
     def _consumer(self, topic: str, prefixed: bool = False) -> Consumer:
         name = topic if prefixed else self.settings.topic(topic)
