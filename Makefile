@@ -49,7 +49,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy dom schemas streams connectors
+	$(BIN)/mypy dom schemas streams connectors config
 	$(BIN)/lint-imports
 
 format: install

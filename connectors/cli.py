@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from dom.settings import Settings
+from config.settings import Settings
 
 
 @click.command("connect")

@@ -25,11 +25,11 @@ from pathlib import Path
 import click
 from confluent_kafka import Consumer
 
+from config.settings import Settings
 from connectors.demo_native import NATIVE_CHANNELS, ConnectorClient
 from connectors.demo_traffic import CHANNEL_MIX, ChannelPost, TrafficConfig, TrafficGenerator
 from connectors.demo_world import CITIES, DemoWorld, build_world
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import FulfillmentCommand, ReturnLabelCommand

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
+from config.settings import Settings
 from connectors.feeds import FeedKind, FeedReport, feed_files
-from dom.settings import Settings
 
 _HELP = {
     FeedKind.WHOLESALE: "Partner purchase orders (EDI 850 as CSV), one order per PO.",

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from config.settings import Settings
 from connectors.feeds_masters import parse_locations, parse_products
 from connectors.feeds_orders import (
     MarketplaceParse,
@@ -35,7 +36,6 @@ from connectors.feeds_orders import (
 from connectors.feeds_parse import Parsed, Problem
 from connectors.feeds_stock import parse_pos_sales, parse_stock
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas import topics as registry
 from schemas.dlq import dead_letter
 

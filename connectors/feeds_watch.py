@@ -24,11 +24,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from config.settings import Settings
 from connectors.feeds import FeedKind, FeedReport, feed_file
 from connectors.feeds_orders import MarketplaceParse
 from connectors.feeds_parse import Problem
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 
 __all__ = ["DONE", "FAILED", "pending_files", "watch"]
 

@@ -11,7 +11,7 @@ from functools import partial
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.models import Message as Record

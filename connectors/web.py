@@ -42,13 +42,13 @@ from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
+from config.settings import Settings
 from connectors.dedup import SeenIds
 from connectors.json_input import JsonInputError, load_json
 from connectors.marketplace import marketplace_order
 from connectors.metrics import exposition
 from connectors.producer import ContractProducer
 from connectors.shopify import FieldError, PayloadError, shopify_order
-from dom.settings import Settings
 from schemas.orders import OrderPlaced
 
 log = logging.getLogger(__name__)

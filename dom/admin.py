@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.topics import ALL_TOPICS, CHANGELOG_TOPICS, Topic
 
 PIPELINE_TOPICS: tuple[Topic, ...] = ALL_TOPICS + CHANGELOG_TOPICS

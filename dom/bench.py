@@ -45,6 +45,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from config.settings import Settings
 from connectors.demo_world import DemoWorld
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
@@ -82,7 +83,6 @@ from dom.bench_world import (
     py_spy_command,
     world_records,
 )
-from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.enums import ROUTING_OUTCOMES

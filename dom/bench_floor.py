@@ -20,8 +20,8 @@ from typing import Any
 
 import faust
 
+from config.settings import Settings
 from dom.bench_kafka import FLOOR_IN, FLOOR_OUT
-from dom.settings import Settings
 from streams.app import faust_app, run_worker
 from streams.batch_table import BatchTable
 from streams.batches import event_batches

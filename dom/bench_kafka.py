@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
+from config.settings import Settings
 from dom.admin import create_topics
 from dom.bench_report import OrderBook, OrdersSummary, per_s
-from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import FulfillmentCommand, OrderStatusChanged

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import click
 
+from config.settings import Settings
 from connectors.demo_traffic import CHANNEL_MIX, ChannelOrders
 from connectors.demo_world import CITIES, DC_CITIES, DemoWorld, build_world
 from dom.bench_report import BenchResult
-from dom.settings import Settings
 from schemas.models import Message, OrderPlaced
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from dom.settings import Settings
+from config.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

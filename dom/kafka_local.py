@@ -17,8 +17,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.settings import Settings
 from dom.processes import DetachedProcess, LaunchError, java_executable, maven
-from dom.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"

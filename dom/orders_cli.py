@@ -22,8 +22,8 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from config.settings import Settings
 from dom.rules_cli import _operator
-from dom.settings import Settings
 from schemas.models import (
     ActionLine,
     ActionResult,

@@ -13,8 +13,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from config.settings import Settings
 from dom.processes import DetachedProcess, LaunchError, java_executable, maven
-from dom.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "deploy" / "schema-registry" / "pom.xml"

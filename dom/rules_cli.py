@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.models import Rule
 
 RULE_FIELDS = ("stage", "priority", "condition", "actions", "enabled", "stop_processing")

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import click
 
+from config.settings import Settings
 from dom.admin import create_topics
 from dom.kafka_local import LocalKafka
-from dom.settings import Settings
 
 STOP_GRACE = 10.0
 """Seconds the children get, all together, to stop after SIGTERM before they are killed."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from dom.settings import Settings
+from config.settings import Settings
 from dom.topic_reader import latest_by_key, read_to_end
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError

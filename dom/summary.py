@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (

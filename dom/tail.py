@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import click
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.commands import FulfillmentCommand, PackagingCommand, ReturnLabelCommand

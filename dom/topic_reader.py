@@ -7,7 +7,7 @@ import uuid
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from dom.settings import Settings
+from config.settings import Settings
 
 POLL = 1.0
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from config.settings import Settings
 from dom.console.auth import Role
-from dom.settings import Settings
 
 if TYPE_CHECKING:
     from dom.console.users import User, UserStore

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from streams import faust_fixes

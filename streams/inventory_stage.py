@@ -23,7 +23,7 @@ from typing import Any
 import faust
 from pydantic_core import from_json, to_json
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuAction, SkuCommand

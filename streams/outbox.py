@@ -47,7 +47,7 @@ from typing import Any, cast
 import faust
 from faust.streams import _current_event
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.dlq import DeadLetter, dead_letter

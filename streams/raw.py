@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from dom.settings import Settings
+from config.settings import Settings
 
 # RocksDB's defaults reserve large write buffers and block caches per partition database;
 # these values keep a worker with a dozen partitions within a few hundred MB.

@@ -26,7 +26,7 @@ from typing import Any
 
 import faust
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import Rule

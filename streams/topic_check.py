@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_KAFKA_DIR = REPO_ROOT / "var" / "test-kafka"

@@ -19,11 +19,11 @@ import click
 from aiohttp import web
 from pydantic import ValidationError
 
+from config.settings import Settings
 from dom.console import validate
 from dom.console.login_api import current_user
 from dom.console.state import json_body, json_error
 from dom.orders_cli import new_action
-from dom.settings import Settings
 from schemas.models import ActionLine, OrderAction, OrderActionKind, OrderStatusChanged
 
 ANSWER_TIMEOUT = 10.0

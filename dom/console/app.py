@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from config.settings import Settings
 from dom.console import actions_api, api, login_api, rules_api, users_api, validate
 from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
@@ -27,7 +28,6 @@ from dom.console.rules_api import KafkaRuleStore, RuleStore
 from dom.console.state import CONSOLE, MAX_BODY, Console, json_error
 from dom.console.users import UserStore
 from dom.console.workers import WorkerClient
-from dom.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dom.settings import Settings
+from config.settings import Settings
 
 Clock = Callable[[], float]
 

@@ -1,6 +1,6 @@
 """``dom console``: serve the operators' web console.
 
-Its own options read ``DOM_CONSOLE_*`` variables until they join :class:`dom.settings.Settings`:
+Its own options read ``DOM_CONSOLE_*`` variables until they join :class:`config.settings.Settings`:
 ``--workers`` (``DOM_CONSOLE_WORKERS``, default the one worker of ``DOM_WEB_HOST`` and
 ``DOM_WEB_PORT``), ``--host``/``--port`` (``DOM_CONSOLE_HOST``/``DOM_CONSOLE_PORT``, 8090)
 and ``--grafana-url`` (``DOM_CONSOLE_GRAFANA_URL``).
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from dom.settings import Settings
+from config.settings import Settings
 
 DEFAULT_GRAFANA = "http://127.0.0.1:3000/d/dom-pipeline"
 

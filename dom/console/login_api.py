@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
+from config.settings import Settings
 from dom.console.auth import (
     WHAT,
     Identity,
@@ -33,7 +34,6 @@ from dom.console.auth import (
 )
 from dom.console.state import json_body, json_error
 from dom.console.users import MAX_PASSWORD, UserStore
-from dom.settings import Settings
 
 log = logging.getLogger(__name__)
 

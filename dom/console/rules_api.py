@@ -28,11 +28,11 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
+from config.settings import Settings
 from dom.console import validate
 from dom.console.login_api import current_user
 from dom.console.state import CONSOLE, json_body, json_error
 from dom.console.workers import WorkersUnavailable
-from dom.settings import Settings
 from schemas.models import Rule
 
 CONTENT = ("stage", "priority", "condition", "actions", "enabled", "stop_processing", "description")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from tests.e2e.harness import Pipeline
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas.codec import Codec
 from schemas.models import Availability, LocationAvailability, Message, OrderStatusChanged
 from tests.conftest import free_port

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from dom.settings import Settings
+from config.settings import Settings
 from dom.tail import describe, follow
 from schemas.enums import FulfillmentStatus
 from schemas.models import FulfillmentCommand

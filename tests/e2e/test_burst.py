@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES, StockEventKind
 from schemas.models import OrderActionKind
 from tests.e2e import world

@@ -9,7 +9,7 @@ import json
 import time
 import urllib.request
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.models import FulfillmentCommand, FulfillmentStatus, Message, OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_order_actions import dom, reached, statuses_until

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from config.settings import Settings
 from dom.admin import create_topics
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.rules_api import KafkaRuleStore
 from dom.console.users import UserStore
-from dom.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
 from schemas.enums import StockEventKind
 from schemas.models import OrderStatusChanged

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from config.settings import Settings
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.users import UserStore
-from dom.settings import Settings
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_console import (
     PASSWORD,

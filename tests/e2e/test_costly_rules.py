@@ -10,8 +10,8 @@ import re
 import time
 import urllib.request
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas.enums import OrderStatus
 from schemas.models import RuleAction
 from tests.e2e.harness import Pipeline

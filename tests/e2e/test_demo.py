@@ -7,8 +7,8 @@ from collections import Counter
 
 from click.testing import CliRunner
 
+from config.settings import Settings
 from connectors.demo_cli import demo
-from dom.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Channel,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from config.settings import Settings
 from connectors.demo_cli import demo
-from dom.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Channel, Message, OrderPlaced, OrderStatusChanged
 from tests.e2e.harness import Pipeline

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from dom.kafka_local import LocalKafka
-from dom.settings import Settings
 from schemas.models import Availability, OrderPlaced
 from tests.conftest import free_port
 from tests.e2e import world

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.codec import Codec
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import OrderStatusChanged

@@ -8,8 +8,8 @@ from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas.enums import Channel
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import wait_for_outcomes

@@ -4,7 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.models import FulfillmentAction, FulfillmentCommand, Message, OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_order_actions import dom

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from click.testing import CliRunner, Result
 
+from config.settings import Settings
 from dom.cli import main
-from dom.settings import Settings
 from schemas.models import (
     FulfillmentAction,
     FulfillmentCommand,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.enums import Capability, FulfillmentStatus, LocationKind
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_backorders import all_at, latest, statuses

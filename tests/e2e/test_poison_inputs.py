@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import schemas.internal  # noqa: F401  (registers the internal records with the codec)
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import DecodeError
 from schemas.enums import ROUTING_OUTCOMES as OUTCOMES

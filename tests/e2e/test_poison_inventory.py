@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
 from schemas.models import Availability, Message, OrderStatusChanged, StockEvent
 from tests.e2e import world

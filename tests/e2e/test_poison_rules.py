@@ -13,8 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas.commands import PackagingCommand
 from schemas.enums import OrderStatus, RuleStage
 from schemas.models import OrderStatusChanged, RuleAction

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas.models import OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (

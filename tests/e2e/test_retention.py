@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.models import OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (

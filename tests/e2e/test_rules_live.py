@@ -13,9 +13,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
 from dom.cli import main
-from dom.settings import Settings
 from schemas.commands import PackagingCommand
 from schemas.enums import RuleStage
 from schemas.models import OrderPlaced, OrderStatusChanged, RuleAction

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from connectors.web import DOM_HMAC_HEADER, sign
-from dom.settings import Settings
 from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_webhook import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
-from dom.settings import Settings
 from schemas.models import FulfillmentCommand, OrderStatusChanged, PackagingCommand
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from config.settings import Settings
 from dom.admin import create_topics
 from dom.console.health import HealthSampler
 from dom.console.workers import WorkerClient
-from dom.settings import Settings
 from dom.worker_health import WorkerAnswer, fetch, health_lines
 from schemas.topics import ORDERS_CHANGELOG
 from tests.e2e.harness import Pipeline

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.enums import Capability, FulfillmentStatus, LocationKind
 from schemas.models import FulfillmentAction, FulfillmentCommand, Message, OrderStatusChanged
 from tests.e2e.harness import Pipeline

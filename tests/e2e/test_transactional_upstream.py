@@ -11,7 +11,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.enums import ROUTING_OUTCOMES

@@ -26,8 +26,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from config.settings import Settings
 from dom.admin import admin_client
-from dom.settings import Settings
 from schemas.models import OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import make_location, make_order, make_product, make_stock_event

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from config.settings import Settings
 from connectors.dedup import SeenIds
 from connectors.producer import ContractProducer, DeliveryCallback, DeliveryReport
 from connectors.web import (
@@ -27,7 +28,6 @@ from connectors.web import (
     serve,
     sign,
 )
-from dom.settings import Settings
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Message, OrderPlaced, OrderStatusChanged
 from tests.conftest import free_port

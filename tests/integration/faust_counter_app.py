@@ -9,7 +9,7 @@ import os
 
 import faust
 
-from dom.settings import Settings
+from config.settings import Settings
 
 settings = Settings()
 app = faust.App(

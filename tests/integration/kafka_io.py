@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer
 
-from dom.settings import Settings
+from config.settings import Settings
 
 
 def produce(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from config.settings import Settings
 from dom.cli import main
 from dom.kafka_local import LocalKafka
-from dom.settings import Settings
 from tests.conftest import free_port
 from tests.integration.kafka_io import consume, produce
 

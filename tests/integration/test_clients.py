@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from confluent_kafka import Consumer
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas.codec import Codec
 from schemas.models import Message, OrderCancelled, OrderPlaced
 from schemas.topics import ORDERS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config.settings import Settings
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas.topics import Direction, Topic
 from tests.conftest import free_port
 from tests.integration.kafka_io import consume, produce

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from config.settings import Settings
 from connectors.feed_cli import feed
 from connectors.feeds import FeedKind, feed_file
 from connectors.feeds_stock import parse_stock
 from connectors.feeds_watch import watch
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas.codec import Codec
 from schemas.models import OrderPlaced, StockEvent
 from schemas.topics import DLQ, ORDERS, STOCK

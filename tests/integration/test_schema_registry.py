@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from config.settings import Settings
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
 from dom.registry_local import LocalSchemaRegistry
-from dom.settings import Settings
 from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, DecodeError
 from schemas.models import Message, OrderCancelled, OrderPlaced
 from schemas.topics import ORDERS

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from config.settings import Settings
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas.topics import Direction, Topic
 from streams.topic_check import Expected, refresh_metadata, wait_until_known
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
 
+from config.settings import Settings
 from dom.admin import admin_client, create_topics
 from dom.cli import main
-from dom.settings import Settings
 from schemas.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.broker

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import Producer
 
+from config.settings import Settings
 from dom.admin import create_topics
-from dom.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.models import Message

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.codec import Codec
 from schemas.dlq import HEADER_ERROR, HEADER_STAGE
 from schemas.models import Message

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from streams.app import create_app, faust_worker
 
 

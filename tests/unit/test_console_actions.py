@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from config.settings import Settings
 from dom.console.actions_api import SENDER
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
-from dom.settings import Settings
 from schemas.models import ActionResult, OrderAction, OrderStatus, OrderStatusChanged
 from tests.unit.test_console_api import CHEAP_HASHER, PASSWORD, FakeStore, post, sign_in
 

@@ -18,12 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from config.settings import Settings
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.rules_api import RuleVersion
 from dom.console.users import UserStore
-from dom.settings import Settings
 from schemas.models import Rule
 from tests.unit.factories import (
     make_availability,

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from config.settings import ConsoleRole, Settings
 from dom.console.app import create_app
 from dom.console.auth import (
     GRANTS,
@@ -32,7 +33,6 @@ from dom.console.auth import (
 from dom.console.feed import FeedState
 from dom.console.login_api import AUTH
 from dom.console.users import UserError, UserStore
-from dom.settings import ConsoleRole, Settings
 from tests.unit.test_console_api import GOOD, PASSWORD, FakeStore, fake_worker, users_in
 
 Scenario = Callable[[TestClient[Any, Any], web.Application, FakeStore], Awaitable[None]]

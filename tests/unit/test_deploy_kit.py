@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.topics import ALL_TOPICS
 
 REPO = Path(__file__).resolve().parents[2]

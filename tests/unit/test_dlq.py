@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.common import MAX_ID_CHARS
 from schemas.dlq import MAX_ERROR_CHARS, DeadLetter, dead_letter
 from schemas.topics import DLQ

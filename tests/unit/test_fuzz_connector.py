@@ -22,9 +22,9 @@ import pytest
 from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
+from config.settings import Settings
 from connectors.producer import ContractProducer, DeliveryCallback, DeliveryReport
 from connectors.web import DOM_HMAC_HEADER, MAX_BODY, create_app, sign
-from dom.settings import Settings
 from schemas.codec import Codec
 from schemas.models import Message
 from tests.conftest import free_port

@@ -21,11 +21,11 @@ from aiohttp.test_utils import TestServer
 from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
+from config.settings import Settings
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
-from dom.settings import Settings
 from schemas.codec import Codec
 from schemas.models import Rule
 from tests.conftest import free_port

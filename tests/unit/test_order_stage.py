@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.models import Message, OrderStatusChanged
 from streams.order_stage import MAX_STATE_BYTES, OrderStage, SagaSettings, order_table
 from streams.views import NetworkView

@@ -15,7 +15,7 @@ from typing import Any
 
 from faust.streams import _current_event
 
-from dom.settings import Settings
+from config.settings import Settings
 from schemas.internal import OrderPurge
 from schemas.models import Message, OrderStatusChanged
 from streams.core.saga_retention import RemovedOrder, purges, removed_key

@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
+from config.settings import Settings
 from dom.console.app import create_app as create_console
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
-from dom.settings import Settings
 from streams.app import faust_credentials
 from tests.unit.http_fuzz import LoopbackApp, to_body
 from tests.unit.test_console_api import FakeStore, fake_worker

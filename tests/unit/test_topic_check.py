@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from dom.admin import PIPELINE_TOPICS
-from dom.settings import Settings
 from schemas.topics import ALL_TOPICS, CHANGELOG_TOPICS
 from streams.app import create_app
 from streams.topic_check import (

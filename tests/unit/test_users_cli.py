@@ -7,11 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from config.settings import Settings
 from dom.cli import main
 from dom.console.auth import Role
 from dom.console.users import UserStore
 from dom.run import demo_user
-from dom.settings import Settings
 
 
 def dom_users(data_dir: Path, *args: str, password: str | None = None) -> tuple[int, str]:
