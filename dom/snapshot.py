@@ -19,7 +19,7 @@ from schemas.codec import Codec, DecodeError
 from schemas.models import OrderPlaced
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
 from streams.core.rules import RuleSet
-from streams.core.saga import SagaContext
+from streams.core.saga_context import SagaContext
 from streams.core.simulate import Simulation, inventory_from
 from streams.order_stage import carton_catalogue
 from streams.views import NetworkView

@@ -42,8 +42,8 @@ from streams.batch_table import BatchTable
 from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.order_checks import OrderLimits
 from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
-from streams.core.saga import Input, SagaContext, apply_input
-from streams.core.saga_backorders import BackorderPolicy
+from streams.core.saga import Input, apply_input
+from streams.core.saga_context import BackorderPolicy, SagaContext
 from streams.core.saga_retention import (
     RemovedOrder,
     Retention,

@@ -24,7 +24,8 @@ from dom.console import actions_api, api, login_api, rules_api, users_api, valid
 from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
 from dom.console.login_api import AUTH, Auth, guard
-from dom.console.rules_api import KafkaRuleStore, RuleStore
+from dom.console.rule_store import RuleStore
+from dom.console.rules_api import KafkaRuleStore
 from dom.console.state import CONSOLE, MAX_BODY, Console, json_error
 from dom.console.users import UserStore
 from dom.console.workers import WorkerClient

@@ -22,15 +22,15 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from config.settings import Settings
 from dom.console import validate
 from dom.console.login_api import current_user
+from dom.console.rule_store import RuleVersion
 from dom.console.state import CONSOLE, json_body, json_error
 from dom.console.workers import WorkersUnavailable
 from schemas.models import Rule
@@ -43,26 +43,6 @@ DRY_RUN_TIMEOUT = 300.0
 """Seconds to dry-run a rule (reading the topics and routing up to 2,000 orders twice)."""
 _JUDGES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="console-rules")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RuleVersion:
-    """One record of a rule id on the topic: a version, or a deletion (``rule`` None)."""
-
-    rule_id: str
-    rule: Rule | None
-    error: str | None = None
-    """Why workers refuse this version, if they do."""
-
-
-class RuleStore(Protocol):
-    """Where rules live; blocking calls, run off the event loop."""
-
-    def versions(self) -> list[RuleVersion]: ...
-
-    def publish(self, rule: Rule) -> None: ...
-
-    def dry_run(self, rule: Rule, last: int) -> dict[str, Any]: ...
 
 
 class KafkaRuleStore:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -14,10 +14,8 @@ from connectors.json_input import has_lone_surrogate
 from dom.console import validate
 from dom.console.feed import FeedState
 from dom.console.health import HealthSampler
+from dom.console.rule_store import RuleStore
 from dom.console.workers import WorkerClient
-
-if TYPE_CHECKING:
-    from dom.console.rules_api import RuleStore
 
 MAX_BODY = 64 * 1024
 

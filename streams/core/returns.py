@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from schemas.common import MAX_ID_CHARS, Address
 from schemas.enums import Capability, ItemCondition, StockEventKind
@@ -44,11 +43,9 @@ from schemas.models import (
 )
 from streams.core.geo import haversine_km
 from streams.core.labels import ReturnLabel, render_label
+from streams.core.saga_context import SagaContext
 from streams.core.saga_output import status_record
 from streams.core.saga_state import OrderState, ReturnState, SagaReturn
-
-if TYPE_CHECKING:  # the saga imports this module; its context is only needed for types
-    from streams.core.saga import SagaContext
 
 Outputs = list[Message]
 

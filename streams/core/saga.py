@@ -18,70 +18,39 @@ same records and changes nothing twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 
-from schemas.enums import LabelFormat
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import (
     FulfillmentUpdate,
-    Location,
     Message,
     OrderAction,
     OrderCancelled,
     OrderPlaced,
-    Product,
     ReturnReceived,
     ReturnRequested,
 )
-from streams.core.cartons import BoxCatalogue, default_catalogue, packing_problem
-from streams.core.order_checks import OrderLimits, order_problem
+from streams.core.cartons import packing_problem
+from streams.core.order_checks import order_problem
 from streams.core.returns import RETURN_STATUSES, on_return_received, on_return_requested
 from streams.core.routing import decide_route
 from streams.core.routing_model import (
-    LocationInfo,
     RoutingOutcome,
-    RoutingPolicy,
 )
-from streams.core.rules import RuleSet
 from streams.core.saga_actions import (
-    Routing,
     add_rule_hold,
     on_order_action,
     unknown_order_answer,
 )
 from streams.core.saga_actions import input_id as action_input_id
-from streams.core.saga_backorders import BackorderPolicy, on_expired, on_wake, sync_waiting
+from streams.core.saga_backorders import on_expired, on_wake, sync_waiting
 from streams.core.saga_cancel import after_cancel, stop_shipments
+from streams.core.saga_context import Routing, SagaContext
 from streams.core.saga_output import outcome_records, status_record
 from streams.core.saga_routing import StockView, merge_lines, routing_request
 from streams.core.saga_rules import plan_packing, rules_note, steer
 from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
-
-StockLookup = Callable[[str], Mapping[str, int]]
-
-
-@dataclass(frozen=True)
-class SagaContext:
-    """What the saga reads besides its own state: the network, stock, policy and the clock.
-
-    ``location_records`` are the full location records (addresses, for return labels).
-    """
-
-    locations: Sequence[LocationInfo]
-    stock: StockLookup  # sku -> location_id -> available, as the worker's view has it
-    now: datetime
-    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
-    max_attempts: int = 3
-    rules: RuleSet = field(default_factory=RuleSet)
-    products: Mapping[str, Product] = field(default_factory=dict)
-    catalogue: BoxCatalogue = field(default_factory=default_catalogue)
-    location_records: Mapping[str, Location] = field(default_factory=dict)
-    label_format: LabelFormat = LabelFormat.ZPL
-    limits: OrderLimits = field(default_factory=OrderLimits)
-    backorders: BackorderPolicy = field(default_factory=BackorderPolicy)
-
 
 Outputs = list[Message]
 Input = (

@@ -15,11 +15,8 @@ whose holds were released do not hold it again. ``CANCEL_LINES`` is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from schemas.internal import SkuAction
 from schemas.models import (
     ActionResult,
     Message,
@@ -33,30 +30,17 @@ from schemas.models import (
 from streams.core.returns import RETURN_STATUSES
 from streams.core.saga_cancel import stop_shipments
 from streams.core.saga_cancel_lines import cancel_lines
+from streams.core.saga_context import Routing, SagaContext
 from streams.core.saga_move import move_shipment
 from streams.core.saga_output import action_answer
 from streams.core.saga_routing import merge_lines
 from streams.core.saga_rules import RuleHold
 from streams.core.saga_ship_to import change_ship_to
-from streams.core.saga_state import LEFT, OrderState, SagaShipment, ShipmentState
-
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
+from streams.core.saga_state import LEFT, OrderState, ShipmentState
 
 Outputs = list[Message]
-StartAttempt = Callable[..., Outputs]
-"""(state, lines, reason, ctx, quiet=False): route ``lines`` anew (see the saga)."""
-SkuCommands = Callable[[OrderState, Sequence[SagaShipment], SkuAction, "SagaContext"], Outputs]
 MAX_REASON_CHARS = 1_000
 """The most of a requester's free text copied into the order's holds and statuses."""
-
-
-class Routing:
-    """What actions need of the saga: start a routing attempt, and command the sku owners."""
-
-    def __init__(self, start: StartAttempt, sku_commands: SkuCommands) -> None:
-        self.start = start
-        self.sku_commands = sku_commands
 
 
 def input_id(action: OrderAction) -> str:

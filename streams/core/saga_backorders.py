@@ -23,54 +23,22 @@ was allocated), and ``RETRY_BACKORDER`` routes them again at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from schemas.enums import ServiceLevel
 from schemas.internal import BackorderWait, SkuAction, SkuCommand, SkuResult
 from schemas.models import Message
+from streams.core.saga_context import SagaContext, StartAttempt
 from streams.core.saga_output import status_record
 from streams.core.saga_routing import StockView
 from streams.core.saga_state import LEFT, OrderState, ShipmentState
 
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
-    from streams.core.saga_actions import StartAttempt
-
 Outputs = list[Message]
 NOT_WAITING = frozenset({"ON_HOLD", "REJECTED", "CANCELLED"})
-SERVICE_RANK = {ServiceLevel.NEXT_DAY: 0, ServiceLevel.EXPRESS: 1, ServiceLevel.STANDARD: 2}
-DEFAULT_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
 MAX_WAITING_SKUS = 50
 """The most skus one order waits in line for at a time. Each place is a command the order's
 state keeps for redelivery; an order short of 2,000 skus made a state past what one changelog
 record holds. It takes its place in the others' lines as those first ones are served (or at
 a ``RETRY_BACKORDER``, which routes every backordered line)."""
-
-
-@dataclass(frozen=True)
-class BackorderPolicy:
-    """The order waiting orders are served in (``DOM_BACKORDER_PRIORITY``), then placed_at."""
-
-    priority: str = "placed_at"
-    tiers: tuple[str, ...] = DEFAULT_TIERS
-
-    def rank(self, state: OrderState) -> int:
-        """0 first. Tiers compare without case ("gold" is "GOLD"); an unlisted one comes last."""
-        order = state.order
-        if self.priority == "service_level":
-            level = ServiceLevel(state.service_level or order.service_level)
-            return SERVICE_RANK.get(level, len(SERVICE_RANK))
-        if self.priority == "tier":
-            tier = (order.customer.loyalty_tier or "").strip().upper()
-            return self.tiers.index(tier) if tier in self.tiers else len(self.tiers)
-        return 0
-
-    @classmethod
-    def of(cls, priority: str, tiers: str) -> BackorderPolicy:
-        names = tuple(t.strip().upper() for t in tiers.split(",") if t.strip())
-        return cls(priority=priority, tiers=names)
 
 
 def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:

@@ -15,15 +15,12 @@ may never reply); the late shipment is a later status that names the action.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from schemas.internal import LATE_HOLD_SUFFIX, SkuAction
 from schemas.models import FulfillmentAction, FulfillmentUpdate, Message
+from streams.core.saga_context import SagaContext
 from streams.core.saga_output import fulfillment_command, status_record
 from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
-
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
 
 Outputs = list[Message]
 SkuCommands = Callable[[OrderState, Sequence[SagaShipment], SkuAction, "SagaContext"], Outputs]

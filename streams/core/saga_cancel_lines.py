@@ -18,17 +18,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from schemas.models import ActionResult, Message, OrderAction
 from streams.core.saga_cancel import stop_shipments, subtract_lines
+from streams.core.saga_context import Routing, SagaContext
 from streams.core.saga_output import action_answer
 from streams.core.saga_routing import merge_lines
 from streams.core.saga_state import Line, OrderState, SagaShipment, ShipmentState
-
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
-    from streams.core.saga_actions import Routing
 
 Outputs = list[Message]
 MAX_REASON_CHARS = 1_000

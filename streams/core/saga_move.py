@@ -15,18 +15,14 @@ need a place to go: with none, the lines are backordered, as after a rejection.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from schemas.models import ActionResult, Message, OrderAction
 from streams.core.routing import decide_route
 from streams.core.saga_cancel import stop_shipments
+from streams.core.saga_context import Routing, SagaContext
 from streams.core.saga_output import action_answer
 from streams.core.saga_routing import StockView, merge_lines, routing_request
 from streams.core.saga_state import OrderState, ShipmentState
-
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
-    from streams.core.saga_actions import Routing
 
 Outputs = list[Message]
 ACCEPT_TIMER = "dom:acceptance-timer"

@@ -16,18 +16,14 @@ shipped ("never after shipping"), a cancelled order, one being routed, or no add
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from schemas.models import ActionResult, FulfillmentMethod, Message, OrderAction
 from streams.core.routing import decide_route
 from streams.core.saga_cancel import stop_shipments
+from streams.core.saga_context import Routing, SagaContext
 from streams.core.saga_output import action_answer, fulfillment_command
 from streams.core.saga_routing import StockView, routing_request
 from streams.core.saga_state import LEFT, OrderState, SagaShipment, ShipmentState
-
-if TYPE_CHECKING:
-    from streams.core.saga import SagaContext
-    from streams.core.saga_actions import Routing
 
 Outputs = list[Message]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from schemas.internal import SkuCommand, SkuResult
 from schemas.models import Availability, Message, OrderPlaced
 from streams.core.inventory import LocationStock, SkuInventory
-from streams.core.saga import SagaContext, apply_input
+from streams.core.saga import apply_input
+from streams.core.saga_context import SagaContext
 from streams.core.saga_state import OrderState
 from streams.core.sku_owner import answer_command
 

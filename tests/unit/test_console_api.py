@@ -22,7 +22,7 @@ from config.settings import Settings
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.feed import FeedState
-from dom.console.rules_api import RuleVersion
+from dom.console.rule_store import RuleVersion
 from dom.console.users import UserStore
 from schemas.models import Rule
 from tests.unit.factories import (

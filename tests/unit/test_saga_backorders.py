@@ -19,8 +19,8 @@ from schemas.models import (
 )
 from streams.core import inventory
 from streams.core.inventory import SkuInventory
-from streams.core.saga import SagaContext, apply_input
-from streams.core.saga_backorders import BackorderPolicy
+from streams.core.saga import apply_input
+from streams.core.saga_context import BackorderPolicy, SagaContext
 from streams.core.saga_state import OrderState
 from streams.core.sku_owner import answer_command, apply_stock, serve_line
 from tests.unit.factories import T0, make_order, make_stock_event

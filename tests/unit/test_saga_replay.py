@@ -6,7 +6,8 @@ from __future__ import annotations
 from schemas.internal import SkuCommand
 from streams.core import inventory
 from streams.core.routing_model import Capability, LocationInfo, LocationKind
-from streams.core.saga import SagaContext, apply_input
+from streams.core.saga import apply_input
+from streams.core.saga_context import SagaContext
 from streams.core.saga_state import OrderState
 from streams.core.sku_owner import apply_command, apply_stock
 from tests.unit.factories import T0, make_cancel, make_order, make_stock_event
