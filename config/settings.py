@@ -112,26 +112,26 @@ class Settings(BaseSettings):
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
     max_routing_attempts: int = Field(default=3, ge=1)
-    # Backorders (streams/core/backorders.py): the order waiting orders are served in when
+    # Backorders (streams/core/inventory/backorders.py): the order waiting orders are served in when
     # stock arrives ("placed_at": first placed, first served; "service_level": NEXT_DAY, then
     # EXPRESS, then STANDARD; "tier": by DOM_BACKORDER_TIERS, best first, any other tier
     # last; each then by placed_at), and how long an order may wait before it is cancelled.
     backorder_priority: Literal["placed_at", "service_level", "tier"] = "placed_at"
     backorder_tiers: str = "PLATINUM,GOLD,SILVER,BRONZE"
     backorder_expiry_s: float = Field(default=30 * 24 * 3600.0, gt=0)
-    # Timers (streams/core/saga_timers.py): a shipment not ACCEPTED this long after it was
+    # Timers (streams/core/saga/timers.py): a shipment not ACCEPTED this long after it was
     # commanded moves elsewhere (a store's, a DC's deadline), and a pickup not collected this
     # long after the store had it ready cancels the order.
     accept_timeout_store_s: float = Field(default=2 * 3600.0, gt=0)
     accept_timeout_dc_s: float = Field(default=12 * 3600.0, gt=0)
     pickup_expiry_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    # Retention (streams/core/saga_retention.py): a delivered order is finished this many
+    # Retention (streams/core/saga/retention.py): a delivered order is finished this many
     # days after its last delivery (the return window), a cancelled, rejected or fully
     # returned one at once; a finished order leaves the order table this many days later.
     # Fractions of a day are allowed (the tests use seconds).
     return_window_days: float = Field(default=30.0, ge=0)
     order_retention_days: float = Field(default=90.0, gt=0)
-    # An order's own figures (streams/core/order_checks.py): its total may exceed what its
+    # An order's own figures (streams/core/saga/order_checks.py): its total may exceed what its
     # lines are worth by this share plus this amount (tax, shipping), and a line may ask for
     # at most this many units; beyond either it is REJECTED with the reason.
     order_total_tolerance_pct: Decimal = Field(default=Decimal(50), ge=0)

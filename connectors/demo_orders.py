@@ -26,7 +26,7 @@ from schemas.models import (
     OrderPlaced,
     ServiceLevel,
 )
-from streams.core.geo import haversine_km
+from streams.core.routing.geo import haversine_km
 
 CHANNEL_MIX = {
     Channel.WEB: 45,

@@ -261,7 +261,7 @@ def _vm_hwm_kb(pid: int) -> int:
 def world_records(result: BenchResult, now: datetime) -> tuple[DemoWorld, list[Message]]:
     """The demo world of the run's size and seed, and every record that publishes it: the
     default rules first, then locations, products and stock."""
-    from streams.core.rules_yaml import load_rule_file
+    from streams.core.rules.files import load_rule_file
 
     r = result
     dcs = min(len(DC_CITIES), max(1, r.locations // 10))

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from config.settings import Settings
-from streams.core.order_queues import DEFAULT_LIMIT, MAX_LIMIT, QUEUES
+from streams.core.saga.queues import DEFAULT_LIMIT, MAX_LIMIT, QUEUES
 
 PAGE_TIMEOUT_S = 30.0  # the worker asked waits a few seconds for the others, then answers
 

@@ -39,7 +39,7 @@ by_option = click.option(
 
 def _load(paths: Iterable[Path], updated_by: str) -> list[Rule]:
     """Every rule of the files; all problems of all files reported before exiting."""
-    from streams.core.rules_yaml import RuleFileError, load_rule_file
+    from streams.core.rules.files import RuleFileError, load_rule_file
 
     loaded: list[Rule] = []
     failed = False
@@ -66,7 +66,7 @@ def _read_rules(settings: Settings) -> tuple[dict[str, Rule], dict[str, int]]:
     from dom.topic_reader import read_to_end
     from schemas.codec import Codec, DecodeError
     from schemas.topics import RULES
-    from streams.core.rules import RuleSet
+    from streams.core.rules.ruleset import RuleSet
 
     codec = Codec.from_url(
         settings.schema_registry_url, **(settings.schema_registry_config() or {})
@@ -99,8 +99,8 @@ def _same(a: Rule, b: Rule) -> bool:
 def validate(files: tuple[Path, ...]) -> None:
     """Check rule files: YAML shape, conditions (syntax, fields, types, size and worst-case
     cost per order) and actions."""
-    from streams.core.rules import compile_rule
-    from streams.core.rules_cost import MAX_RULE_COST
+    from streams.core.rules.cost import MAX_RULE_COST
+    from streams.core.rules.ruleset import compile_rule
 
     loaded = _load(files, "validate")
     for rule in loaded:
@@ -155,7 +155,7 @@ def list_rules(settings: Settings, as_yaml: bool) -> None:
         key=lambda r: (r.stage.value, r.priority, r.rule_id),
     )
     if as_yaml:
-        from streams.core.rules_yaml import dump_rules
+        from streams.core.rules.files import dump_rules
 
         click.echo(dump_rules(live), nl=False)
         return
@@ -221,7 +221,7 @@ def dry_run(settings: Settings, file: Path, orders_file: Path | None, last: int 
     cartons, inserts or fired rules would differ.
     """
     from dom.snapshot import load_orders_file, network_view, recent_orders, simulation
-    from streams.core.dry_run import compare, render
+    from streams.core.saga.dry_run import compare, render
 
     if (orders_file is None) == (last is None):
         raise click.UsageError("give either --orders FILE or --last N")

@@ -17,10 +17,10 @@ from dom.topic_reader import latest_by_key, read_to_end
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import OrderPlaced
-from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
-from streams.core.rules import RuleSet
-from streams.core.saga_context import SagaContext
-from streams.core.simulate import Simulation, inventory_from
+from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
+from streams.core.rules.ruleset import RuleSet
+from streams.core.saga.context import SagaContext
+from streams.core.saga.simulate import Simulation, inventory_from
 from streams.order_stage import carton_catalogue
 from streams.views import NetworkView
 

@@ -10,7 +10,7 @@ Nothing an input holds stops it. A stock event is refused (dead-lettered, with t
 its figures would leave the contract's range, or when its location does not exist once the
 view has read every location published up to now (:mod:`streams.location_gate`). A command it
 cannot apply, for whatever reason, is answered ``ok`` False all the same
-(:func:`~streams.core.sku_owner.refusal`), so no order waits for it.
+(:func:`~streams.core.inventory.sku_owner.refusal`), so no order waits for it.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuAction, SkuCommand
 from schemas.models import StockEvent
 from streams.batch_table import BatchTable
-from streams.core import backorders, inventory
-from streams.core.inventory import SkuInventory, StockRefused
-from streams.core.sku_owner import (
+from streams.core.inventory import backorders
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import (
     EXPIRY_S,
     answer_command,
     apply_stock,
@@ -42,6 +42,7 @@ from streams.core.sku_owner import (
     serve_line,
     stock_cause,
 )
+from streams.core.inventory.stock import SkuInventory, StockRefused
 from streams.location_gate import LocationGate
 from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic

@@ -10,7 +10,7 @@ No input stops it. One that cannot be decoded, is keyed by another id than its o
 order never placed, or would make its order's state larger than a changelog record may hold
 (``MAX_STATE_BYTES``) is dead-lettered with the reason, and the order stays as it was.
 
-Finished orders leave the table after the retention (:mod:`streams.core.saga_retention`): a
+Finished orders leave the table after the retention (:mod:`streams.core.saga.retention`): a
 timer finds them, the owner removes them; what comes for a removed order later is refused with
 that reason.
 """
@@ -39,12 +39,12 @@ from schemas.models import (
     ReturnRequested,
 )
 from streams.batch_table import BatchTable
-from streams.core.cartons import BoxCatalogue, default_catalogue, load_catalogue
-from streams.core.order_checks import OrderLimits
-from streams.core.routing_model import RoutingPolicy, ShortfallPolicy
-from streams.core.saga import Input, apply_input
-from streams.core.saga_context import BackorderPolicy, SagaContext
-from streams.core.saga_retention import (
+from streams.core.packing.cartons import BoxCatalogue, default_catalogue, load_catalogue
+from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
+from streams.core.saga.apply import Input, apply_input
+from streams.core.saga.context import BackorderPolicy, SagaContext
+from streams.core.saga.order_checks import OrderLimits
+from streams.core.saga.retention import (
     RemovedOrder,
     Retention,
     note_expired,
@@ -55,8 +55,8 @@ from streams.core.saga_retention import (
     removed_key,
     removed_reason,
 )
-from streams.core.saga_state import OrderState
-from streams.core.saga_timers import Deadlines, due
+from streams.core.saga.state import OrderState
+from streams.core.saga.timers import Deadlines, due
 from streams.metrics import PipelineMetrics
 from streams.outbox import Outbox, Sends
 from streams.raw import raw_table, raw_topic
@@ -108,7 +108,7 @@ def build_order_stage(
 
     @app.timer(deadlines.scan_interval())  # type: ignore[untyped-decorator]
     async def order_timers() -> None:
-        """Send what the timers owe this worker's orders (streams/core/saga_timers.py)."""
+        """Send what the timers owe this worker's orders (streams/core/saga/timers.py)."""
         if app.rebalancing or not view.ready.is_set():
             return
         for record in due(table.values(), datetime.now(UTC), deadlines, view.location_kind):

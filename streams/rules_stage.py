@@ -4,11 +4,11 @@ Every worker's network view follows the rules topic and applies valid rules itse
 invalid one never replaces the version in force). This agent is the single place that
 tells the operator: the worker owning the rule's partition sends a rule that cannot be
 decoded or compiled to the dead-letter topic, with the precise error (a condition past a
-size limit of ``streams.core.rules_expr`` too, or too costly to run on every order: see
-``streams.core.rules_cost``). It then publishes the version in force again, so that compaction
+size limit of ``streams.core.rules.expr`` too, or too costly to run on every order: see
+``streams.core.rules.cost``). It then publishes the version in force again, so that compaction
 keeps a valid version as the latest and a worker started later never finds only the refused one.
 It decides on what it read of the rule in the partition's order (its table,
-:mod:`streams.core.rules_log`), never on the view, which may lag: and when that copy lands
+:mod:`streams.core.rules.log`), never on the view, which may lag: and when that copy lands
 after a deletion or a newer version published meanwhile, the stage writes the tombstone or the
 newer version again, so compaction never keeps a deleted rule or an older version.
 
@@ -31,9 +31,9 @@ from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import Rule
 from streams.batch_table import BatchTable
-from streams.core.rules import RuleError, compile_rule
-from streams.core.rules_directives import ERROR, RuleFailure
-from streams.core.rules_log import Answer, RuleLog, on_refused, on_tombstone, on_valid
+from streams.core.rules.directives import ERROR, RuleFailure
+from streams.core.rules.log import Answer, RuleLog, on_refused, on_tombstone, on_valid
+from streams.core.rules.ruleset import RuleError, compile_rule
 from streams.metrics import PipelineMetrics
 from streams.outbox import Outbox, Sends, Tombstone
 from streams.raw import raw_table, raw_topic

@@ -32,8 +32,8 @@ from schemas.models import (
     Product,
     Rule,
 )
-from streams.core.routing_model import Capability, LocationInfo, LocationKind
-from streams.core.rules import RuleError, RuleSet
+from streams.core.routing.model import Capability, LocationInfo, LocationKind
+from streams.core.rules.ruleset import RuleError, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class NetworkView:
         # rule id -> (version, why it was refused), until a newer valid version arrives
         self.rule_errors: dict[str, tuple[int, str]] = {}
         # rule id -> the highest version it had when it was deleted: a copy of an older version
-        # landing after the tombstone (see streams/core/rules_log.py) must not bring it back
+        # landing after the tombstone (see streams/core/rules/log.py) must not bring it back
         self.deleted_rules: dict[str, int] = {}
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}

@@ -4,7 +4,7 @@ the worker's health.
 ``/inventory/{sku}`` and ``/rules`` answer from the worker's network view (every worker has
 all skus and rules);
 ``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition;
-``/orders/`` lists the work queues of live orders (streams/core/order_queues.py): each worker
+``/orders/`` lists the work queues of live orders (streams/core/saga/queues.py): each worker
 has only its own partitions, so the one asked asks every other worker that holds some for
 theirs (``local=1``) and merges them, naming those that did not answer in time;
 ``/health/`` answers 200 when the worker is healthy and 503 when it is starting or a stage is
@@ -22,8 +22,8 @@ import aiohttp
 import faust
 from faust.web import Request, Response, View
 
-from streams.core.order_queues import merge, parse_query, scan
-from streams.core.saga_state import OrderState
+from streams.core.saga.queues import merge, parse_query, scan
+from streams.core.saga.state import OrderState
 from streams.health import WorkerHealth
 from streams.views import NetworkView
 

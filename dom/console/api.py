@@ -12,9 +12,9 @@ from dom.console import validate
 from dom.console.state import CONSOLE, json_error
 from dom.console.workers import WorkersUnavailable
 from schemas.enums import RuleStage
-from streams.core.order_queues import MAX_LIMIT, QUEUES
-from streams.core.rules_actions import ACTIONS
-from streams.core.rules_context import CONTEXT_SCHEMA
+from streams.core.rules.actions import ACTIONS
+from streams.core.rules.context import CONTEXT_SCHEMA
+from streams.core.saga.queues import MAX_LIMIT, QUEUES
 
 ACTION_HINTS = {
     "hold": "why the order is held",

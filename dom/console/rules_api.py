@@ -11,7 +11,7 @@ Judging a rule (compiling it, with its trial run) and dry-running it run off the
 on threads of their own (``_JUDGES``), so the console answers other requests meanwhile; one
 that takes longer than ``JUDGE_TIMEOUT`` (``DRY_RUN_TIMEOUT``) is answered 422 with the reason.
 A thread cannot be stopped: it runs on, unseen, while the next requests use the other threads.
-The cost limit of ``streams.core.rules_cost`` keeps every accepted condition under a millisecond
+The cost limit of ``streams.core.rules.cost`` keeps every accepted condition under a millisecond
 per order, which matters here too: while the CEL library evaluates, it holds Python's
 interpreter lock, so one evaluation, on whatever thread, holds up the event loop as long.
 """
@@ -84,7 +84,7 @@ class KafkaRuleStore:
 
     def dry_run(self, rule: Rule, last: int) -> dict[str, Any]:
         from dom.snapshot import network_view, recent_orders, simulation
-        from streams.core.dry_run import compare, render
+        from streams.core.saga.dry_run import compare, render
 
         view = network_view(self.settings)
         held = view.rules.get(rule.rule_id)

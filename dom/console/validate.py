@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from schemas.enums import Channel, RuleStage
 from schemas.models import OrderStatus, Rule, RuleAction
-from streams.core.rules import RuleError, compile_rule
-from streams.core.rules_actions import ACTIONS
-from streams.core.rules_expr import MAX_CONDITION_CHARS
+from streams.core.rules.actions import ACTIONS
+from streams.core.rules.expr import MAX_CONDITION_CHARS
+from streams.core.rules.ruleset import RuleError, compile_rule
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,79}")
 """A sku or an order id as the console lets one be looked up (no slashes, no spaces)."""

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import Availability, FulfillmentCommand, OrderPlaced, OrderStatusChanged
-from streams.core import inventory
+from streams.core.inventory import stock as inventory
 from tests.e2e.harness import Pipeline
 from tests.e2e.trace import trace_orders
 

@@ -53,7 +53,7 @@ from schemas.models import (
     RuleStage,
     StockEvent,
 )
-from streams.core.rules import compile_rule
+from streams.core.rules.ruleset import compile_rule
 from tests.e2e.harness import Pipeline
 from tests.e2e.poison_records import (
     DC,

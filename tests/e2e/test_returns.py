@@ -9,7 +9,7 @@ from collections.abc import Callable
 import tests.unit.test_returns as zpl  # the module: its label parser, not its tests
 from schemas.enums import ItemCondition
 from schemas.models import LocationAvailability, ReturnLabelCommand, StockEvent
-from streams.core.returns import rma_number
+from streams.core.returns.returns import rma_number
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
     make_address,

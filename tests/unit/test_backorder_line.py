@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from schemas.internal import BackorderWait, Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import StockEventKind
-from streams.core import inventory
-from streams.core.backorders import PROMISE_TTL_MS
-from streams.core.inventory import SkuInventory
-from streams.core.sku_owner import answer_command, apply_stock, serve_line
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.backorders import PROMISE_TTL_MS
+from streams.core.inventory.sku_owner import answer_command, apply_stock, serve_line
+from streams.core.inventory.stock import SkuInventory
 from streams.inventory_stage import _encode_inventory, expiry_commands
 from tests.unit.factories import T0, make_stock_event
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.models import Carton, Product, ShipmentLine
-from streams.core.cartons import (
+from streams.core.packing.cartons import (
     DEFAULT_DIMS_MM,
     DEFAULT_WEIGHT_GRAMS,
     OVERSIZE,

@@ -31,7 +31,7 @@ from schemas.models import (
     StockEvent,
     StockEventKind,
 )
-from streams.core.geo import haversine_km
+from streams.core.routing.geo import haversine_km
 from tests.unit.factories import make_address
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from schemas.enums import RuleStage
 from schemas.models import OrderPlaced, RuleAction
-from streams.core.dry_run import compare, render
-from streams.core.rules import RuleSet
-from streams.core.saga_context import SagaContext
-from streams.core.simulate import Simulation, inventory_from
+from streams.core.rules.ruleset import RuleSet
+from streams.core.saga.context import SagaContext
+from streams.core.saga.dry_run import compare, render
+from streams.core.saga.simulate import Simulation, inventory_from
 from tests.unit.factories import T0, make_availability, make_order, make_product, make_rule
 from tests.unit.test_saga import NETWORK
 

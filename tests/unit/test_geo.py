@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from streams.core.geo import (
+from streams.core.routing.geo import (
     Destination,
     Rate,
     RateTable,
@@ -13,7 +13,7 @@ from streams.core.geo import (
     haversine_km,
     km_to,
 )
-from streams.core.routing_model import Capability, LocationInfo, LocationKind
+from streams.core.routing.model import Capability, LocationInfo, LocationKind
 
 NYC = (40.7128, -74.0060)
 LONDON = (51.5074, -0.1278)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.inventory import (
+from streams.core.inventory.stock import (
     MAX_UNITS,
     LocationStock,
     ReservationStatus,

@@ -12,7 +12,7 @@ import pytest
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, Message
 from streams import inventory_stage
-from streams.core.inventory import MAX_UNITS
+from streams.core.inventory.stock import MAX_UNITS
 from streams.inventory_stage import InventoryStage, sku_table
 from streams.location_gate import LocationGate
 from streams.views import NetworkView

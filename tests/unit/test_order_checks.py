@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from schemas.internal import SkuCommand
-from streams.core.order_checks import OrderLimits, order_problem
-from streams.core.routing_model import Capability, LocationInfo, LocationKind
-from streams.core.saga import apply_input
-from streams.core.saga_context import SagaContext
+from streams.core.routing.model import Capability, LocationInfo, LocationKind
+from streams.core.saga.apply import apply_input
+from streams.core.saga.context import SagaContext
+from streams.core.saga.order_checks import OrderLimits, order_problem
 from tests.unit.factories import T0, make_line, make_order
 
 LIMITS = OrderLimits()

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from dom.cli import main
 from dom.orders_queues import human_age, render_queues
 from schemas.models import OrderHold, OrderHoldKind, OrderPlaced
-from streams.core.order_queues import MARKERS, QUEUES, merge, parse_query, scan
-from streams.core.saga_state import HistoryEntry, Line, OrderState, SagaShipment, ShipmentState
+from streams.core.saga.queues import MARKERS, QUEUES, merge, parse_query, scan
+from streams.core.saga.state import HistoryEntry, Line, OrderState, SagaShipment, ShipmentState
 from streams.order_stage import encode_state
 from streams.web import queues_page
 from tests.conftest import free_port

@@ -18,7 +18,7 @@ from faust.streams import _current_event
 from config.settings import Settings
 from schemas.internal import OrderPurge
 from schemas.models import Message, OrderStatusChanged
-from streams.core.saga_retention import RemovedOrder, purges, removed_key
+from streams.core.saga.retention import RemovedOrder, purges, removed_key
 from streams.order_stage import OrderStage, SagaSettings, order_table
 from streams.outbox import Sends
 from streams.views import NetworkView

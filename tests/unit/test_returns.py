@@ -24,11 +24,11 @@ from schemas.models import (
     ReturnLabelCommand,
     StockEvent,
 )
-from streams.core.labels import ReturnLabel, pdf_label, zpl_escape, zpl_label
-from streams.core.returns import nearest_returns_location, rma_number
-from streams.core.saga import apply_input
-from streams.core.saga_state import OrderState
-from streams.core.sku_owner import apply_stock
+from streams.core.inventory.sku_owner import apply_stock
+from streams.core.returns.labels import ReturnLabel, pdf_label, zpl_escape, zpl_label
+from streams.core.returns.returns import nearest_returns_location, rma_number
+from streams.core.saga.apply import apply_input
+from streams.core.saga.state import OrderState
 from tests.unit.factories import (
     make_address,
     make_cancel,

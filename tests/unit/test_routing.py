@@ -5,9 +5,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from streams.core.geo import Destination, Rate, RateTable
-from streams.core.routing import decide_route
-from streams.core.routing_model import (
+from streams.core.routing.geo import Destination, Rate, RateTable
+from streams.core.routing.model import (
     AllocatedLine,
     Capability,
     FulfillmentMethod,
@@ -21,6 +20,7 @@ from streams.core.routing_model import (
     ShipmentKind,
     ShortfallPolicy,
 )
+from streams.core.routing.route import decide_route
 
 ALLOCATED = RoutingOutcome.ALLOCATED
 PARTIAL = RoutingOutcome.PARTIALLY_ALLOCATED

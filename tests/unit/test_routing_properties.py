@@ -7,9 +7,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.geo import Destination
-from streams.core.routing import decide_route
-from streams.core.routing_model import (
+from streams.core.routing.geo import Destination
+from streams.core.routing.model import (
     Capability,
     FulfillmentMethod,
     LocationInfo,
@@ -22,8 +21,9 @@ from streams.core.routing_model import (
     ShipmentKind,
     ShortfallPolicy,
 )
-from streams.core.routing_plan import Candidate, build_problem, draft, plan_key
-from streams.core.routing_search import search_plan
+from streams.core.routing.plan import Candidate, build_problem, draft, plan_key
+from streams.core.routing.route import decide_route
+from streams.core.routing.search import search_plan
 
 SKUS = ("A", "B", "C", "D")
 SHIP_TO = Destination(lat=40.7, lon=-74.0, country="US")

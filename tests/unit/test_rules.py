@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 
 from schemas.models import LocationKind, Rule, RuleAction, RuleStage, ServiceLevel
-from streams.core.routing_model import FulfillmentMethod, RoutingRequest
-from streams.core.rules import RuleError, RuleSet, compile_rule
-from streams.core.rules_context import project, rule_context
-from streams.core.rules_directives import RoutingDirectives, apply_routing
+from streams.core.routing.model import FulfillmentMethod, RoutingRequest
+from streams.core.rules.context import project, rule_context
+from streams.core.rules.directives import RoutingDirectives, apply_routing
+from streams.core.rules.ruleset import RuleError, RuleSet, compile_rule
 from tests.unit.factories import make_line, make_order, make_pickup_order, make_product, make_rule
 
 PRODUCTS = {
@@ -468,7 +468,7 @@ def test_apply_routing_adds_the_rules_steering_to_a_request() -> None:
 
 
 def test_the_cost_measurement_runs() -> None:
-    from streams.core.rules_bench import measure_rule_cost
+    from streams.core.rules.bench import measure_rule_cost
 
     cost = measure_rule_cost(rules=10, orders=3)
     assert (cost.rules, cost.orders) == (10, 3)

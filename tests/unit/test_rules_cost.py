@@ -18,18 +18,18 @@ import pytest
 
 from schemas.enums import RuleStage
 from schemas.models import RuleAction
-from streams.core import rules as rules_module
-from streams.core.rules import RuleError, RuleSet, RuleWatch, compile_rule
-from streams.core.rules_check import check
-from streams.core.rules_context import (
+from streams.core.rules import ruleset as rules_module
+from streams.core.rules.check import check
+from streams.core.rules.context import (
     CONTEXT_SCHEMA,
     MAX_ORDER_TAGS,
     MAX_PRODUCT_TAGS,
     MAX_RULE_LINES,
     rule_context,
 )
-from streams.core.rules_cost import MAX_RULE_COST, regex_cost
-from streams.core.rules_directives import ERROR, SLOW, RuleFailure
+from streams.core.rules.cost import MAX_RULE_COST, regex_cost
+from streams.core.rules.directives import ERROR, SLOW, RuleFailure
+from streams.core.rules.ruleset import RuleError, RuleSet, RuleWatch, compile_rule
 from streams.metrics import PipelineMetrics
 from streams.rules_stage import RuleReporter, _refusal
 from streams.views import NetworkView

@@ -16,10 +16,10 @@ import cel
 import pytest
 
 from schemas.codec import Codec
-from streams.core import rules as rules_module
-from streams.core.rules import RuleError, RuleSet, compile_rule
-from streams.core.rules_context import rule_context
-from streams.core.rules_expr import MAX_CONDITION_CHARS, MAX_CONDITION_TOKENS, MAX_DEPTH
+from streams.core.rules import ruleset as rules_module
+from streams.core.rules.context import rule_context
+from streams.core.rules.expr import MAX_CONDITION_CHARS, MAX_CONDITION_TOKENS, MAX_DEPTH
+from streams.core.rules.ruleset import RuleError, RuleSet, compile_rule
 from streams.rules_stage import _refusal
 from streams.views import NetworkView, _fold
 from tests.conftest import REPO_ROOT

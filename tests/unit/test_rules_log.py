@@ -2,7 +2,7 @@
 published again; a late copy after a deletion or a newer version is answered with what should
 be latest, so compaction never keeps a deleted rule or an older version."""
 
-from streams.core.rules_log import NOTHING, Answer, RuleLog, on_refused, on_tombstone, on_valid
+from streams.core.rules.log import NOTHING, Answer, RuleLog, on_refused, on_tombstone, on_valid
 from tests.unit.factories import make_rule
 
 

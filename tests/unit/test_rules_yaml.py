@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from schemas.models import LocationKind, Rule, RuleAction, RuleStage
-from streams.core.rules import RuleSet
-from streams.core.rules_context import rule_context
-from streams.core.rules_yaml import RuleFileError, dump_rules, load_rule_file
+from streams.core.rules.context import rule_context
+from streams.core.rules.files import RuleFileError, dump_rules, load_rule_file
+from streams.core.rules.ruleset import RuleSet
 from tests.unit.factories import T0, make_line, make_order, make_product
 
 DEFAULT_RULES = Path(__file__).parents[2] / "deploy" / "rules" / "default.yaml"

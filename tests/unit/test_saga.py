@@ -25,18 +25,18 @@ from schemas.models import (
     PackagingCommand,
     StockEventKind,
 )
-from streams.core import inventory
-from streams.core.inventory import SkuInventory
-from streams.core.routing_model import Capability, LocationInfo, LocationKind
-from streams.core.saga import (
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import apply_command, apply_stock
+from streams.core.inventory.stock import SkuInventory
+from streams.core.routing.model import Capability, LocationInfo, LocationKind
+from streams.core.saga.apply import (
     SagaContext,
     on_fulfillment_update,
     on_order_cancelled,
     on_order_placed,
     on_sku_result,
 )
-from streams.core.saga_state import Line, OrderState
-from streams.core.sku_owner import apply_command, apply_stock
+from streams.core.saga.state import Line, OrderState
 from tests.unit.factories import (
     T0,
     make_cancel,

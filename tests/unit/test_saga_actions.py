@@ -16,8 +16,8 @@ from schemas.models import (
     OrderStatusChanged,
     RuleAction,
 )
-from streams.core.rules import RuleSet
-from streams.core.saga import apply_input
+from streams.core.rules.ruleset import RuleSet
+from streams.core.saga.apply import apply_input
 from tests.unit.factories import (
     make_cancel,
     make_fulfillment_update,

@@ -17,12 +17,12 @@ from schemas.models import (
     OrderStatusChanged,
     StockEventKind,
 )
-from streams.core import inventory
-from streams.core.inventory import SkuInventory
-from streams.core.saga import apply_input
-from streams.core.saga_context import BackorderPolicy, SagaContext
-from streams.core.saga_state import OrderState
-from streams.core.sku_owner import answer_command, apply_stock, serve_line
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import answer_command, apply_stock, serve_line
+from streams.core.inventory.stock import SkuInventory
+from streams.core.saga.apply import apply_input
+from streams.core.saga.context import BackorderPolicy, SagaContext
+from streams.core.saga.state import OrderState
 from tests.unit.factories import T0, make_order, make_stock_event
 from tests.unit.test_saga import EAST
 
@@ -187,7 +187,7 @@ def test_retry_backorder_routes_now_and_is_refused_when_nothing_waits() -> None:
 
 
 def test_an_order_short_of_many_skus_waits_in_the_first_lines_only() -> None:
-    from streams.core.saga_backorders import MAX_WAITING_SKUS
+    from streams.core.saga.backorders import MAX_WAITING_SKUS
 
     line = Line()
     skus = [f"SKU-{n:03d}" for n in range(MAX_WAITING_SKUS + 20)]
@@ -226,7 +226,7 @@ class RacedLine(Line):
 
 def _lost_race(command: SkuCommand) -> SkuResult:
     from schemas.models import LocationAvailability
-    from streams.core.sku_owner import refusal
+    from streams.core.inventory.sku_owner import refusal
 
     there = LocationAvailability(
         location_id="DC-EAST", on_hand=1, reserved=0, safety_stock=0, available=1

@@ -11,8 +11,8 @@ from schemas.models import (
     FulfillmentStatus,
     OrderActionKind,
 )
-from streams.core import inventory
-from streams.core.sku_owner import apply_command
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import apply_command
 from tests.unit.factories import T0, make_cancel, make_order, make_return_request
 from tests.unit.test_returns import apply as apply_returns
 from tests.unit.test_returns import shipped

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from schemas.internal import SkuCommand
 from schemas.models import FulfillmentStatus
-from streams.core.cartons import MAX_PACKING_LIST_BYTES
-from streams.core.saga import MAX_QUOTE_CHARS
+from streams.core.packing.cartons import MAX_PACKING_LIST_BYTES
+from streams.core.saga.apply import MAX_QUOTE_CHARS
 from tests.unit.factories import make_cancel, make_order
 from tests.unit.test_saga import World, placed, report
 

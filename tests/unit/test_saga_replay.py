@@ -4,12 +4,12 @@ inputs must then produce their first outputs again (same ids), and change nothin
 from __future__ import annotations
 
 from schemas.internal import SkuCommand
-from streams.core import inventory
-from streams.core.routing_model import Capability, LocationInfo, LocationKind
-from streams.core.saga import apply_input
-from streams.core.saga_context import SagaContext
-from streams.core.saga_state import OrderState
-from streams.core.sku_owner import apply_command, apply_stock
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import apply_command, apply_stock
+from streams.core.routing.model import Capability, LocationInfo, LocationKind
+from streams.core.saga.apply import apply_input
+from streams.core.saga.context import SagaContext
+from streams.core.saga.state import OrderState
 from tests.unit.factories import T0, make_cancel, make_order, make_stock_event
 
 EAST = LocationInfo("DC-EAST", LocationKind.DC, frozenset({Capability.SHIP}), lat=40.7, lon=-74.0)

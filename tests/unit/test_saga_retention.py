@@ -21,7 +21,7 @@ from schemas.models import (
     OrderActionKind,
     OrderStatusChanged,
 )
-from streams.core.saga_retention import (
+from streams.core.saga.retention import (
     RemovedOrder,
     Retention,
     finished_at,
@@ -31,7 +31,7 @@ from streams.core.saga_retention import (
     removed_answer,
     removed_key,
 )
-from streams.core.saga_state import OrderState
+from streams.core.saga.state import OrderState
 from tests.unit.factories import (
     T0,
     make_cancel,

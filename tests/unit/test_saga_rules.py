@@ -11,8 +11,8 @@ from pathlib import Path
 from schemas.commands import PackagingCommand
 from schemas.enums import InsertKind, RuleStage
 from schemas.models import OrderPlaced, RuleAction
-from streams.core.rules import RuleSet
-from streams.core.rules_yaml import load_rule_file
+from streams.core.rules.files import load_rule_file
+from streams.core.rules.ruleset import RuleSet
 from tests.unit.factories import T0, make_order, make_product, make_rule
 from tests.unit.test_saga import STORE, WITH_STORE, World, placed
 

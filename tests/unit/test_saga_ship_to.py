@@ -36,7 +36,7 @@ def test_a_shipment_with_nowhere_better_to_go_stays_and_gets_the_new_address() -
 
 def test_a_shipped_order_refuses_a_new_address_and_keeps_its_own() -> None:
     from schemas.models import FulfillmentStatus
-    from streams.core.saga import apply_input
+    from streams.core.saga.apply import apply_input
     from tests.unit.factories import make_fulfillment_update
 
     line = Line()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas.models import OrderAction, OrderActionKind, OrderCancelled
-from streams.core.saga_move import ACCEPT_TIMER
-from streams.core.saga_state import OrderState, ShipmentState
-from streams.core.saga_timers import Deadlines, due, timed_out
+from streams.core.saga.move import ACCEPT_TIMER
+from streams.core.saga.state import OrderState, ShipmentState
+from streams.core.saga.timers import Deadlines, due, timed_out
 from tests.unit.factories import T0, make_order
 from tests.unit.test_saga_backorders import Line
 

@@ -4,15 +4,15 @@ import pytest
 
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import LocationAvailability, StockEventKind
-from streams.core import inventory
-from streams.core.inventory import LocationStock, SkuInventory, StockRefused
-from streams.core.sku_owner import (
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import (
     apply_command,
     apply_stock,
     availability_record,
     refusal,
     refuse_command,
 )
+from streams.core.inventory.stock import LocationStock, SkuInventory, StockRefused
 from tests.unit.factories import T0, at, make_stock_event
 
 SKU = "SKU-1"

@@ -14,10 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.internal import SkuCommand
-from streams.core import inventory
-from streams.core.saga import apply_input
-from streams.core.saga_state import STATE_VERSION, OrderState
-from streams.core.sku_owner import apply_command
+from streams.core.inventory import stock as inventory
+from streams.core.inventory.sku_owner import apply_command
+from streams.core.saga.apply import apply_input
+from streams.core.saga.state import STATE_VERSION, OrderState
 from tests.unit.factories import T0, make_order
 from tests.unit.test_saga_replay import _ctx, _owner_with
 

@@ -1,0 +1,2 @@
+"""Stock per sku and location, and the backorder line its owner keeps: the owner applies
+every stock event and sku command."""

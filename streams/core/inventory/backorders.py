@@ -1,0 +1,169 @@
+"""The backorder line of one sku, kept by the sku's owner inside its inventory value.
+
+An order short of a sku joins the sku's line (``WAIT``) with its place: a rank
+(``DOM_BACKORDER_PRIORITY``: 0 for everyone by default, else by service level or loyalty tier)
+then the time it was placed. It waits for the sku's total available to rise after it looked:
+``since_rise`` is the sku's rise count then, and any rise (a count, an adjustment, a release,
+a sellable return, a lower safety stock) wakes the line. An order that saw less stock than the
+owner holds when it joins (its view lagged) may be served at once.
+
+A wake walks the line in order and serves each waiting order whose units the free stock still
+covers (free = total available minus what earlier wakes set aside), and stops at the first it
+cannot: a later order never takes the units an earlier one waits for. An order that has not
+seen a rise since it last looked is passed over: it could not use what is there (another
+location's stock it may not ship from, say) and keeps its place for the next rise.
+
+A woken order gets a ``WAKE`` result, and its units are set aside (``promised``) until it
+reserves the sku (a refused reservation keeps them: the order tries again on fresh figures),
+joins the line again or leaves it; a reservation by any other order that
+would eat into them is refused. A promise nobody acts on for :data:`PROMISE_TTL_MS` is given
+back and the order woken again, so a lost or ignored wake delays, never strands (the owner's
+line timer sees to it when nothing else comes for the sku).
+
+Every function is pure over :class:`~streams.core.inventory.stock.SkuInventory`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from streams.core.inventory.stock import SkuInventory, Waiter
+
+PROMISE_TTL_MS = 10_000
+"""How long units stay set aside for a woken order that neither reserves nor waits again (a
+wake that found it busy): then the next serving of the line, at the latest the owner's line
+timer, offers them again. A woken order normally reserves within milliseconds."""
+
+
+@dataclass(frozen=True)
+class Wake:
+    """A waiting order served by a wake: its units are set aside for it."""
+
+    order_id: str
+    quantity: int
+    number: int  # the sku's wakes so far (SkuInventory.wakes): its wake's id
+
+
+def wait(
+    state: SkuInventory,
+    order_id: str,
+    quantity: int,
+    rank: int,
+    placed_at_ms: int,
+    seen_available: int,
+    since_ms: int = 0,
+) -> SkuInventory:
+    """Put ``order_id`` in the line at its place (again, if it was in it: a new look)."""
+    old = _find(state, order_id)
+    free = state.total_available - state.promised + (old.promised if old else 0)
+    since = state.rises - 1 if free > seen_available else state.rises
+    waiter = Waiter(
+        order_id=order_id,
+        quantity=quantity,
+        rank=rank,
+        placed_at_ms=placed_at_ms,
+        since_rise=since,
+        wakes=old.wakes if old else 0,
+        since_ms=since_ms,
+    )
+    others = [w for w in state.waiters if w.order_id != order_id]
+    return replace(state, waiters=tuple(sorted([*others, waiter], key=Waiter.line_key)))
+
+
+def leave(state: SkuInventory, order_id: str) -> SkuInventory:
+    """Take ``order_id`` out of the line (what was set aside for it is free again)."""
+    if _find(state, order_id) is None:
+        return state
+    return replace(state, waiters=tuple(w for w in state.waiters if w.order_id != order_id))
+
+
+def looked(state: SkuInventory, order_id: str) -> SkuInventory:
+    """The order reserved the sku (or tried): what was set aside for it is given back, and it
+    waits for the next rise if it still needs more."""
+    old = _find(state, order_id)
+    if old is None or (old.promised == 0 and old.since_rise == state.rises):
+        return state
+    return _put(state, replace(old, promised=0, promised_at_ms=0, since_rise=state.rises))
+
+
+def promised_to_others(state: SkuInventory, order_id: str) -> int:
+    """Units set aside for woken orders other than ``order_id``."""
+    return sum(w.promised for w in state.waiters if w.order_id != order_id)
+
+
+def note_rise(before: SkuInventory, after: SkuInventory) -> SkuInventory:
+    """Count a rise of the total available (what waiting orders wait for)."""
+    if after.total_available > before.total_available and after.waiters:
+        return replace(after, rises=after.rises + 1)
+    return after
+
+
+def serve(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInventory, list[Wake]]:
+    """Wake the orders the free stock covers, in line order (see the module doc); ``cause``
+    names the input whose application this serving follows (see :func:`caused_by`)."""
+    if not state.waiters:
+        return state, []
+    waiters = [
+        replace(w, promised=0, promised_at_ms=0, since_rise=state.rises - 1)
+        if w.promised and now_ms - w.promised_at_ms >= PROMISE_TTL_MS
+        else w
+        for w in state.waiters
+    ]
+    free = state.total_available - sum(w.promised for w in waiters)
+    wakes: list[Wake] = []
+    for i, w in enumerate(waiters):
+        if w.promised or w.since_rise >= state.rises:
+            continue
+        if w.quantity > free:
+            break
+        free -= w.quantity
+        number = state.wakes + len(wakes) + 1
+        waiters[i] = replace(
+            w, promised=w.quantity, promised_at_ms=now_ms, wakes=number, woken_by=cause
+        )
+        wakes.append(Wake(w.order_id, w.quantity, number))
+    if not wakes and waiters == list(state.waiters):
+        return state, []
+    return replace(state, waiters=tuple(waiters), wakes=state.wakes + len(wakes)), wakes
+
+
+def caused_by(state: SkuInventory, cause: str) -> list[Wake]:
+    """The standing wakes the input ``cause`` made: sent again when that input is replayed
+    and finds its work done (its first answers may not have gone out; the same ids make the
+    repeat harmless). Only its own: a replay never repeats what other inputs caused, so the
+    answers to a replayed wake cannot echo back and forth."""
+    return [
+        Wake(w.order_id, w.promised, w.wakes)
+        for w in state.waiters
+        if w.promised and w.woken_by == cause
+    ]
+
+
+def expire(state: SkuInventory, waiting_before_ms: int) -> tuple[SkuInventory, list[Waiter]]:
+    """Take out of the line every order waiting since before ``waiting_before_ms``."""
+    gone = [w for w in state.waiters if w.since_ms < waiting_before_ms]
+    if not gone:
+        return state, []
+    kept = tuple(w for w in state.waiters if w.since_ms >= waiting_before_ms)
+    return replace(state, waiters=kept), gone
+
+
+def oldest_promise_ms(state: SkuInventory) -> int | None:
+    """When the oldest units still set aside were set aside (None: none are)."""
+    return min((w.promised_at_ms for w in state.waiters if w.promised), default=None)
+
+
+def oldest(state: SkuInventory) -> Waiter | None:
+    """The order waiting longest."""
+    return min(state.waiters, key=lambda w: w.since_ms, default=None)
+
+
+def _find(state: SkuInventory, order_id: str) -> Waiter | None:
+    return next((w for w in state.waiters if w.order_id == order_id), None)
+
+
+def _put(state: SkuInventory, waiter: Waiter) -> SkuInventory:
+    return replace(
+        state,
+        waiters=tuple(waiter if w.order_id == waiter.order_id else w for w in state.waiters),
+    )

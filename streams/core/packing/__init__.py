@@ -1,0 +1,1 @@
+"""Cartons: the box catalogue and how a shipment is packed."""

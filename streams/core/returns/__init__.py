@@ -1,0 +1,1 @@
+"""Returns: the RMA, the return location and the printable label."""

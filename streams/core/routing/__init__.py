@@ -1,0 +1,1 @@
+"""Routing: which locations serve an order, how it is split, and why."""

@@ -1,0 +1,63 @@
+"""What routing sees of an order in the saga: the request built from its state, and the
+stock view overlaid with the fresher figures that reservation results carried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from streams.core.routing.geo import Destination
+from streams.core.routing.model import FulfillmentMethod, OrderLine, RoutingRequest
+from streams.core.saga.state import Line, OrderState
+
+
+def merge_lines(lines: Sequence[Line]) -> list[Line]:
+    """One line per line id (routing refuses repeats), quantities added up."""
+    merged: dict[str, Line] = {}
+    for line in lines:
+        before = merged.get(line.line_id)
+        quantity = line.quantity + (before.quantity if before else 0)
+        merged[line.line_id] = Line(line_id=line.line_id, sku=line.sku, quantity=quantity)
+    return list(merged.values())
+
+
+def routing_request(state: OrderState, lines: list[Line]) -> RoutingRequest:
+    order = state.order
+    ship_to = order.ship_to
+    destination = (
+        None
+        if ship_to is None
+        else Destination(
+            lat=ship_to.lat,
+            lon=ship_to.lon,
+            country=ship_to.country,
+            region=ship_to.region,
+            postal_code=ship_to.postal_code,
+        )
+    )
+    return RoutingRequest(
+        order_id=order.order_id,
+        method=FulfillmentMethod(order.fulfillment_method.value),
+        lines=tuple(OrderLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in lines),
+        ship_to=destination,
+        pickup_location_id=order.pickup_location_id,
+        excluded_locations=frozenset(state.excluded_locations),
+    )
+
+
+class StockView(Mapping[str, Mapping[str, int]]):
+    """The worker's view of availability, overlaid with the fresher numbers results carried
+    (a confirmed reservation's result carries only the locations it holds at)."""
+
+    def __init__(self, state: OrderState, lookup: Callable[[str], Mapping[str, int]]) -> None:
+        self._fresh = state.fresh_stock
+        self._lookup = lookup
+
+    def __getitem__(self, sku: str) -> Mapping[str, int]:
+        fresh = self._fresh.get(sku)
+        return self._lookup(sku) if fresh is None else {**self._lookup(sku), **fresh}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._fresh)
+
+    def __len__(self) -> int:
+        return len(self._fresh)
