@@ -105,7 +105,7 @@ class RoutingPolicy:
 
     ``search_budget`` caps the node evaluations of the exact split search for one order
     before it settles for the better of what it found and a greedy answer (see
-    ``routing_search``); ``explain_top`` is how many best candidates an explanation names.
+    ``routing.search``); ``explain_top`` is how many best candidates an explanation names.
     """
 
     max_shipments: int = 3

@@ -1,6 +1,6 @@
 """Choosing which locations fulfil an order, and which units each one sends.
 
-The objective, compared lexicographically (smaller is better; see ``routing_plan.PlanKey``):
+The objective, compared lexicographically (smaller is better; see ``routing.plan.PlanKey``):
 
 1. most units allocated (so a split that ships everything beats one location that ships part);
 2. fewest shipments (a single location that ships everything beats any split);
@@ -14,7 +14,7 @@ Search strategy. Only candidates holding at least one ordered unit take part, in
 
 1. One shipment: the first candidate in rank order with the highest coverage. Done if it
    reaches the ceiling, which is the usual case: a linear scan.
-2. k = 2, 3, ... up to max_shipments: an exact branch and bound (``routing_bnb``) over
+2. k = 2, 3, ... up to max_shipments: an exact branch and bound (``routing.bnb``) over
    k-subsets looking for subsets that reach the ceiling; the first k that has one wins, with
    its best subset by the objective.
 3. If no allowed k reaches the ceiling: the same search finds the highest coverage C for

@@ -1,8 +1,8 @@
 """Static type checking of rule conditions against the operator's vocabulary.
 
 The CEL library evaluates conditions but has no checker for declared variables, so
-this module infers the type of every node of the tree from ``rules_expr`` against a
-schema (``rules_context.CONTEXT_SCHEMA``). A misspelt field, a comparison of a number
+this module infers the type of every node of the tree from ``rules.expr`` against a
+schema (``rules.context.CONTEXT_SCHEMA``). A misspelt field, a comparison of a number
 with text or a condition that is not true/false is then reported when a rule is
 loaded, with the column it is at, instead of silently never firing.
 
@@ -12,7 +12,7 @@ on every order. The checker returns the source rewritten with the int side made 
 double (``2`` becomes ``2.0``, ``x`` becomes ``double(x)``), which is what the operator
 meant; nothing else in the expression changes.
 
-And it estimates what the condition costs on one order at worst (``rules_cost``): types carry
+And it estimates what the condition costs on one order at worst (``rules.cost``): types carry
 the most items a list can hold (``CelType.bound``: the vocabulary's caps, a literal's length,
 sums for ``+``), and the walk counts every node, comprehension and copy as it infers types.
 """
@@ -133,8 +133,8 @@ class Checked:
 def check(source: str, variables: Mapping[str, CelType]) -> Checked:
     """Infer the type of ``source``; raise CheckError for the first problem found.
 
-    ``parse`` raises ``rules_expr.ExprTooLarge`` first for a condition past a size limit, so
-    the recursive walk below never goes deeper than ``rules_expr.MAX_DEPTH``.
+    ``parse`` raises ``rules.expr.ExprTooLarge`` first for a condition past a size limit, so
+    the recursive walk below never goes deeper than ``rules.expr.MAX_DEPTH``.
     """
     checker = _Checker(source, variables)
     result = checker.infer(parse(source), {})

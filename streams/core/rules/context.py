@@ -39,7 +39,7 @@ Examples::
 The context of an order is built once (``rule_context``) and reused by every rule of
 every stage.
 
-Caps. The cost of a rule is bounded before it goes live (``rules_cost``) over the largest order
+Caps. The cost of a rule is bounded before it goes live (``rules.cost``) over the largest order
 the rules judge: ``MAX_RULE_LINES`` lines, ``MAX_ORDER_TAGS`` tags on the order and
 ``MAX_PRODUCT_TAGS`` on each line's product. An order past a cap that the rules in force read
 (more lines, when a rule reads ``lines``) is not judged on a part of it, which could miss the
@@ -116,7 +116,7 @@ CONTEXT_SCHEMA: Mapping[str, CelType] = MappingProxyType(
 
 
 Uses = frozenset[tuple[str, str]]
-"""What a set of conditions reads, as ``rules_check.Checked.uses`` describes it."""
+"""What a set of conditions reads, as ``rules.check.Checked.uses`` describes it."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -3,8 +3,8 @@
 A published rule runs on every order, on the worker's event loop, and the CEL library cannot
 be interrupted once it evaluates (it holds Python's interpreter lock too): five nested
 ``lines.all(...)`` over a list took 17 s to check, and would have taken as long on every order.
-So the checker (``rules_check``) estimates what a condition costs on the largest order the rules
-judge (``rules_context.MAX_RULE_LINES`` lines and the tag caps), and ``compile_rule`` refuses a
+So the checker (``rules.check``) estimates what a condition costs on the largest order the rules
+judge (``rules.context.MAX_RULE_LINES`` lines and the tag caps), and ``compile_rule`` refuses a
 condition above ``MAX_RULE_COST``, on every path a rule takes (command line, console, rules
 topic), before anything runs it.
 

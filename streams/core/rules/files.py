@@ -6,8 +6,8 @@ A file holds a list under ``rules``::
       - id: high-value-protective       # required: the rule id
         stage: PACKAGING                # required: ROUTING, PACKAGING or MARKETING
         priority: 10                    # lower runs first; default 100
-        when: order.total >= 500        # required: a CEL condition (see rules_context)
-        then:                           # the actions, in order (see rules_actions)
+        when: order.total >= 500        # required: a CEL condition (see rules/context.py)
+        then:                           # the actions, in order (see rules/actions.py)
           - set_packaging: PROTECTIVE   # an action's one parameter, given directly,
           - add_note: {text: Fragile}   # or by name
         description: High-value orders get protective packaging

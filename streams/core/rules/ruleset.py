@@ -8,16 +8,16 @@ a new set, so an agent can swap sets between orders and an invalid rule, which r
 
 Conditions are evaluated by the ``cel`` library (package common-expression-language,
 Rust-backed; no Python ``eval``). A rule is checked when it is added, in this order:
-CEL syntax (the library's parser), the static type check of ``rules_check`` (unknown
+CEL syntax (the library's parser), the static type check of ``rules.check`` (unknown
 fields and names, comparisons of the wrong types, a result that is not true/false),
 a trial run on a made-up order (``probe_context``) that catches functions the library
 lacks, and its actions' parameters.
 
-A condition past a size limit of ``rules_expr`` (``MAX_CONDITION_CHARS`` characters,
+A condition past a size limit of ``rules.expr`` (``MAX_CONDITION_CHARS`` characters,
 ``MAX_CONDITION_TOKENS`` tokens, nested ``MAX_DEPTH`` deep) is refused before the library or
 the checker reads it: both read trees recursively, and a deep enough tree overflows a stack.
 A panic of the library (a Rust bug, raised as a BaseException) is refused the same way. A
-condition whose worst-case cost on one order (estimated by the checker, ``rules_cost``) is
+condition whose worst-case cost on one order (estimated by the checker, ``rules.cost``) is
 above ``MAX_RULE_COST`` is refused before anything runs it, the trial run included.
 
 Evaluation of a stage: enabled rules in priority order (lower first, ties by rule id);
@@ -25,7 +25,7 @@ a rule fires when its condition is true; a fired rule with ``stop_processing`` e
 the stage. A condition that fails on one order (say, indexing past the end of
 ``lines``) does not fire and is reported in the result's ``failures`` and to the set's
 ``watch``, which also hears of a condition that ran over ``EVALUATION_BUDGET`` on one order.
-An order past a cap of ``rules_context`` that the set's rules read is judged by none of them:
+An order past a cap of ``rules.context`` that the set's rules read is judged by none of them:
 its routing directives hold it, with the reason.
 """
 
@@ -87,7 +87,7 @@ class CompiledRule:
     """A rule with its condition compiled and its actions read.
 
     ``expression`` is the CEL the library runs: the condition with any int/double
-    arithmetic made explicit (see ``rules_check``); usually the condition itself.
+    arithmetic made explicit (see ``rules.check``); usually the condition itself.
     """
 
     rule: Rule
@@ -97,7 +97,7 @@ class CompiledRule:
     uses: Uses
     fired_by: FiredBy
     cost: int = 0
-    """Steps it takes on one order at worst (``rules_cost``)."""
+    """Steps it takes on one order at worst (``rules.cost``)."""
 
     @property
     def order_key(self) -> tuple[int, str]:

@@ -4,8 +4,8 @@ Routing rules steer each routing attempt (or hold the order); packaging and mark
 with cartonization, decide how each shipment of a routing outcome is packed. Every rule that
 fired is added to the order's ``rules_fired``, which every later status and command carries.
 
-Each rule's cost per order is bounded when it is loaded (``rules_cost``). An order larger than
-the rules judge (``rules_context.MAX_RULE_LINES`` and the tag caps) comes back from the routing
+Each rule's cost per order is bounded when it is loaded (``rules.cost``). An order larger than
+the rules judge (``rules.context.MAX_RULE_LINES`` and the tag caps) comes back from the routing
 rules held, with the reason; a condition that fails on the order does not fire, and the rule
 set's watch tells the worker's log and metrics, as it does of one that ran over its budget.
 """
