@@ -236,11 +236,9 @@ class Settings(BaseSettings):
     # ---- librdkafka (confluent-kafka) ---------------------------------------------------------
 
     def aiokafka_config(self) -> dict[str, Any]:
-        """Keyword arguments for an aiokafka consumer outside Faust (views, hole filling): it
-        reads committed records only, as the stages do (streams/faust_fixes.py)."""
-        conf = ClientConfig(
-            bootstrap_servers=self.kafka_bootstrap.split(","), isolation_level="read_committed"
-        )
+        """Keyword arguments to reach the cluster with an aiokafka client outside Faust (views,
+        hole filling); its consumers add ``isolation_level`` (streams/side_consumer.py)."""
+        conf = ClientConfig(bootstrap_servers=self.kafka_bootstrap.split(","))
         if self.kafka_security_protocol != "PLAINTEXT":
             conf["security_protocol"] = self.kafka_security_protocol
             if self.kafka_security_protocol.endswith("SSL"):

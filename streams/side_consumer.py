@@ -17,7 +17,7 @@ class SideConsumer:
 
     async def started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._conf)
+            consumer = AIOKafkaConsumer(**side_consumer_config(self._conf))
             await consumer.start()
             self._consumer = consumer
         return self._consumer
@@ -26,3 +26,15 @@ class SideConsumer:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+def side_consumer_config(conf: dict[str, Any]) -> dict[str, Any]:
+    """A group-less consumer's settings over ``conf`` (the cluster's): no commits, and committed
+    records only, as the stages read (streams/faust_fixes.py): an aborted upstream transaction
+    is never applied, nor counted in what a reader waits for."""
+    return {
+        **conf,
+        "enable_auto_commit": False,
+        "group_id": None,
+        "isolation_level": "read_committed",
+    }

@@ -34,6 +34,7 @@ from schemas.models import (
 )
 from streams.core.routing.model import Capability, LocationInfo, LocationKind
 from streams.core.rules.ruleset import RuleError, RuleSet
+from streams.side_consumer import side_consumer_config
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ async def follow_topics(
     for a complete picture before they route; a partition with nothing past where the view
     starts has nothing to wait for.
     """
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **consumer_conf)
+    consumer = AIOKafkaConsumer(**side_consumer_config(dict(consumer_conf)))
     await consumer.start()
     try:
         partitions = [

@@ -13,7 +13,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[a
 from config.settings import Settings
 from dom.admin import admin_client, create_topics
 from dom.cli import main
-from schemas.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS, CHANGELOG_TOPICS
 
 pytestmark = pytest.mark.broker
 
@@ -54,9 +54,9 @@ def test_dom_topics_create_prints_the_changelogs(make_settings: Callable[..., Se
 
     listing = CliRunner().invoke(main, ["topics", "list"], env=env, catch_exceptions=False)
     lines = listing.output.splitlines()
-    assert len(lines) == len(ALL_TOPICS) + 2
+    assert len(lines) == len(ALL_TOPICS) + len(CHANGELOG_TOPICS)
     assert lines[0].split()[:2] == [f"{settings.topic_prefix}dom.locations.v1", "key=location_id"]
-    assert lines[-2].split() == [
+    assert lines[-len(CHANGELOG_TOPICS)].split() == [
         f"{settings.topic_prefix}dom-orders-changelog",
         "key=order_id",
         "compacted",
