@@ -32,7 +32,7 @@ from schemas.codec import Codec, DecodeError
 from schemas.models import Rule
 from streams.batch_table import BatchTable
 from streams.core.rules.directives import ERROR, RuleFailure
-from streams.core.rules.log import Answer, RuleLog, on_refused, on_tombstone, on_valid
+from streams.core.rules.log import NOTHING, Answer, RuleLog, on_refused, on_tombstone, on_valid
 from streams.core.rules.ruleset import RuleError, compile_rule
 from streams.metrics import PipelineMetrics
 from streams.outbox import Outbox, Sends, Tombstone
@@ -86,7 +86,7 @@ def build_rules_stage(
             answer(event, *on_refused(known, rule), sends)
             return
         known, said = on_valid(known, rule)
-        if said == Answer():
+        if said == NOTHING:
             log.info("rule %s v%s accepted", rule.rule_id, rule.version)
         else:
             log.info(

@@ -15,7 +15,8 @@ from schemas.enums import StockEventKind
 from schemas.models import FulfillmentCommand, Message, OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_order_actions import dom
-from tests.unit.factories import T0, make_location, make_order, make_product, make_stock_event
+from tests.e2e.world import one_dc
+from tests.unit.factories import T0, make_order, make_stock_event
 
 Statuses = list[OrderStatusChanged]
 
@@ -39,19 +40,6 @@ def all_at(order_ids: list[str], status: str) -> Callable[[Statuses], bool]:
     return done
 
 
-def world(pipeline: Pipeline, stock: dict[str, int]) -> None:
-    """One DC holding ``stock`` (sku -> units), every sku on sale there."""
-    pipeline.produce(
-        [
-            make_location("DC-EAST"),
-            *(make_product(sku) for sku in stock),
-            *(make_stock_event(sku, "DC-EAST", n, event_id=f"s-{sku}") for sku, n in stock.items()),
-        ]
-    )
-    for sku in stock:
-        pipeline.availability_where(sku, lambda f: "DC-EAST" in f)
-
-
 def restock(pipeline: Pipeline, sku: str, units: int, event_id: str) -> None:
     pipeline.produce(
         [make_stock_event(sku, "DC-EAST", units, event_id=event_id, kind=StockEventKind.ADJUSTMENT)]
@@ -70,7 +58,7 @@ def commanded(pipeline: Pipeline, count: int) -> list[FulfillmentCommand]:
 def test_backorders_are_served_first_placed_first_and_only_as_far_as_the_stock_goes(
     pipeline: Pipeline,
 ) -> None:
-    world(pipeline, {"SKU-1": 0})
+    one_dc(pipeline, {"SKU-1": 0})
     # produced out of placing order: the line follows placed_at, not arrival
     placed = {"ORD-B": 2, "ORD-C": 3, "ORD-A": 1}
     pipeline.produce(
@@ -100,7 +88,7 @@ def test_backorders_are_served_first_placed_first_and_only_as_far_as_the_stock_g
 def test_a_partly_allocated_order_gets_its_missing_line_as_a_second_shipment(
     pipeline: Pipeline,
 ) -> None:
-    world(pipeline, {"SKU-1": 5, "SKU-2": 0})
+    one_dc(pipeline, {"SKU-1": 5, "SKU-2": 0})
     pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 1), ("SKU-2", 2)])])
     first = statuses(pipeline, all_at(["ORD-1"], "PARTIALLY_ALLOCATED"))
     partial = latest(first, "ORD-1")
@@ -123,7 +111,7 @@ def test_a_partly_allocated_order_gets_its_missing_line_as_a_second_shipment(
 def test_an_operator_retries_a_backorder_and_nothing_else_moves(
     pipeline: Pipeline, settings: Settings
 ) -> None:
-    world(pipeline, {"SKU-1": 0})
+    one_dc(pipeline, {"SKU-1": 0})
     pipeline.produce([make_order("ORD-1")])
     statuses(pipeline, all_at(["ORD-1"], "BACKORDERED"))
 
@@ -155,7 +143,7 @@ def test_a_backorder_past_its_expiry_is_cancelled_and_releases_nothing_it_did_no
     short_expiry: Pipeline,
 ) -> None:
     pipeline = short_expiry
-    world(pipeline, {"SKU-1": 4, "SKU-2": 0})
+    one_dc(pipeline, {"SKU-1": 4, "SKU-2": 0})
     pipeline.produce(
         [
             make_order("ORD-1", lines=[("SKU-2", 1)]),
@@ -181,7 +169,7 @@ def test_a_thousand_backorders_on_one_sku_are_served_in_order_by_two_restocks(
     placed, then 1,000 units arriving at once serve the 1,000 others. Prints the time from
     each restock to its first and last re-promised status (the figures the lifecycle's note
     reports)."""
-    world(pipeline, {"SKU-1": 0})
+    one_dc(pipeline, {"SKU-1": 0})
     orders = [f"ORD-{n:04d}" for n in range(1100)]
     pipeline.produce(
         [make_order(o, placed_at=T0 + timedelta(seconds=n)) for n, o in enumerate(orders)]

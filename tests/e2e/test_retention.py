@@ -14,13 +14,11 @@ import pytest
 from config.settings import Settings
 from schemas.models import OrderStatusChanged
 from tests.e2e.harness import Pipeline
+from tests.e2e.world import one_dc
 from tests.unit.factories import (
     make_fulfillment_update,
-    make_location,
     make_order,
-    make_product,
     make_return_request,
-    make_stock_event,
 )
 
 SECOND = 1 / 86400
@@ -41,14 +39,8 @@ def retained(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator
 def changelog(pipeline: Pipeline, key: bytes) -> list[bytes | None]:
     """Every value the order table's changelog holds for ``key``, tombstones (None) included."""
     name = f"{pipeline.settings.app_id}-orders-changelog"
-    consumer = pipeline._consumer(name, prefixed=True)
-    values: list[bytes | None] = []
-    try:
-        while batch := consumer.consume(5000, 2.0):
-            values += [m.value() for m in batch if m.error() is None and m.key() == key]
-    finally:
-        consumer.close()
-    return values
+    messages = pipeline.read_changelog_messages_raw(name, quiet=2.0, tombstones=True)
+    return [m.value() for m in messages if m.key() == key]
 
 
 def statuses_of(pipeline: Pipeline, order_id: str, until: Callable[[list[str]], bool]) -> list:
@@ -60,14 +52,7 @@ def statuses_of(pipeline: Pipeline, order_id: str, until: Callable[[list[str]], 
 
 
 def test_a_finished_order_is_tombstoned_and_its_late_return_refused(retained: Pipeline) -> None:
-    retained.produce(
-        [
-            make_location("DC-EAST"),
-            make_product("SKU-1"),
-            make_stock_event("SKU-1", "DC-EAST", 10, event_id="s-1"),
-        ]
-    )
-    retained.availability_where("SKU-1", lambda f: "DC-EAST" in f)
+    one_dc(retained, {"SKU-1": 10})
     retained.produce([make_order("ORD-DONE"), make_order("ORD-LIVE")])
     shipments = {}
     for order_id in ("ORD-DONE", "ORD-LIVE"):

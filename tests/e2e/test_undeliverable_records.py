@@ -30,7 +30,8 @@ from config.settings import Settings
 from dom.admin import admin_client
 from schemas.models import OrderStatusChanged
 from tests.e2e.harness import Pipeline
-from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+from tests.e2e.world import one_dc
+from tests.unit.factories import make_order
 
 pytestmark = pytest.mark.broker
 
@@ -47,14 +48,7 @@ def test_a_refused_record_stops_the_stage_until_the_broker_takes_it(
     pipeline = Pipeline(settings, tmp_path)
     pipeline.start_worker("w1")
     try:
-        pipeline.produce(
-            [
-                make_location("DC-EAST"),
-                make_product("SKU-1"),
-                make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=10),
-            ]
-        )
-        pipeline.availability_where("SKU-1", lambda now: now["DC-EAST"].on_hand == 10)
+        one_dc(pipeline, {"SKU-1": 10})
         status_topic = settings.topic(STATUS_TOPIC)
         set_max_message_bytes(settings, status_topic, "1")
 

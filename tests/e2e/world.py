@@ -15,6 +15,7 @@ from schemas.models import (
     Message,
     OrderPlaced,
 )
+from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
     make_address,
     make_location,
@@ -108,3 +109,16 @@ def orders(count: int, skus: int, seed: int = 11, prefix: str = "B") -> Iterator
             ship_to=ship_to,
             fulfillment_method=FulfillmentMethod.SHIP,
         )
+
+
+def one_dc(pipeline: Pipeline, stock: dict[str, int]) -> None:
+    """One DC holding ``stock`` (sku -> units), every sku on sale there, visible to routing."""
+    pipeline.produce(
+        [
+            make_location("DC-EAST"),
+            *(make_product(sku) for sku in stock),
+            *(make_stock_event(sku, "DC-EAST", n, event_id=f"s-{sku}") for sku, n in stock.items()),
+        ]
+    )
+    for sku in stock:
+        pipeline.availability_where(sku, lambda f: "DC-EAST" in f)

@@ -197,19 +197,8 @@ def apply_command(
                 )
             else:
                 new_state = inventory.consume(new_state, hold_id)
-    result = SkuResult(
-        command_id=command.command_id,
-        order_id=command.order_id,
-        sku=command.sku,
-        action=command.action,
-        attempt=command.attempt,
-        ok=ok,
-        reason=reason,
-        holds=command.holds,
-        locations=location_records(new_state, None if not ok else _held_at(command)),
-        at=now,
-    )
-    return new_state, result
+    locations = location_records(new_state, None if not ok else _held_at(command))
+    return new_state, _answer(command, ok, reason, now, locations)
 
 
 def refusal(command: SkuCommand, reason: str, now: datetime) -> SkuResult:
@@ -219,15 +208,27 @@ def refusal(command: SkuCommand, reason: str, now: datetime) -> SkuResult:
     spent, backorders) an order whose reservation was refused, so no order waits on a command
     that failed. It carries no figures: the state it would read them from is what failed.
     """
+    return _answer(command, False, reason, now)
+
+
+def _answer(
+    command: SkuCommand,
+    ok: bool,
+    reason: str | None,
+    now: datetime,
+    locations: tuple[LocationAvailability, ...] = (),
+) -> SkuResult:
+    """The result that answers ``command``, under its id."""
     return SkuResult(
         command_id=command.command_id,
         order_id=command.order_id,
         sku=command.sku,
         action=command.action,
         attempt=command.attempt,
-        ok=False,
+        ok=ok,
         reason=reason,
         holds=command.holds,
+        locations=locations,
         at=now,
     )
 
