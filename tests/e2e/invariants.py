@@ -8,7 +8,7 @@ import time
 from collections import Counter, defaultdict
 
 from schemas.enums import ROUTING_OUTCOMES
-from schemas.models import Availability, FulfillmentCommand, OrderPlaced, OrderStatusChanged
+from schemas.models import Availability, FulfillmentCommand, OrderStatusChanged
 from streams.core.inventory import stock as inventory
 from tests.e2e.harness import Pipeline
 from tests.e2e.trace import trace_orders
@@ -114,44 +114,6 @@ def _outcomes_and_commands(
         if isinstance(c, FulfillmentCommand)
     }
     return grouped, planned, commanded
-
-
-def check_nothing_waits_on_stock(
-    pipeline: Pipeline, orders: list[OrderPlaced], timeout: float = 45.0
-) -> None:
-    """No backordered order is left waiting while stock that could serve it sits available:
-    the first in line of every sku (placed_at, then id) needs more than its total available.
-
-    Every location of the burst ships to anywhere (stores by ship-from-store or transfer to a
-    pickup store), so any available unit can serve any order. Units a wake set aside count as
-    available until the woken order reserves them: read again until the lines settle."""
-    place = {o.order_id: (o.placed_at, o.order_id) for o in orders}
-    deadline = time.monotonic() + timeout
-    while True:
-        latest: dict[str, OrderStatusChanged] = {}
-        for status in _all_statuses(pipeline):
-            if status.order_id in place and status.action_id is None:
-                latest[status.order_id] = status  # keyed by order: its statuses in order
-        lines: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for status in latest.values():
-            if status.status in WAITING:
-                for line in status.backordered:
-                    lines[line.sku][status.order_id] += line.quantity
-        available = latest_availability(pipeline, set(lines))
-        stuck = []
-        for sku, waiting in sorted(lines.items()):
-            head = min(waiting, key=place.__getitem__)
-            if waiting[head] <= available[sku].total_available:
-                stuck.append(
-                    f"{head} first in line waits for {waiting[head]} of {sku}, "
-                    f"{available[sku].total_available} available"
-                )
-        if not stuck or time.monotonic() > deadline:
-            break
-        time.sleep(2.0)
-    assert not stuck, f"{len(stuck)} backorders wait on available stock: {stuck[:5]}\n" + (
-        trace_orders(pipeline, {s.split()[0] for s in stuck[:3]})
-    )
 
 
 def _all_statuses(pipeline: Pipeline) -> list[OrderStatusChanged]:

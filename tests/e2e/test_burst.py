@@ -17,7 +17,6 @@ from tests.e2e import world
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import (
     check_invariants,
-    check_nothing_waits_on_stock,
     outcomes_by_order,
     wait_for_outcomes,
 )
@@ -65,7 +64,6 @@ def test_burst_through_two_workers_never_oversells(pipeline: Pipeline) -> None:
     pipeline.produce(orders)
     statuses = wait_for_outcomes(pipeline, {o.order_id for o in orders})
     counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
-    check_nothing_waits_on_stock(pipeline, orders)
     # scarce stock: the burst must exercise every kind of ending, not just the easy one
     assert counts.get("ALLOCATED", 0) > 100 and counts.get("BACKORDERED", 0) > 50, counts
     _report("burst", pipeline, started, counts)
@@ -92,7 +90,6 @@ def test_burst_survives_sigkill_of_a_worker(pipeline: Pipeline) -> None:
     pipeline.start_worker("w2")  # same name: same data directory, as a restarted pod
     statuses = wait_for_outcomes(pipeline, {o.order_id for o in orders})
     counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
-    check_nothing_waits_on_stock(pipeline, orders)
     answers = pipeline.read(
         "dom.order-status.v1",
         lambda r: {a.action_id for a in r if a.action_id} >= {a.action_id for a in retries},
