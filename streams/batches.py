@@ -41,8 +41,11 @@ async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
         arrived.set()
         return value
 
-    acks_before = stream.enable_acks
-    stream.enable_acks = False  # acked below, once the batch is done
+    # Acked below, once the batch is done; and never again by the stream itself, even after
+    # the stage crashed: the stream's drainer reads the flag when it starts waiting for its
+    # next event, so a flag put back on a crash acked the restarted stage's first event before
+    # its batch was done (committed, and lost if that batch failed).
+    stream.enable_acks = False
     stream.add_processor(collect)
     stream._enable_passive(aiter(stream.channel))
     try:
@@ -58,5 +61,4 @@ async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
             for event in batch:
                 await stream.ack(event)
     finally:
-        stream.enable_acks = acks_before
         stream._processors.remove(collect)

@@ -152,6 +152,15 @@ async def _refetch_dropped(self: Any, records: Mapping[Any, Any]) -> Mapping[Any
     return records
 
 
+def read_again(first_offsets: Mapping[tuple[str, int], int]) -> None:
+    """Have the consumer seek these partitions (topic, partition) back to these offsets once the
+    flow is active: a stage that stopped before acknowledging a batch reads it again at its
+    restart, even when no later record of the partition comes to show the hole it left."""
+    for (topic, partition), offset in first_offsets.items():
+        tp = TP(topic, partition)
+        REFETCH[tp] = min(REFETCH.get(tp, offset), offset)
+
+
 _original_ack = Consumer.ack
 
 

@@ -2,11 +2,12 @@
 
 The registry names each record's topic and key, and the codec encodes at the boundary. Stages
 work in batches: every input of a batch is applied and its table writes queued, the producer
-is flushed so those writes are durable in the changelogs, and only then are the records the
-batch caused sent; the inputs are acknowledged once the broker has confirmed every one of
-those records. So no record is ever seen whose state could still be lost, and no input is
-committed whose records could still be lost: a crash replays inputs against state that either
-holds their effect (the stage answers as before, same ids) or does not (and nothing they
+is flushed so those writes are durable in the changelogs (a write the broker refused stops the
+stage, as a refused record does below), and only then are the records the batch caused sent;
+the inputs are acknowledged once the broker has confirmed every one of those records. So no
+record is ever seen whose state could still be lost, and no input is committed whose records
+could still be lost: a crash replays inputs against state that either holds their effect (the
+stage answers as before, same ids, and writes its value again) or does not (and nothing they
 caused was seen).
 
 A stage's table is read and written through a :class:`BatchTable`: each key is decoded at most
@@ -17,9 +18,10 @@ its dead letters, and checks each.
 
 A record that cannot be delivered (the broker refused it after the producer's retries) stops
 the stage with :class:`DeliveryFailed`, before its batch's inputs are acknowledged: they are
-never committed, Faust restarts the stage, and its sequencer reads them again from the
-committed offset once the partition's next record arrives (or the partitions move), so the
-records they cause are sent again, with the same ids. Nothing undelivered is skipped over.
+never committed, Faust restarts the stage, and the restarted stage has the consumer seek the
+batch's partitions back to its first inputs (a later record of the partition would show the
+hole too, but a quiet partition may get none for a long while), so the records they cause are
+sent again, with the same ids. Nothing undelivered is skipped over.
 
 No input stops a stage. One that fails is dead-lettered with its reason and the stage's
 refusal hook may answer it (:meth:`Outbox.on_refused`: a command's sender is waiting), while
@@ -54,14 +56,17 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.batch_table import BatchTable
 from streams.batches import event_batches
-from streams.faust_fixes import start_offset
+from streams.faust_fixes import read_again, start_offset
 from streams.metrics import PipelineMetrics
+from streams.raw import table_writes
 from streams.sequencer import ADMIT, HoleFiller, Sequencer
 from streams.topic_check import stage_topics, wait_until_known, worker_readers
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
+RETRY_PAUSE_S = 2.0
+"""Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
 """Inputs applied before one flush; large enough to amortise the flush under load."""
 
 Delivery = tuple[str, "asyncio.Future[Any]"]
@@ -178,6 +183,8 @@ class Outbox:
         self._topics: dict[str, tuple[str, str]] = {}
         self._dlq = settings.topic(registry.DLQ.name)
         self._refusers: dict[str, Refuse] = {}
+        self._unfinished: dict[str, dict[tuple[str, int], int]] = {}
+        """Stage -> the first offset per partition of the batch it stopped on, unacknowledged."""
 
     def on_refused(self, stage: str, refuse: Refuse) -> None:
         """Have ``refuse`` answer every input of ``stage`` that is dead-lettered because it
@@ -236,6 +243,10 @@ class Outbox:
             app, settings = self._app, self._settings
             own = table.table if table is not None else None
             await wait_until_known(worker_readers(app), stage_topics(settings, own))
+            unfinished = self._unfinished.pop(stage, None)
+            if unfinished:  # it stopped on a batch: read it again (after a pause, in case
+                await asyncio.sleep(RETRY_PAUSE_S)  # what stopped it lasts)
+                read_again(unfinished)
             health.running(stage)
             sequencer = Sequencer(stage)
             filler = HoleFiller(app, settings.aiokafka_config())
@@ -251,6 +262,19 @@ class Outbox:
                 await filler.close()
 
     async def _batch(self, events: list[Any], batch: _Batch) -> None:
+        first: dict[tuple[str, int], int] = {}
+        for event in events:
+            first.setdefault((event.message.topic, event.message.partition), event.message.offset)
+        try:
+            await self._work(events, batch, first)
+        except Exception:  # unacknowledged: read again when Faust restarts the stage
+            self._unfinished[batch.stage] = first
+            raise
+
+    async def _work(
+        self, events: list[Any], batch: _Batch, first: dict[tuple[str, int], int]
+    ) -> None:
+        """Apply, store, send and confirm one batch; a hole filled lowers its ``first``."""
         m, stage = self.metrics, batch.stage
         started = time.perf_counter()
         sends = Sends()
@@ -260,6 +284,8 @@ class Outbox:
                 message, start_offset(self._app.consumer, message.topic, message.partition)
             )
             if hole != ADMIT:
+                tp = (message.topic, message.partition)
+                first[tp] = min(first[tp], hole)
                 missing = await batch.filler.fill(
                     message.topic, message.partition, hole, message.offset
                 )
@@ -269,7 +295,9 @@ class Outbox:
             await self._apply(event, batch, sends)
         if batch.table is not None:
             await self._settle(batch, batch.table, sends)
-        await self._app.producer.flush()  # the batch's table writes are durable now
+        await self._app.producer.flush()
+        if batch.table is not None:  # the batch's table writes are durable now, or it stops
+            await confirm_delivery(stage, table_writes(batch.table.table))
         deliveries = await self.send_all(sends.records)
         deliveries += [await self.send_letter(letter) for _, letter in sends.letters]
         await confirm_delivery(stage, deliveries)  # before the inputs are acked

@@ -45,4 +45,32 @@ def raw_table(app: faust.App, settings: Settings, name: str) -> Any:
     # Set before first use: the changelog topic is built lazily from these.
     table.key_serializer = "raw"
     table.value_serializer = "raw"
+    _keep_changelog_sends(table)
     return table
+
+
+def _keep_changelog_sends(table: Any) -> None:
+    """Keep the future of every changelog record the table sends, for :func:`table_writes`:
+    Faust's ``table[k] = v`` drops it, and only logs a write the broker refused."""
+    sends: list[Any] = []
+    send = table.send_changelog
+
+    def send_changelog(*args: Any, **kwargs: Any) -> Any:
+        future = send(*args, **kwargs)
+        sends.append(future)
+        return future
+
+    table.send_changelog = send_changelog
+    table.dom_changelog_sends = sends
+
+
+def table_writes(table: Any) -> list[tuple[str, Any]]:
+    """The changelog records the table sent since the last call, as (topic, future) pairs whose
+    futures say whether the broker took each one (none for a table not made here)."""
+    sends: list[Any] | None = getattr(table, "dom_changelog_sends", None)
+    if not sends:
+        return []
+    topic = table.changelog_topic_name
+    taken = [(topic, future) for future in sends]
+    sends.clear()
+    return taken
