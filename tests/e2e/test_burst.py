@@ -17,6 +17,7 @@ from tests.e2e import world
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import (
     check_invariants,
+    check_nothing_waits_on_stock,
     outcomes_by_order,
     wait_for_outcomes,
 )
@@ -66,6 +67,7 @@ def test_burst_through_two_workers_never_oversells(pipeline: Pipeline) -> None:
     counts = check_invariants(pipeline, {o.order_id for o in orders}, statuses)
     # scarce stock: the burst must exercise every kind of ending, not just the easy one
     assert counts.get("ALLOCATED", 0) > 100 and counts.get("BACKORDERED", 0) > 50, counts
+    check_nothing_waits_on_stock(pipeline, orders)
     _report("burst", pipeline, started, counts)
 
 
@@ -107,6 +109,7 @@ def test_burst_survives_sigkill_of_a_worker(pipeline: Pipeline) -> None:
         f"{len(before_kill)} of the first {len(first_half)} orders had an outcome at the SIGKILL"
     )
     assert before_kill <= first_half
+    check_nothing_waits_on_stock(pipeline, orders)  # after the answers: it sends actions too
     _report("burst with SIGKILL", pipeline, started, counts)
     print(f"outcomes before the SIGKILL: {len(before_kill)} of {len(first_half)}")
 

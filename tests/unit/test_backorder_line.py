@@ -153,6 +153,30 @@ def test_an_order_that_looked_waits_for_the_next_rise_and_keeps_its_place() -> N
     assert woken(results) == ["ORD-1"]  # first again at the next rise
 
 
+def test_units_set_aside_and_not_taken_wake_an_order_that_looked_meanwhile() -> None:
+    state = line_of(("ORD-W", 1, 1))
+    state, _ = add_stock(state, 1, "r-1")  # the unit is set aside for ORD-W
+    # ORD-O looks now: its view shows the unit, the owner has none free (set aside)
+    state, results = answer(state, line_command(SkuAction.WAIT, "ORD-O", 1, minute=2, seen=1))
+    assert results == []
+    # ORD-W leaves without taking it: no rise, yet the unit is free again for ORD-O
+    state, results = answer(state, line_command(SkuAction.UNWAIT, "ORD-W", n=2))
+    assert woken(results) == ["ORD-O"]
+
+
+def test_orders_that_cannot_use_the_free_units_are_not_woken_in_turn_for_ever() -> None:
+    state = line_of(("ORD-1", 1, 1), ("ORD-2", 1, 2))
+    state, results = add_stock(state, 1, "r-1")
+    assert woken(results) == ["ORD-1"]
+    # ORD-1 cannot use the unit (it may not ship from there): it waits again, having seen it
+    state, results = answer(state, line_command(SkuAction.WAIT, "ORD-1", 1, minute=1, seen=1, n=2))
+    assert woken(results) == ["ORD-2"]  # the unit set aside for ORD-1 is news to ORD-2
+    state, results = answer(state, line_command(SkuAction.WAIT, "ORD-2", 1, minute=2, seen=1, n=2))
+    assert results == []  # ORD-1 has seen that unit free: nobody is woken again
+    state, results = add_stock(state, 1, "r-2")
+    assert woken(results) == ["ORD-1", "ORD-2"]  # a rise is news to both
+
+
 def test_an_order_whose_view_lagged_is_served_at_once() -> None:
     state = line_of()
     state, _ = add_stock(state, 3, "r-1")  # nobody waits yet

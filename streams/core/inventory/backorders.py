@@ -11,7 +11,12 @@ A wake walks the line in order and serves each waiting order whose units the fre
 covers (free = total available minus what earlier wakes set aside), and stops at the first it
 cannot: a later order never takes the units an earlier one waits for. An order that has not
 seen a rise since it last looked is passed over: it could not use what is there (another
-location's stock it may not ship from, say) and keeps its place for the next rise.
+location's stock it may not ship from, say) and keeps its place for the next rise; unless more
+is free now than when it looked (``seen_free``): units set aside for a woken order that then
+did not take them (it left the line, or waited again) are news to those that looked while
+they were set aside, with no rise. An order's ``seen_free`` only grows until the next rise, so
+orders that cannot use the free units are each woken a bounded number of times, never in turn
+for ever.
 
 A woken order gets a ``WAKE`` result, and its units are set aside (``promised``) until it
 reserves the sku (a refused reservation keeps them: the order tries again on fresh figures),
@@ -65,6 +70,7 @@ def wait(
         since_rise=since,
         wakes=old.wakes if old else 0,
         since_ms=since_ms,
+        seen_free=min(free, seen_available),
     )
     others = [w for w in state.waiters if w.order_id != order_id]
     return replace(state, waiters=tuple(sorted([*others, waiter], key=Waiter.line_key)))
@@ -78,12 +84,14 @@ def leave(state: SkuInventory, order_id: str) -> SkuInventory:
 
 
 def looked(state: SkuInventory, order_id: str) -> SkuInventory:
-    """The order reserved the sku (or tried): what was set aside for it is given back, and it
-    waits for the next rise if it still needs more."""
+    """The order reserved the sku (``state`` holds its reservation): what was set aside for it
+    is given back, and it waits for the next rise (or more free units) if it needs more."""
     old = _find(state, order_id)
-    if old is None or (old.promised == 0 and old.since_rise == state.rises):
+    if old is None:
         return state
-    return _put(state, replace(old, promised=0, promised_at_ms=0, since_rise=state.rises))
+    seen = state.total_available - promised_to_others(state, order_id)
+    new = replace(old, promised=0, promised_at_ms=0, since_rise=state.rises, seen_free=seen)
+    return state if new == old else _put(state, new)
 
 
 def promised_to_others(state: SkuInventory, order_id: str) -> int:
@@ -112,7 +120,7 @@ def serve(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInvento
     free = state.total_available - sum(w.promised for w in waiters)
     wakes: list[Wake] = []
     for i, w in enumerate(waiters):
-        if w.promised or w.since_rise >= state.rises:
+        if w.promised or (w.since_rise >= state.rises and free <= w.seen_free):
             continue
         if w.quantity > free:
             break

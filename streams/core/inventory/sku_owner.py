@@ -251,7 +251,7 @@ def _held_at(command: SkuCommand) -> frozenset[str]:
 def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory, str | None]:
     # It acts on what was set aside for it. A refusal leaves its place as it was: the order
     # tries again on fresh figures, or has given up (a replay of an old attempt's command).
-    working = backorders.looked(state, command.order_id)
+    working = state
     for hold in command.holds:
         hold_id = (command.order_id, hold.hold_id)
         wanted = {hold.location_id: hold.quantity}
@@ -271,6 +271,7 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
         if outcome.status == ReservationStatus.CLOSED:
             reason = f"hold {hold.hold_id} of {command.sku} was already released or refused"
             return _refused(state, command), reason
+    working = backorders.looked(working, command.order_id)
     promised = backorders.promised_to_others(working, command.order_id)
     if working.holds != state.holds and working.total_available < promised:
         missing = promised - working.total_available

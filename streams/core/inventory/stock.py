@@ -143,6 +143,10 @@ class Waiter:
     """When it first waited: the backorder's age counts from here."""
     woken_by: str = ""
     """The input whose application woke it last (a replay of that input repeats the wake)."""
+    seen_free: int = 0
+    """The sku's free units (available, less those set aside for others) when it last looked:
+    more free than that is news to it even without a rise (units set aside for an order that
+    then did not take them)."""
 
     def line_key(self) -> tuple[int, int, str]:
         return (self.rank, self.placed_at_ms, self.order_id)
@@ -434,6 +438,7 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
                 w.wakes,
                 w.since_ms,
                 w.woken_by,
+                w.seen_free,
             ]
             for w in state.waiters
         ],
@@ -493,6 +498,7 @@ def _waiter(raw: list[Any]) -> Waiter:
         wakes=int(wakes),
         since_ms=int(since),
         woken_by=str(raw[9]) if len(raw) > 9 else "",
+        seen_free=int(raw[10]) if len(raw) > 10 else 0,
     )
 
 
