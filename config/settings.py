@@ -237,7 +237,7 @@ class Settings(BaseSettings):
 
     def aiokafka_config(self) -> dict[str, Any]:
         """Keyword arguments to reach the cluster with an aiokafka client outside Faust (views,
-        hole filling); its consumers add ``isolation_level`` (streams/side_consumer.py)."""
+        hole filling); its consumers add ``isolation_level`` (streams/runtime/side_consumer.py)."""
         conf = ClientConfig(bootstrap_servers=self.kafka_bootstrap.split(","))
         if self.kafka_security_protocol != "PLAINTEXT":
             conf["security_protocol"] = self.kafka_security_protocol

@@ -1,10 +1,11 @@
 """The runtime floor of ``dom bench``: what Faust and aiokafka cost when a stage does nothing.
 
 Worker processes (``python -m dom.bench_floor``, as many as the pipeline's) run one
-pass-through agent on the pipeline's own Faust configuration (:func:`streams.app.faust_app`)
-and batch machinery: events taken as the stages take them (:func:`streams.batches.event_batches`),
-each event's value written to a table through a :class:`~streams.batch_table.BatchTable` (one
-changelog record), the producer flushed, then the value sent on to an output topic. No
+pass-through agent on the pipeline's own Faust configuration
+(:func:`streams.runtime.faust_app.faust_app`) and batch machinery: events taken as the stages
+take them (:func:`streams.runtime.batches.event_batches`), each event's value written to a
+table through a :class:`~streams.runtime.batch_table.BatchTable` (one changelog record), the
+producer flushed, then the value sent on to an output topic. No
 decoding, no business logic, no metrics.
 
 Each event moves three messages: its input, its changelog record and its output, each
@@ -22,11 +23,11 @@ import faust
 
 from config.settings import Settings
 from dom.bench_kafka import FLOOR_IN, FLOOR_OUT
-from streams.app import faust_app, run_worker
-from streams.batch_table import BatchTable
-from streams.batches import event_batches
-from streams.outbox import BATCH_MAX
-from streams.raw import raw_table, raw_topic
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.batches import event_batches
+from streams.runtime.faust_app import faust_app, run_worker
+from streams.runtime.outbox import BATCH_MAX
+from streams.runtime.raw import raw_table, raw_topic
 
 
 def floor_app(settings: Settings) -> faust.App:

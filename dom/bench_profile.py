@@ -2,7 +2,7 @@
 stacks, summed into self and inclusive shares per function.
 
 A collapsed line is ``frame;frame;...;frame COUNT``, root first and the leaf last, each frame
-like ``Outbox._batch (streams/outbox.py:141)``. Frames are grouped by function and file with
+like ``Outbox._batch (streams/runtime/outbox.py:141)``. Frames are grouped by function and file with
 the line number dropped, so a function whose samples fall on several lines is one row.
 
 Shares are percentages of all samples (every stack line's count, over every file given):
@@ -34,7 +34,7 @@ _LINE_NUMBER = re.compile(r":\d+(?=\)$)")
 
 
 def frame_key(frame: str) -> str:
-    """The frame without its line number: ``Outbox._batch (streams/outbox.py)``."""
+    """The frame without its line number: ``Outbox._batch (streams/runtime/outbox.py)``."""
     return _LINE_NUMBER.sub("", frame.strip())
 
 

@@ -129,7 +129,8 @@ def topics_list(settings: Settings) -> None:
 @click.pass_obj
 def worker(settings: Settings, name: str | None, web_port: int | None, loglevel: str) -> None:
     """Run the pipeline's stages; several workers share the partitions between them."""
-    from streams.app import create_app, run_worker
+    from streams.app import create_app
+    from streams.runtime import run_worker
 
     updates = {k: v for k, v in (("worker_name", name), ("web_port", web_port)) if v}
     settings = settings.model_copy(update=updates)

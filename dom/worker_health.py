@@ -1,6 +1,6 @@
 """The workers' health as the live summary of ``make run`` shows it: one line per problem.
 
-Every worker answers ``GET /health/`` (streams/web.py): 200 when it is healthy, 503 with the
+Every worker answers ``GET /health/`` (streams/runtime/web.py): 200 when it is healthy, 503 with the
 reasons when it is starting or a stage is failing. :class:`HealthPoller` asks every worker
 every few seconds in a thread of its own; :func:`health_lines` turns the last answers into
 the lines the summary prints, red for what stops the pipeline.

@@ -195,12 +195,13 @@ INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)
 ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
 
 
-# The stages' tables (streams/raw.py ``raw_table``) and their changelogs. Faust 0.15.3 names a
-# table's changelog ``<app_id>-<table>-changelog`` (faust/tables/base.py), compacted, with the
-# table's partitions, and creates it itself at start-up when it is missing. Its own clients may
-# then not know it yet: the first table write found "0 partitions" (PartitionsMismatch) and the
-# stage crashed in a loop for minutes. So `dom topics create` creates them up front, under the
-# same prefix as every topic (the app id is the prefix followed by "dom").
+# The stages' tables (streams/runtime/raw.py ``raw_table``) and their changelogs. Faust 0.15.3
+# names a table's changelog ``<app_id>-<table>-changelog`` (faust/tables/base.py), compacted,
+# with the table's partitions, and creates it itself at start-up when it is missing. Its own
+# clients may then not know it yet: the first table write found "0 partitions"
+# (PartitionsMismatch) and the stage crashed in a loop for minutes. So `dom topics create`
+# creates them up front, under the same prefix as every topic (the app id is the prefix
+# followed by "dom").
 def _changelog(table: str, key: str, description: str) -> Topic:
     return Topic(
         f"dom-{table}-changelog",

@@ -4,8 +4,8 @@ Faust restarts a crashed agent a few seconds later, forever. A stage that crashe
 start (a table whose changelog its clients do not know yet, a bug hit by its first input)
 processes nothing, and without this nothing would say so: inputs pile up, outcomes never come.
 Every stage's batch loop (``Outbox.process``) and every background task of the worker report
-here. ``GET /health/`` (streams/web.py), the ``dom_worker_healthy`` gauge, the live summary of
-``make run`` and the console's Health view all read the same report.
+here. ``GET /health/`` (streams/runtime/web.py), the ``dom_worker_healthy`` gauge, the live
+summary of ``make run`` and the console's Health view all read the same report.
 
 A worker is healthy when its network view is loaded, no stage is still waiting for its
 topics, no background task crashed (those are not restarted), and no stage is failing: a stage

@@ -15,12 +15,12 @@ cannot apply, for whatever reason, is answered ``ok`` False all the same
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
 from pydantic_core import from_json, to_json
 
 from config.settings import Settings
@@ -28,7 +28,6 @@ from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.internal import SkuAction, SkuCommand
 from schemas.models import StockEvent
-from streams.batch_table import BatchTable
 from streams.core.inventory import backorders
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.sku_owner import (
@@ -44,8 +43,7 @@ from streams.core.inventory.sku_owner import (
 )
 from streams.core.inventory.stock import SkuInventory, StockRefused
 from streams.location_gate import LocationGate
-from streams.outbox import Outbox, Sends
-from streams.raw import raw_table, raw_topic
+from streams.runtime import BatchTable, Runtime, Sends
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
@@ -55,47 +53,51 @@ KEEP_SKUS = 5000
 
 
 def build_inventory_stage(
-    app: faust.App, settings: Settings, codec: Codec, outbox: Outbox, view: NetworkView
+    runtime: Runtime, settings: Settings, codec: Codec, view: NetworkView
 ) -> Any:
-    """Register the inventory agent and table on ``app``; return the table."""
-    table = raw_table(app, settings, "inventory")
-    source = raw_topic(app, settings, registry.STOCK.name, registry.SKU_COMMANDS.name)
+    """Register the inventory stage, its table and its timers; return the table."""
+    table = runtime.table("inventory")
     skus = sku_table(table)
     gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
     stage = InventoryStage(skus, codec, view, gate, settings.backorder_expiry_s)
-    outbox.on_refused(STAGE, stage.refuse)
 
-    @app.agent(source, name=f"{settings.app_id}.inventory")
-    async def inventory_agent(stream: Any) -> None:
+    @contextlib.asynccontextmanager
+    async def ready() -> AsyncIterator[None]:
         # Judge stock locations on a complete picture of the network.
         await view.ready.wait()
         try:
             await gate.start()
-            await outbox.process(stream, stage.handle, STAGE, skus, stage.announce)
+            yield
         finally:
             await gate.close()
 
-    @app.timer(expiry_scan_interval(settings.backorder_expiry_s))  # type: ignore[untyped-decorator]
+    runtime.stage(
+        STAGE,
+        [registry.STOCK.name, registry.SKU_COMMANDS.name],
+        stage.handle,
+        table=skus,
+        finish=stage.announce,
+        refuse=stage.refuse,
+        ready=ready,
+    )
+
+    @runtime.every(expiry_scan_interval(settings.backorder_expiry_s))
     async def expire_backorders() -> None:
         """Ask each sku's owner to take its expired backorders out of line: the timer only
         reads, the command is applied (once per id) like any input, in the stage's order."""
-        if app.rebalancing:
-            return
         now = datetime.now(UTC)
         for command in expiry_commands(table.items(), now, settings.backorder_expiry_s):
-            await outbox.send(command)
+            await runtime.send(command)
 
-    @app.timer(backorders.PROMISE_TTL_MS / 2000)  # type: ignore[untyped-decorator]
+    @runtime.every(backorders.PROMISE_TTL_MS / 2000)
     async def offer_again() -> None:
         """Units set aside for a woken order that never acted on them are offered again, even
         when nothing else comes for the sku: an ``EXPIRE`` makes the owner serve its line."""
-        if app.rebalancing:
-            return
         now = datetime.now(UTC)
         for key in stage.stale_promises(now):
             raw = table.get(key)
             if raw is not None:
-                await outbox.send(line_tick(_decode_inventory(raw), now))
+                await runtime.send(line_tick(_decode_inventory(raw), now))
 
     return table
 

@@ -21,9 +21,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiokafka import TopicPartition
-
-from streams.side_consumer import SideConsumer
+from streams.runtime.side_consumer import SideConsumer, TopicPartition
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
-
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import Location, Product
-from streams.outbox import Outbox, Sends
-from streams.raw import raw_topic
+from streams.runtime import Runtime, Sends
 
 STAGE = "masters"
 
 
-def build_masters_stage(app: faust.App, settings: Settings, codec: Codec, outbox: Outbox) -> None:
-    source = raw_topic(app, settings, registry.LOCATIONS.name, registry.PRODUCTS.name)
+def build_masters_stage(runtime: Runtime, settings: Settings, codec: Codec) -> None:
     locations_topic = settings.topic(registry.LOCATIONS.name)
 
     async def handle(event: Any, sends: Sends) -> None:
@@ -44,6 +40,4 @@ def build_masters_stage(app: faust.App, settings: Settings, codec: Codec, outbox
             what = "location_id" if isinstance(record, Location) else "sku"
             sends.dead_letter(event, f"key must be the {what} {key!r}", STAGE, "bad_key")
 
-    @app.agent(source, name=f"{settings.app_id}.masters")
-    async def masters_agent(stream: Any) -> None:
-        await outbox.process(stream, handle, STAGE)
+    runtime.stage(STAGE, [registry.LOCATIONS.name, registry.PRODUCTS.name], handle)

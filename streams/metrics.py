@@ -6,13 +6,11 @@ as operators write), topic and partition. Never an order id or a sku.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -206,38 +204,3 @@ class PipelineMetrics:
                 self.shipments_per_order.observe(len(record.shipments))
                 for rule_id in record.rules_fired:
                     self.rules_fired.labels(rule_id).inc()
-
-
-async def watch_lag_and_tables(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
-    """Every few seconds: lag of every assigned source partition, table sizes, GC pauses."""
-    while True:
-        await asyncio.sleep(LAG_INTERVAL)
-        try:
-            _measure(app, metrics, tables)
-        except Exception:  # a metric must never take a worker down
-            log.debug("lag/table metrics failed this round", exc_info=True)
-
-
-def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None:
-    metrics.observe_gc()
-    consumer = app.consumer
-    assigned = {(tp.topic, str(tp.partition)) for tp in consumer.assignment()}
-    for labels in metrics.lag_reported - assigned:  # moved to another worker: not ours to report
-        metrics.consumer_lag.remove(*labels)
-    metrics.lag_reported &= assigned
-    for tp in consumer.assignment():
-        if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
-            continue
-        highwater = consumer.highwater(tp)
-        read = consumer._read_offset.get(tp)  # the last offset handed to a stream
-        if highwater is None:
-            continue
-        lag = highwater - (read + 1 if read is not None else 0)
-        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
-        metrics.lag_reported.add((tp.topic, str(tp.partition)))
-    for name, table in tables.items():
-        dbs = getattr(table.data, "_dbs", {})
-        keys = 0
-        for db in dbs.values():
-            keys += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
-        metrics.table_keys.labels(name).set(keys)

@@ -17,12 +17,12 @@ that reason.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import faust
 
 from config.settings import Settings
 from schemas import topics as registry
@@ -38,7 +38,6 @@ from schemas.models import (
     ReturnReceived,
     ReturnRequested,
 )
-from streams.batch_table import BatchTable
 from streams.core.packing.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga.apply import Input, apply_input
@@ -58,8 +57,7 @@ from streams.core.saga.retention import (
 from streams.core.saga.state import OrderState
 from streams.core.saga.timers import Deadlines, due
 from streams.metrics import PipelineMetrics
-from streams.outbox import Outbox, Sends
-from streams.raw import raw_table, raw_topic
+from streams.runtime import BatchTable, Runtime, Sends
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
@@ -78,52 +76,52 @@ INPUTS = (
 )
 
 
-def build_order_stage(
-    app: faust.App, settings: Settings, codec: Codec, outbox: Outbox, view: NetworkView
-) -> Any:
-    """Register the order saga agent and its table on ``app``; return the table."""
-    table = raw_table(app, settings, "orders")
-    source = raw_topic(
-        app,
-        settings,
-        registry.ORDERS.name,
-        registry.SKU_RESULTS.name,
-        registry.FULFILLMENT_EVENTS.name,
-        registry.RETURNS.name,
-        registry.ORDER_ACTIONS.name,
-    )
+def build_order_stage(runtime: Runtime, settings: Settings, codec: Codec, view: NetworkView) -> Any:
+    """Register the order saga stage, its table and its timers; return the table."""
+    table = runtime.table("orders")
     orders = order_table(table)
-    stage = OrderStage(orders, codec, view, SagaSettings.of(settings), outbox.metrics)
+    stage = OrderStage(orders, codec, view, SagaSettings.of(settings), runtime.metrics)
 
-    @app.agent(source, name=f"{settings.app_id}.orders")
-    async def order_agent(stream: Any) -> None:
+    @contextlib.asynccontextmanager
+    async def ready() -> AsyncIterator[None]:
         await view.ready.wait()  # route only on a complete picture of the network
-        await outbox.process(stream, stage.handle, STAGE, orders)
+        yield
 
+    runtime.stage(
+        STAGE,
+        [
+            registry.ORDERS.name,
+            registry.SKU_RESULTS.name,
+            registry.FULFILLMENT_EVENTS.name,
+            registry.RETURNS.name,
+            registry.ORDER_ACTIONS.name,
+        ],
+        stage.handle,
+        table=orders,
+        ready=ready,
+    )
     deadlines = Deadlines(
         accept_store_s=settings.accept_timeout_store_s,
         accept_dc_s=settings.accept_timeout_dc_s,
         pickup_s=settings.pickup_expiry_s,
     )
 
-    @app.timer(deadlines.scan_interval())  # type: ignore[untyped-decorator]
+    @runtime.every(deadlines.scan_interval())
     async def order_timers() -> None:
         """Send what the timers owe this worker's orders (streams/core/saga/timers.py)."""
-        if app.rebalancing or not view.ready.is_set():
+        if not view.ready.is_set():
             return
         for record in due(table.values(), datetime.now(UTC), deadlines, view.location_kind):
-            await outbox.send(record)
+            await runtime.send(record)
 
     retention = stage.saga.retention
 
-    @app.timer(retention.scan_interval())  # type: ignore[untyped-decorator]
+    @runtime.every(retention.scan_interval())
     async def order_retention() -> None:
         """Ask the owner to remove this worker's orders finished longer ago than the retention
         (and the notes of removed ones): the timer only reads, the owner applies."""
-        if app.rebalancing:
-            return
         for command in purges(table.items(), datetime.now(UTC), retention):
-            await outbox.send(command)
+            await runtime.send(command)
 
     return table
 

@@ -24,19 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import faust
-
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import Rule
-from streams.batch_table import BatchTable
 from streams.core.rules.directives import ERROR, RuleFailure
 from streams.core.rules.log import NOTHING, Answer, RuleLog, on_refused, on_tombstone, on_valid
 from streams.core.rules.ruleset import RuleError, compile_rule
 from streams.metrics import PipelineMetrics
-from streams.outbox import Outbox, Sends, Tombstone
-from streams.raw import raw_table, raw_topic
+from streams.runtime import BatchTable, Runtime, Sends, Tombstone
 from streams.views import NetworkView
 
 log = logging.getLogger(__name__)
@@ -46,12 +42,11 @@ LOG_EVERY = 60.0
 
 
 def build_rules_stage(
-    app: faust.App, settings: Settings, codec: Codec, outbox: Outbox, view: NetworkView
+    runtime: Runtime, settings: Settings, codec: Codec, view: NetworkView
 ) -> None:
-    source = raw_topic(app, settings, registry.RULES.name)
-    logs = BatchTable(raw_table(app, settings, "rules"), RuleLog.from_stored, RuleLog.stored)
+    logs = BatchTable(runtime.table("rules"), RuleLog.from_stored, RuleLog.stored)
     # The view's sets share their watch: this hears of every rule set the worker will apply.
-    view.rules.watch.listen(RuleReporter(outbox.metrics))
+    view.rules.watch.listen(RuleReporter(runtime.metrics))
 
     def answer(event: Any, known: RuleLog, said: Answer, sends: Sends) -> None:
         logs.put(event.key, known, event)
@@ -94,9 +89,7 @@ def build_rules_stage(
             )
         answer(event, known, said, sends)
 
-    @app.agent(source, name=f"{settings.app_id}.rules")
-    async def rules_agent(stream: Any) -> None:
-        await outbox.process(stream, handle, STAGE, logs)
+    runtime.stage(STAGE, [registry.RULES.name], handle, table=logs)
 
 
 def _refusal(rule: Rule) -> str | None:

@@ -20,8 +20,6 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import (
@@ -34,7 +32,7 @@ from schemas.models import (
 )
 from streams.core.routing.model import Capability, LocationInfo, LocationKind
 from streams.core.rules.ruleset import RuleError, RuleSet
-from streams.side_consumer import side_consumer_config
+from streams.runtime.side_consumer import Reader, TopicPartition, reader
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +253,7 @@ async def follow_topics(
     for a complete picture before they route; a partition with nothing past where the view
     starts has nothing to wait for.
     """
-    consumer = AIOKafkaConsumer(**side_consumer_config(dict(consumer_conf)))
+    consumer = reader(dict(consumer_conf))
     await consumer.start()
     try:
         partitions = [
@@ -293,7 +291,7 @@ async def follow_topics(
 
 
 async def _start_offsets(
-    consumer: AIOKafkaConsumer,
+    consumer: Reader,
     partitions: list[TopicPartition],
     today_topics: Collection[str],
     ends: Mapping[TopicPartition, int],
@@ -315,14 +313,14 @@ async def _start_offsets(
 
 
 async def _note_locations_read(
-    view: NetworkView, consumer: AIOKafkaConsumer, locations: list[TopicPartition]
+    view: NetworkView, consumer: Reader, locations: list[TopicPartition]
 ) -> None:
     """Tell the view how far it has read the locations topic: a stock event for an unknown
     location waits for that (streams/location_gate.py)."""
     view.note_locations_read({tp.partition: await consumer.position(tp) for tp in locations})
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+async def _partitions(consumer: Reader, topic: str) -> set[int]:
     for _ in range(100):
         parts = consumer.partitions_for_topic(topic)
         if parts:

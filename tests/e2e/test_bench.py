@@ -85,5 +85,5 @@ def test_bench_profile_names_where_the_workers_spend_their_time_at_a_chosen_load
     assert 1 <= len(top) <= 10 and all(0 < share <= 100 for _, share in top), top
     raw = profile / "bench-w1.raw"
     assert raw.stat().st_size > 0
-    assert "streams/outbox.py" in raw.read_text()  # the stages' own code was sampled
+    assert "streams/runtime/outbox.py" in raw.read_text()  # the stages' own code was sampled
     assert "profile: self time" in result.output and "profile: inclusive time" in result.output

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from config.settings import Settings
 from dom.admin import create_topics
 from schemas.topics import Direction, Topic
-from streams.topic_check import Expected, refresh_metadata, wait_until_known
+from streams.runtime.topic_check import Expected, refresh_metadata, wait_until_known
 
 pytestmark = pytest.mark.broker
 

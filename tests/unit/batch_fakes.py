@@ -10,10 +10,10 @@ from config.settings import Settings
 from schemas.codec import Codec
 from schemas.dlq import HEADER_ERROR, HEADER_STAGE
 from schemas.models import Message
-from streams.batch_table import BatchTable
 from streams.metrics import PipelineMetrics
-from streams.outbox import Finish, Handler, Outbox, _Batch
-from streams.sequencer import Sequencer
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.outbox import Finish, Handler, Outbox, _Batch
+from streams.runtime.sequencer import Sequencer
 from tests.unit.test_batch_table import FakeTable
 
 __all__ = ["FakeTable", "Letter", "Run"]

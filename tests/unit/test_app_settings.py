@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from streams.app import create_app, faust_worker
+from streams.app import create_app
+from streams.runtime.faust_app import faust_worker
 
 
 def test_the_producer_linger_is_the_setting_in_milliseconds(

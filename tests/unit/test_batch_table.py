@@ -7,7 +7,7 @@ from typing import Any
 
 from faust.streams import _current_event
 
-from streams.batch_table import BatchTable
+from streams.runtime.batch_table import BatchTable
 
 
 class FakeTable(dict[bytes, bytes]):

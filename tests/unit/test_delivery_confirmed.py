@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from streams import faust_fixes
-from streams.faust_fixes import BufferNotDrained, _drain
-from streams.outbox import DeliveryFailed, confirm_delivery
+from streams.runtime import faust_fixes
+from streams.runtime.faust_fixes import BufferNotDrained, _drain
+from streams.runtime.outbox import DeliveryFailed, confirm_delivery
 
 
 def test_a_batch_waits_until_every_record_is_delivered() -> None:

@@ -9,7 +9,7 @@ from config.settings import Settings
 from schemas.common import MAX_ID_CHARS
 from schemas.dlq import MAX_ERROR_CHARS, DeadLetter, dead_letter
 from schemas.topics import DLQ
-from streams.app import faust_app
+from streams.runtime.faust_app import faust_app
 
 
 def test_dead_letter_keeps_key_and_value_and_names_the_source() -> None:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams import gaps
+from streams.runtime import gaps
 
 
 @pytest.fixture(autouse=True)

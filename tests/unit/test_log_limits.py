@@ -2,7 +2,7 @@
 
 import logging
 
-from streams.log_limits import RepeatLimit
+from streams.runtime.log_limits import RepeatLimit
 
 
 def record(text: str, *args: object) -> logging.LogRecord:
@@ -32,7 +32,7 @@ def test_other_lines_pass_on_their_own() -> None:
 def test_the_clients_own_loggers_are_limited(caplog) -> None:  # type: ignore[no-untyped-def]
     import aiokafka.client
 
-    from streams.log_limits import limit_client_logs
+    from streams.runtime.log_limits import limit_client_logs
 
     limit_client_logs()
     with caplog.at_level(logging.ERROR):

@@ -21,7 +21,7 @@ from schemas.models import OrderHold, OrderHoldKind, OrderPlaced
 from streams.core.saga.queues import MARKERS, QUEUES, merge, parse_query, scan
 from streams.core.saga.state import HistoryEntry, Line, OrderState, SagaShipment, ShipmentState
 from streams.order_stage import encode_state
-from streams.web import queues_page
+from streams.runtime.web import queues_page
 from tests.conftest import free_port
 from tests.unit.factories import T0, make_order, make_pickup_order
 

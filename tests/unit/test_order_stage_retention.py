@@ -20,7 +20,7 @@ from schemas.internal import OrderPurge
 from schemas.models import Message, OrderStatusChanged
 from streams.core.saga.retention import RemovedOrder, purges, removed_key
 from streams.order_stage import OrderStage, SagaSettings, order_table
-from streams.outbox import Sends
+from streams.runtime.outbox import Sends
 from streams.views import NetworkView
 from tests.unit.batch_fakes import FakeEvent, FakeTable, Letter, LoggedTable, Run
 from tests.unit.factories import (

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from schemas.models import Availability, StockEvent
-from streams.batch_table import BatchTable
-from streams.outbox import Sends
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.outbox import Sends
 from tests.unit.batch_fakes import FakeEvent, LoggedTable, Run
 from tests.unit.factories import T0, make_stock_event
 

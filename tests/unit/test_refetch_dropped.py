@@ -8,7 +8,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams import faust_fixes
+from streams.runtime import faust_fixes
 
 ORDERS = TP("dom.orders.v1", 2)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.faust_fixes import PINNED, RuntimeMismatch, check_runtime
+from streams.runtime.faust_fixes import PINNED, RuntimeMismatch, check_runtime
 
 
 def test_the_installed_runtime_is_the_pinned_one() -> None:

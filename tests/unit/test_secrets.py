@@ -20,7 +20,7 @@ from dom.console.app import create_app as create_console
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
-from streams.app import faust_credentials
+from streams.runtime.faust_app import faust_credentials
 from tests.unit.http_fuzz import LoopbackApp, to_body
 from tests.unit.test_console_api import FakeStore, fake_worker
 

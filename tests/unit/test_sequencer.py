@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.sequencer import ADMIT, Sequencer
+from streams.runtime.sequencer import ADMIT, Sequencer
 
 
 @dataclass

@@ -12,7 +12,7 @@ from config.settings import Settings
 from dom.admin import PIPELINE_TOPICS
 from schemas.topics import ALL_TOPICS, CHANGELOG_TOPICS
 from streams.app import create_app
-from streams.topic_check import (
+from streams.runtime.topic_check import (
     Expected,
     Problem,
     TopicsUnusable,

@@ -9,8 +9,8 @@ that follows on, or repeats an earlier one (a harmless replay), is admitted; a r
 a hole is admitted only after the hole is filled, by reading the missing offsets straight
 from the broker with a client of our own (:class:`HoleFiller`). A gap the fetcher passed over
 itself (an upstream transaction's marker, an aborted transaction, compacted offsets:
-:mod:`streams.gaps`) is no hole: the record after it is admitted at once. A new generation (a
-rebalance) starts every partition afresh from wherever Faust's seek put it.
+:mod:`streams.runtime.gaps`) is no hole: the record after it is admitted at once. A new
+generation (a rebalance) starts every partition afresh from wherever Faust's seek put it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from aiokafka import TopicPartition
 from faust.events import Event
 from faust.types import TP
 
-from streams import gaps
-from streams.side_consumer import SideConsumer
+from streams.runtime import gaps
+from streams.runtime.side_consumer import SideConsumer
 
 log = logging.getLogger(__name__)
 

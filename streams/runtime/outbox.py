@@ -54,13 +54,13 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
-from streams.batch_table import BatchTable
-from streams.batches import event_batches
-from streams.faust_fixes import read_again, start_offset
 from streams.metrics import PipelineMetrics
-from streams.raw import table_writes
-from streams.sequencer import ADMIT, HoleFiller, Sequencer
-from streams.topic_check import stage_topics, wait_until_known, worker_readers
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.batches import event_batches
+from streams.runtime.faust_fixes import read_again, start_offset
+from streams.runtime.raw import table_writes
+from streams.runtime.sequencer import ADMIT, HoleFiller, Sequencer
+from streams.runtime.topic_check import stage_topics, wait_until_known, worker_readers
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class Outbox:
         changed values are written back and passed to ``finish``, which may add records.
 
         No input is taken before the worker's clients know every topic it uses
-        (streams/topic_check.py). A crash is counted in the worker's health
+        (streams/runtime/topic_check.py). A crash is counted in the worker's health
         (streams/health.py) and raised on unchanged, for Faust to restart the agent.
         """
         health = self.metrics.health

@@ -3,7 +3,7 @@
 Several inputs of a batch often touch one key: the answers for one order's skus, the
 commands on one busy sku. Every ``table[k] = v`` is an encode and a changelog record (and a
 trip through Faust's producer buffer), so the batch keeps the values it touched, decoded, and
-writes each changed key once, just before the batch's flush (:mod:`streams.outbox`): the
+writes each changed key once, just before the batch's flush (:mod:`streams.runtime.outbox`): the
 "state before records" order is unchanged, the intermediate values were never visible to
 anyone. A write lands in the changelog partition of the last input that changed the key,
 which is the partition of every input with that key.
@@ -21,9 +21,9 @@ the table (its value is the kept one when the batch has not changed the key yet)
 key the batch already changed, from the encoding taken when the failing input read it.
 
 The write-back is in two steps so that a value that cannot be stored stops only the inputs
-that made it (:mod:`streams.outbox`): :meth:`BatchTable.encode_changed` encodes every changed
-key and reports those that fail; :meth:`BatchTable.reset` and :meth:`BatchTable.restore` put a
-key back to the table's value or to an encoding that passed, while its inputs are applied
+that made it (:mod:`streams.runtime.outbox`): :meth:`BatchTable.encode_changed` encodes every
+changed key and reports those that fail; :meth:`BatchTable.reset` and :meth:`BatchTable.restore`
+put a key back to the table's value or to an encoding that passed, while its inputs are applied
 again one by one; :meth:`BatchTable.write_back` then writes what the batch kept.
 """
 

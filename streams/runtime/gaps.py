@@ -4,7 +4,7 @@ A partition's offsets are not all records a consumer sees. An upstream producer 
 transactions leaves a commit (or abort) marker after each transaction, and with
 ``read_committed`` the records of an aborted one are skipped too; compaction removes records
 and leaves their offsets empty. Each is a gap in the offsets a stage reads, and the sequencer
-(:mod:`streams.sequencer`) takes a gap for records Faust dropped, to be read back from the
+(:mod:`streams.runtime.sequencer`) takes a gap for records Faust dropped, to be read back from the
 broker: one round trip per transaction, for nothing.
 
 aiokafka's fetcher knows which offsets it passed over without handing a record on: the

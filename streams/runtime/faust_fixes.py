@@ -29,7 +29,7 @@ left: 53 orders at the end of a burst stayed unrouted after a SIGKILL (1 run in 
 
 Not a loss but a wrong reading: Faust's consumer reads uncommitted records unless Faust itself
 runs exactly-once, so the stages acted on what an upstream producer wrote in a transaction it
-then aborted. The worker's consumer reads committed records only (and :mod:`streams.gaps`
+then aborted. The worker's consumer reads committed records only (and :mod:`streams.runtime.gaps`
 notes the offsets of the markers and aborted records it passes over, so that the sequencer
 does not take them for lost records).
 
@@ -64,7 +64,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-from streams import gaps
+from streams.runtime import gaps
 
 log = logging.getLogger(__name__)
 _FAUST_INTERNAL = ("-changelog", "-__assignor-__leader", "-repartition")
@@ -232,7 +232,7 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
     # Read by the consumer when it starts its fetcher, so set before start.
     consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS[0]
     # Faust reads committed records only under its exactly-once guarantee; the stages never
-    # act on an upstream transaction that was aborted (see streams/gaps.py for its markers).
+    # act on an upstream transaction that was aborted (see streams/runtime/gaps.py for its markers).
     consumer._isolation_level = "read_committed"
     return consumer
 
@@ -282,7 +282,8 @@ def check_runtime(
     ]
     if problems:
         raise RuntimeMismatch(
-            "the worker's runtime fixes (streams/faust_fixes.py) do not fit what is installed: "
+            "the worker's runtime fixes (streams/runtime/faust_fixes.py) do not fit what is "
+            "installed: "
             + "; ".join(problems)
             + ". Install the pinned versions (make install) or review every fix against the "
             "new release before changing the pins."
