@@ -43,6 +43,7 @@ from streams.core.inventory.sku_owner import (
 )
 from streams.core.inventory.stock import SkuInventory, StockRefused
 from streams.location_gate import LocationGate
+from streams.metrics import PipelineMetrics
 from streams.runtime import BatchTable, Runtime, Sends
 from streams.views import NetworkView
 
@@ -59,7 +60,7 @@ def build_inventory_stage(
     table = runtime.table("inventory")
     skus = sku_table(table)
     gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
-    stage = InventoryStage(skus, codec, view, gate, settings.backorder_expiry_s)
+    stage = InventoryStage(skus, codec, view, gate, settings.backorder_expiry_s, runtime.metrics)
 
     @contextlib.asynccontextmanager
     async def ready() -> AsyncIterator[None]:
@@ -153,6 +154,7 @@ class InventoryStage:
         view: NetworkView,
         gate: LocationGate,
         expiry_s: float = EXPIRY_S,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.skus = skus
         self.expiry_s = expiry_s
@@ -163,6 +165,7 @@ class InventoryStage:
         self.codec = codec
         self.view = view
         self.gate = gate
+        self.metrics = metrics or PipelineMetrics()
 
     async def handle(self, event: Any, sends: Sends) -> None:
         try:
@@ -178,11 +181,14 @@ class InventoryStage:
             if isinstance(record, SkuCommand):  # not this partition's sku: "no", unapplied
                 sends.add([refusal(record, reason, _time_of(event))])
             return
+        state = self.skus.get(event.key) or inventory.empty(record.sku)
+        if inventory.done_before(state, *sends.where(event)):
+            self.metrics.replays_skipped.labels(STAGE).inc()  # its records all went out
+            return
         if isinstance(record, StockEvent) and not await self.gate.knows(record.location_id):
             where = f"unknown location {record.location_id}"
             sends.dead_letter(event, where, STAGE, "unknown_location")
             return
-        state = self.skus.get(event.key) or inventory.empty(record.sku)
         if isinstance(record, StockEvent):
             try:
                 new_state, changed = apply_stock(state, record)
@@ -205,7 +211,7 @@ class InventoryStage:
             sends.add(results)
         # Written and published even when nothing changed: a redelivered input may replay one
         # whose changelog write a crash lost (the local store kept it, the changelog did not).
-        self.skus.put(event.key, new_state, event)
+        self.skus.put(event.key, _read(new_state, event, sends), event)
 
     def refuse(self, event: Any, reason: str, sends: Sends) -> None:
         """A command the stage could not apply is answered ``ok`` False all the same."""
@@ -218,7 +224,7 @@ class InventoryStage:
         if command.action == SkuAction.RESERVE:
             try:  # remembered, so that a redelivery is refused too
                 state = self.skus.get(event.key) or inventory.empty(command.sku)
-                self.skus.put(event.key, refuse_command(state, command), event)
+                self.skus.put(event.key, _read(refuse_command(state, command), event, sends), event)
             except Exception:
                 log.exception("could not remember the refusal of %s", command.command_id)
         sends.add([refusal(command, reason, _time_of(event))])
@@ -248,6 +254,12 @@ class InventoryStage:
 def sku_table(table: Any) -> BatchTable[SkuInventory]:
     """The inventory table as the stage reads and writes it: decoded sku inventories."""
     return BatchTable(table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS)
+
+
+def _read(state: SkuInventory, event: Any, sends: Sends) -> SkuInventory:
+    """``state`` as the batch writes it after ``event``: what the sku has read, for a replay
+    to skip (see ``inventory.note_read``)."""
+    return inventory.note_read(state, *sends.where(event), sends.read_from())
 
 
 def _time_of(event: Any) -> datetime:

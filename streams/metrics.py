@@ -56,6 +56,13 @@ class PipelineMetrics:
             ["stage"],
             registry=r,
         )
+        self.replays_skipped = Counter(
+            "dom_stage_replays_skipped",
+            "Inputs read again (a restart after a late commit, a group rewound by hand) that a "
+            "stage had applied in a batch whose records all went out: skipped whole.",
+            ["stage"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "dom_stage_batch_seconds",
             "Time to apply a batch, make its state durable and send what it caused.",

@@ -38,6 +38,7 @@ from schemas.models import (
     ReturnReceived,
     ReturnRequested,
 )
+from streams.core import replays
 from streams.core.packing.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
 from streams.core.saga.apply import Input, apply_input
@@ -219,6 +220,9 @@ class OrderStage:
             self.purge(record, event)
             return
         state = self.orders.get(event.key)
+        if state is not None and replays.done_before(state.read_to, *sends.where(event)):
+            self.metrics.replays_skipped.labels(STAGE).inc()  # its records all went out
+            return
         if state is None and self.answer_removed(record, event, sends):
             return
         attempts_before = state.attempt if state else 0
@@ -232,6 +236,9 @@ class OrderStage:
             )
             sends.dead_letter(event, why, STAGE, "unknown_order")
             return
+        state.read_to = dict(
+            replays.note_read(state.read_to, *sends.where(event), sends.read_from())
+        )
         self.orders.put(event.key, state, event)
         sends.add(outputs)
         _observe(self.metrics, record, state, attempts_before, outputs)

@@ -99,6 +99,24 @@ class Sends:
     inputs: list[tuple[Any, int, int]] = field(default_factory=list)
     """Each input applied, with where its records and letters start: what is taken back when
     the work after the batch fails for the input's key."""
+    batch_from: dict[tuple[str, int], int] = field(default_factory=dict)
+    """(topic, partition) -> the batch's first offset there (lowered by a hole it fills). The
+    records of every input before it went out before the batch began: a stage may note that in
+    the values it writes, to skip a replay of them however far back (``inventory.note_read``)."""
+
+    @staticmethod
+    def where(event: Any) -> tuple[str, int, int]:
+        """Where the input was read: its partition (``topic:partition``), its offset and its
+        time in ms."""
+        message = event.message
+        at_ms = round(float(message.timestamp) * 1000)
+        return f"{message.topic}:{message.partition}", message.offset, at_ms
+
+    def read_from(self) -> dict[str, int]:
+        """:attr:`batch_from` by ``topic:partition``."""
+        return {
+            f"{topic}:{partition}": offset for (topic, partition), offset in self.batch_from.items()
+        }
 
     def add(self, records: Iterable[Output]) -> None:
         self.records.extend(records)
@@ -277,7 +295,7 @@ class Outbox:
         """Apply, store, send and confirm one batch; a hole filled lowers its ``first``."""
         m, stage = self.metrics, batch.stage
         started = time.perf_counter()
-        sends = Sends()
+        sends = Sends(batch_from=first)
         for event in events:
             message = event.message
             hole = batch.sequencer.admit(
@@ -365,12 +383,12 @@ class Outbox:
         good: tuple[bytes | None, Any] = (None, None)  # the table's value
         finished = Sends()
         for event in inputs:
-            own = Sends()
+            own = Sends(batch_from=sends.batch_from)
             await self._apply(event, batch, own)
             error, passed = _trial(key, event, batch, table)
             if error is not None:
                 table.restore(key, *good)
-                own = Sends()
+                own = Sends(batch_from=sends.batch_from)
                 self._refuse(event, error, batch, own)
                 error, passed = _trial(key, event, batch, table)  # the refusal may write the key
                 if error is not None:

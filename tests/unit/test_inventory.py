@@ -17,8 +17,10 @@ from streams.core.inventory.stock import (
     StockRefused,
     apply_stock_event,
     consume,
+    done_before,
     empty,
     from_dict,
+    note_read,
     release,
     release_order,
     reserve,
@@ -322,6 +324,7 @@ def test_dict_round_trip_through_json() -> None:
     state, _ = reserve(state, ("o1", "s1"), "DC-1", 3)
     state, _ = reserve(state, ("o2", "s1"), "ST-1", 1)
     state = consume(state, ("o2", "s1"))
+    state = note_read(state, "dom.stock.v1:0", 7, 1_000, {"dom.stock.v1:0": 5})
     wire = json.dumps(to_dict(state))
     back = from_dict(json.loads(wire))
     assert back == state
@@ -498,3 +501,51 @@ def test_replaying_every_operation_twice_equals_playing_it_once(ops: list[Op]) -
         twice = _run(_run(twice, op, []), op, [])
     assert twice.locations == once.locations
     assert twice.holds == once.holds
+
+
+# --- what a replay may skip ----------------------------------------------------------------
+
+STOCK_P0 = "dom.stock.v1:0"
+COMMANDS_P0 = "dom.internal.sku-commands.v1:0"
+
+
+def test_inputs_before_the_batch_that_last_wrote_the_sku_are_done() -> None:
+    state = note_read(empty("SKU-1"), STOCK_P0, 12, 5_000, {STOCK_P0: 10})
+    assert done_before(state, STOCK_P0, 9, 4_000)  # an earlier batch's: its records went out
+    assert not done_before(state, STOCK_P0, 10, 4_000)  # this batch's may not have
+    assert not done_before(state, STOCK_P0, 12, 5_000)
+    assert not done_before(state, COMMANDS_P0, 0, 0)  # nothing read there yet
+
+
+def test_a_partition_the_sku_read_nothing_of_in_its_last_batch_is_done_up_to_what_it_read() -> None:
+    state = note_read(empty("SKU-1"), STOCK_P0, 12, 5_000, {STOCK_P0: 10})
+    # The next batch writes the sku from its commands only; it read the stock partition too
+    # (other skus' records), or not at all: the sku's stock inputs are all done either way.
+    for batch_from in ({COMMANDS_P0: 40, STOCK_P0: 20}, {COMMANDS_P0: 40}):
+        later = note_read(state, COMMANDS_P0, 41, 6_000, batch_from)
+        assert done_before(later, STOCK_P0, 12, 5_000)
+        assert not done_before(later, STOCK_P0, 13, 5_000)
+        assert done_before(later, COMMANDS_P0, 39, 6_000)
+        assert not done_before(later, COMMANDS_P0, 40, 6_000)
+
+
+def test_the_input_itself_is_never_taken_for_done() -> None:
+    # Whatever the batch's start says (unknown, or past the input), the input may be replayed.
+    for batch_from in ({}, {STOCK_P0: 30}):
+        state = note_read(empty("SKU-1"), STOCK_P0, 12, 5_000, batch_from)
+        assert not done_before(state, STOCK_P0, 12, 5_000)
+
+
+def test_an_input_newer_than_any_read_is_not_done_whatever_its_offset() -> None:
+    # The topic was deleted and made again: offsets start at 0, the records are new.
+    state = note_read(empty("SKU-1"), STOCK_P0, 500, 5_000, {STOCK_P0: 500})
+    assert done_before(state, STOCK_P0, 3, 5_000)
+    assert not done_before(state, STOCK_P0, 3, 5_001)
+
+
+def test_a_batch_that_reads_again_from_further_back_lowers_nothing() -> None:
+    state = note_read(empty("SKU-1"), STOCK_P0, 850, 5_000, {STOCK_P0: 800})
+    # A rewound group: the next batch begins at 0 and replays 800..850 by their ids.
+    replayed = note_read(state, STOCK_P0, 820, 4_900, {STOCK_P0: 0})
+    assert done_before(replayed, STOCK_P0, 799, 4_000)
+    assert not done_before(replayed, STOCK_P0, 800, 4_000)

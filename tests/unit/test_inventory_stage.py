@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
+from schemas.enums import StockEventKind
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, Message
 from streams import inventory_stage
-from streams.core.inventory.stock import MAX_UNITS
+from streams.core.inventory.stock import EVENT_MEMORY, MAX_UNITS, from_dict
 from streams.inventory_stage import InventoryStage, sku_table
 from streams.location_gate import LocationGate
+from streams.runtime.outbox import BATCH_MAX
 from streams.views import NetworkView
-from tests.unit.batch_fakes import FakeEvent, Run
+from tests.unit.batch_fakes import FakeEvent, FakeMessage, Run
 from tests.unit.factories import T0, make_location, make_stock_event
 
 STOCK = "dom.stock.v1"
@@ -257,3 +259,86 @@ def test_a_command_keyed_by_another_sku_is_answered_no_and_changes_nothing() -> 
     [letter] = inv.run.letters()
     assert letter.headers["dom.error"] == "key must be the sku 'SKU-1'"
     assert json.loads(inv.table[b"SKU-1"])["holds"] == []
+
+
+def again(inv: Inventory, event: FakeEvent, *, later_s: float = 0.0) -> FakeEvent:
+    """``event`` read once more by ``inv``, at the same offset (``later_s``: a new record that
+    took the old one's offset, written that much later)."""
+    m = event.message
+    message = FakeMessage(m.topic, m.partition, m.offset, m.key, m.value)
+    message.timestamp += later_s
+    return FakeEvent(message)
+
+
+def on_hand(inv: Inventory, sku: str, location_id: str) -> int:
+    return from_dict(json.loads(inv.table[sku.encode()])).at(location_id).on_hand
+
+
+def adjustments(inv: Inventory, count: int) -> list[FakeEvent]:
+    return [
+        inv.event(
+            make_stock_event("SKU-1", "LOC-A", 1, StockEventKind.ADJUSTMENT, event_id=f"a{i}")
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_replay_from_far_back_changes_nothing_though_the_ids_are_forgotten() -> None:
+    # 1,200 deltas of one sku in three batches: the sku remembers the last 1,000 ids only.
+    inv = Inventory()
+    events = adjustments(inv, 1200)
+    for start in range(0, 1200, 400):
+        inv.batch(*events[start : start + 400])
+    assert on_hand(inv, "SKU-1", "LOC-A") == 1200
+
+    # The worker restarts and reads them again (its group rewound to the start), in batches
+    # cut elsewhere: it stops after the first; then it reads them all.
+    table = dict(inv.table)
+    for rewind, (size, end) in enumerate([(1000, 1000), (400, 1200)]):
+        restarted = Inventory(table)
+        for start in range(0, end, size):
+            restarted.batch(*(again(restarted, e) for e in events[start : start + size]))
+        table = dict(restarted.table)
+
+        assert on_hand(restarted, "SKU-1", "LOC-A") == 1200, f"rewind {rewind}"
+        skipped = restarted.stage.metrics.replays_skipped.labels("inventory")._value.get()
+        # The inputs of the last batch that wrote the sku go the way of any redelivery: by id.
+        assert skipped == 800
+        [published] = restarted.availability().values()
+        assert per_location(published) == {"LOC-A": (1200, 0)}
+
+
+def test_a_replay_of_the_last_batch_answers_again() -> None:
+    # The crash came after the batch's state was stored, before its answers went out.
+    inv = Inventory()
+    stock = inv.event(make_stock_event("SKU-1", "LOC-A", 5))
+    order = inv.event(reserve("ORD-1", "SKU-1", "LOC-A", 2))
+    inv.batch(stock)
+    inv.batch(order)
+
+    restarted = Inventory(dict(inv.table))
+    restarted.batch(again(restarted, stock), again(restarted, order))
+
+    assert restarted.answers()["ORD-1"].ok
+    assert per_location(restarted.availability()["SKU-1"]) == {"LOC-A": (5, 2)}
+    assert restarted.stage.metrics.replays_skipped.labels("inventory")._value.get() == 1
+
+
+def test_a_topic_made_again_is_read_though_its_offsets_were_read_before() -> None:
+    inv = Inventory()
+    first = adjustments(inv, 3)
+    inv.batch(*first[:2])
+    inv.batch(first[2])
+
+    # The stock topic was deleted and made again: its offsets start at 0, its records are new.
+    restarted = Inventory(dict(inv.table))
+    new = make_stock_event("SKU-1", "LOC-A", 10, StockEventKind.ADJUSTMENT, event_id="new")
+    fresh = restarted.event(new)
+    restarted.batch(again(restarted, fresh, later_s=3600))
+
+    assert on_hand(restarted, "SKU-1", "LOC-A") == 13
+
+
+def test_what_a_sku_remembers_covers_what_a_replay_can_reach() -> None:
+    # A replay reaches the ids only for the sku's inputs of the last batch that wrote it.
+    assert EVENT_MEMORY >= BATCH_MAX

@@ -9,7 +9,12 @@ carries, beside the figures, the markers that make redelivery harmless:
   reserving the same hold twice changes nothing;
 - ``closed_holds``: the last ``EVENT_MEMORY`` holds released or consumed, so a redelivered
   reservation for a hold that is already over does not hold stock again (nobody would ever
-  release it). A new attempt (say a re-route) must use a new hold id.
+  release it). A new attempt (say a re-route) must use a new hold id;
+- ``read_to``: what the sku read of each input partition (:mod:`streams.core.replays`): a
+  replay of an input applied in a batch whose records all went out, however far back (a
+  consumer group rewound by an operator), is skipped whole (:func:`done_before`). So the
+  memories above need only cover the sku's inputs of the last batch that wrote it, which
+  ``EVENT_MEMORY`` does (a batch holds at most 500 inputs).
 
 Every function is pure: it returns a new value (or the same object when nothing changed) and
 never mutates its input.
@@ -36,9 +41,12 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from schemas.common import INT32_MAX
+from streams.core import replays
 
 EVENT_MEMORY = 1000
-"""How many applied event ids (and closed holds) a SKU remembers for de-duplication."""
+"""How many applied event ids (and closed holds) a SKU remembers for de-duplication: a replay
+reaches them only for the inputs of the batch that last wrote the sku (``read_to``), at most a
+batch (500 inputs), each with its id and most with one hold."""
 
 SCHEMA_VERSION = 1
 """The version of the stored value this worker writes (its ``version`` key; absent: 1).
@@ -171,6 +179,8 @@ class SkuInventory:
     """How many times its total available rose: what waiting orders wait for."""
     expiries: int = 0
     """How many ``EXPIRE`` commands it applied: numbers the next one's id."""
+    read_to: replays.Marks = field(default_factory=dict)
+    """What it read of each input partition: see :mod:`streams.core.replays`."""
     wakes: int = 0
     """How many wakes its line made: numbers each wake, so no two share an id, not even those
     of an order that left the line and joined it again (a repeated id is taken for a replay
@@ -403,6 +413,21 @@ def _close(state: SkuInventory, hold_id: HoldId, *, consume: bool, memory: int) 
     return replace(state, locations=locations, holds=holds, closed_holds=closed)
 
 
+def done_before(state: SkuInventory, source: str, offset: int, at_ms: int) -> bool:
+    """Whether the sku applied the input at ``offset`` of ``source`` in a batch whose records
+    all went out: a replay of it is skipped whole (:mod:`streams.core.replays`)."""
+    return replays.done_before(state.read_to, source, offset, at_ms)
+
+
+def note_read(
+    state: SkuInventory, source: str, offset: int, at_ms: int, batch_from: Mapping[str, int]
+) -> SkuInventory:
+    """The value after the input at ``offset`` of ``source``, in a batch that began at
+    ``batch_from`` (:func:`streams.core.replays.note_read`)."""
+    marks = replays.note_read(state.read_to, source, offset, at_ms, batch_from)
+    return state if marks is state.read_to else replace(state, read_to=marks)
+
+
 def _replace(state: SkuInventory, *, applied_events: Mapping[str, None]) -> SkuInventory:
     return replace(state, applied_events=applied_events)
 
@@ -442,6 +467,7 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
             ]
             for w in state.waiters
         ],
+        "read_to": {source: list(mark) for source, mark in state.read_to.items()},
         "rises": state.rises,
         "expiries": state.expiries,
         "wakes": state.wakes,
@@ -479,6 +505,10 @@ def from_dict(data: Mapping[str, Any]) -> SkuInventory:
         applied_events=dict.fromkeys(str(e) for e in data.get("applied_events", [])),
         closed_holds=dict.fromkeys(_hold_ids(data.get("closed_holds", []))),
         waiters=tuple(_waiter(w) for w in data.get("waiters", [])),
+        read_to={
+            str(source): (int(mark[0]), int(mark[1]), int(mark[2]))
+            for source, mark in data.get("read_to", {}).items()
+        },
         rises=int(data.get("rises", 0)),
         expiries=int(data.get("expiries", 0)),
         wakes=int(data.get("wakes", 0)),

@@ -33,7 +33,8 @@ from schemas.models import OrderHold, OrderPlaced
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
-# records again. Replays cover only inputs after the last committed offset, a short window.
+# records again. Replays reach only the order's inputs of the batch that last wrote it
+# (``read_to``): earlier ones are skipped whole. The handlers of older ones act by state too.
 REPLIES_KEEP = 16
 STATE_VERSION = 1
 """The version of the order state this worker writes; raise it when a stored field changes
@@ -201,6 +202,9 @@ class OrderState(BaseModel):
     # is there, so its places are taken as if it had seen nothing (woken by what is free now)
     repromising: bool = False  # the routing in flight serves a woken backorder (quiet if not)
     ship_to_changes: int = 0  # numbers the commands that carry a changed address
+    read_to: dict[str, tuple[int, int, int]] = Field(default_factory=dict)  # what it read of
+    # each input partition: a replay of an input before its last batch is skipped whole
+    # (streams/core/replays.py); one of that batch is answered from ``replies``, or by state
 
     @field_serializer("state_version")
     def _written_version(self, _read: int) -> int:
