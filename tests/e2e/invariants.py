@@ -142,13 +142,15 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
     Whether a unit can serve an order is for the routing to say (a pickup store, a location the
     order may not ship from): so the first order in each sku's line (placed_at, then id) that
     waits for no more than the sku's total available is retried (``RETRY_BACKORDER``, as an
-    operator would), once the burst has settled, and the retry must not get it anything: what
+    operator would), once no wake is in flight, and the retry must not get it anything: what
     it gets, a wake should have got it. One that could not use the stock has looked now and is
     passed over, so the next round looks at the next order in its line (a later order never
-    takes the units an earlier one waits for, so only the first can be judged)."""
+    takes the units an earlier one waits for, so only the first can be judged). One being
+    routed as the retry comes (a late wake) is looked at again in the next round."""
     place = {o.order_id: (o.placed_at, o.order_id) for o in orders}
     cleared: set[str] = set()  # retried, and could not use the stock
     for round_ in range(CHECK_ROUNDS):
+        _wait_until_no_wake_in_flight(pipeline)
         before = _latest_outcomes(pipeline, place)
         lines: dict[str, list[tuple[Place, str, int]]] = defaultdict(list)
         for order_id, status in before.items():
@@ -174,28 +176,50 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
         def all_answered(records: list, wanted: set[str] = wanted) -> bool:
             return wanted <= {getattr(a, "action_id", None) for a in records}
 
-        answers = pipeline.read("dom.order-status.v1", all_answered, timeout=60)
+        answers = [
+            a
+            for a in pipeline.read("dom.order-status.v1", all_answered, timeout=60)
+            if a.action_id in wanted and a.action_result is not None
+        ]
+        busy = {a.order_id for a in answers if "being routed right now" in (a.reason or "")}
         refused = [
             f"{a.order_id}: {a.reason}"
             for a in answers
-            if a.action_id in wanted
-            and a.action_result is not None
-            and a.action_result.value != "APPLIED"
+            if a.action_result.value != "APPLIED" and a.order_id not in busy
         ]
         assert not refused, f"retries of waiting orders refused: {refused[:5]}"
-        _wait_until_routed(pipeline, {a.order_id: a.action_id for a in actions})
+        retried = {a.order_id: a.action_id for a in actions if a.order_id not in busy}
+        _wait_until_routed(pipeline, retried)
         after = _latest_outcomes(pipeline, place)
         served = [
-            f"{o} got {sorted(_waits(before[o]).items())} -> {sorted(_waits(after[o]).items())}"
-            for o in sorted(suspects)
-            if any(_waits(after[o]).get(sku, 0) < n for sku, n in _waits(before[o]).items())
+            f"{o} waited for {sorted(_waits(before[o]).items())}, then "
+            f"{sorted(_waits(after[o]).items())}: {after[o].reason}"
+            for o in sorted(retried)
+            if (after[o].reason or "").startswith("retried by")
+            and any(_waits(after[o]).get(sku, 0) < n for sku, n in _waits(before[o]).items())
         ]
         assert not served, (
             f"{len(served)} backorders waited while stock that could serve them sat available "
             f"(a retry served them): {served[:5]}\n"
             + trace_orders(pipeline, {s.split()[0] for s in served[:3]})
         )
-        cleared |= suspects
+        cleared |= set(retried)
+
+
+def _wait_until_no_wake_in_flight(pipeline: Pipeline, timeout: float = 60.0) -> None:
+    """Until no sku has units set aside for a woken order (its routing is under way)."""
+    changelog = f"{pipeline.settings.app_id}-inventory-changelog"
+    deadline = time.monotonic() + timeout
+    while True:
+        table: dict[str, inventory.SkuInventory] = {}
+        for message in pipeline.read_changelog(changelog, quiet=1.0):
+            state = inventory.from_dict(json.loads(message))
+            table[state.sku] = state
+        promising = sorted(sku for sku, state in table.items() if state.promised)
+        if not promising:
+            return
+        assert time.monotonic() < deadline, f"wakes still under way after {timeout} s: {promising}"
+        time.sleep(0.5)
 
 
 def _wait_until_routed(pipeline: Pipeline, retried: dict[str, str], timeout: float = 60.0) -> None:
