@@ -63,6 +63,13 @@ class PipelineMetrics:
             ["stage"],
             registry=r,
         )
+        self.stalls = Counter(
+            "dom_stage_stalls",
+            "Partitions a stage got no record of for a while though they held some: read again "
+            "from where the stage was (streams/runtime/stalls.py).",
+            ["stage"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "dom_stage_batch_seconds",
             "Time to apply a batch, make its state durable and send what it caused.",

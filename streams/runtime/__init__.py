@@ -54,6 +54,12 @@ class Runtime:
         # One /metrics page: Faust's own sensor (its prefix "faust_") and the pipeline's ("dom_").
         setup_prometheus_sensors(self.app, registry=metrics.registry, name_prefix="faust")
         self.outbox = Outbox(self.app, settings, codec, metrics)
+        outbox = self.outbox
+
+        async def watch_stalls() -> None:
+            await outbox.watch_stalls()
+
+        self.app.task(watch_stalls)
 
     @property
     def metrics(self) -> PipelineMetrics:

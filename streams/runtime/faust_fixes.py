@@ -245,6 +245,7 @@ TOUCHED: tuple[tuple[str, object, str], ...] = (
     ("faust Consumer", Consumer, "ack"),
     ("faust Consumer", Consumer, "_seek"),
     ("faust Consumer", Consumer, "earliest_offsets"),
+    ("faust Consumer", Consumer, "highwaters"),
     ("faust Consumer", Consumer, "_to_message"),
     ("faust ProducerBuffer", ProducerBuffer, "flush"),
     ("faust ProducerBuffer", ProducerBuffer, "flush_atmost"),

@@ -60,6 +60,8 @@ from streams.runtime.batches import event_batches
 from streams.runtime.faust_fixes import read_again, start_offset
 from streams.runtime.raw import table_writes
 from streams.runtime.sequencer import ADMIT, HoleFiller, Sequencer
+from streams.runtime.stalls import CHECK_S as STALL_CHECK_S
+from streams.runtime.stalls import StallWatch
 from streams.runtime.topic_check import stage_topics, wait_until_known, worker_readers
 
 log = logging.getLogger(__name__)
@@ -201,6 +203,8 @@ class Outbox:
         self._topics: dict[str, tuple[str, str]] = {}
         self._dlq = settings.topic(registry.DLQ.name)
         self._refusers: dict[str, Refuse] = {}
+        self.stalls = StallWatch()
+        """What each stage reads: a partition that holds records it never got is read again."""
         self._unfinished: dict[str, dict[tuple[str, int], int]] = {}
         """Stage -> the first offset per partition of the batch it stopped on, unacknowledged."""
 
@@ -208,6 +212,16 @@ class Outbox:
         """Have ``refuse`` answer every input of ``stage`` that is dead-lettered because it
         could not be applied (a bug, or the work after its batch failed for it)."""
         self._refusers[stage] = refuse
+
+    async def watch_stalls(self) -> None:
+        """Look for stalled partitions every few seconds, for ever (:mod:`.stalls`)."""
+        count = self.metrics.stalls.labels
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            try:
+                await self.stalls.check(self._app, lambda stage: count(stage).inc())
+            except Exception:  # a broker that does not answer now is asked again next time
+                log.warning("could not look for stalled partitions", exc_info=True)
 
     async def send(self, record: Output) -> Delivery:
         """Hand ``record`` to the producer; what comes back says when the broker took it."""
@@ -269,14 +283,18 @@ class Outbox:
             sequencer = Sequencer(stage)
             filler = HoleFiller(app, settings.aiokafka_config())
             batch = _Batch(handle, stage, sequencer, filler, table, finish)
+            self.stalls.reading(stage, sequencer, stream.channel.topics)
             try:
                 # Closed at once on a crash: Faust restarts the stage on the same stream.
                 batches = cast(AsyncGenerator[list[Any]], event_batches(stream, BATCH_MAX))
                 async with contextlib.aclosing(batches):
                     async for events in batches:
+                        self.stalls.working(stage, True)
                         await self._batch(events, batch)
+                        self.stalls.working(stage, False)
                         health.batch_done(state)
             finally:
+                self.stalls.stopped(stage)
                 await filler.close()
 
     async def _batch(self, events: list[Any], batch: _Batch) -> None:

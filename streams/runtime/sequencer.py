@@ -39,6 +39,11 @@ class Sequencer:
         self.stage = stage
         self._expected: dict[tuple[str, int], tuple[int | None, int]] = {}
 
+    def next_offset(self, topic: str, partition: int, generation: Any) -> int | None:
+        """The offset of the partition's next record in ``generation`` (None: none read yet)."""
+        known = self._expected.get((topic, partition))
+        return known[1] if known is not None and known[0] == generation else None
+
     def admit(self, message: Any, start: int | None = None) -> int:
         """ADMIT to process ``message`` now; else the first offset of a hole in its partition:
         the records from there up to ``message.offset`` must be processed before it.
