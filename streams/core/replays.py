@@ -2,11 +2,13 @@
 
 A stage applies its inputs in batches, and a batch's records all go out before the next batch
 begins (``streams/runtime/outbox.py``). So of the inputs a key read from a partition, those
-before the batch that last wrote the key began there are done: their effect is in the value and
-their records went out. A replay of one (a restart after a commit that came late, a consumer
-group rewound by hand) must be skipped whole: the ids a value remembers for de-duplication are
-a bounded window and may have forgotten it. Only the inputs of the key's last batch are
-replayed the usual way, by their ids, so the windows need only cover one batch of a key.
+before a batch that read that partition began there are done: their effect is in the value
+and their records went out. (Only of the partitions the batch read: the last batch that read
+another may be one of a run of the stage killed before its records went out.) A replay of one
+(a restart after a commit that came late, a consumer group rewound by hand) must be skipped
+whole: the ids a value remembers for de-duplication are a bounded window and may have
+forgotten it. Only the inputs of the key's last batch of each partition are replayed the usual
+way, by their ids.
 
 The marks live in the value they protect (one per input partition of the key, ``topic:partition``
 -> (first offset not known done, last offset read, newest input time read in ms)), so they are
@@ -34,10 +36,12 @@ def note_read(
     """The marks after the input at ``offset`` of ``source`` (at ``at_ms``), applied in a batch
     that began at ``batch_from`` in each partition it read (``marks`` itself when unchanged).
 
-    Of a partition, the inputs before the batch began there are done, and all the key read
-    there when the batch read none of them; what was done stays done; the input itself never
-    is, whatever the caller says the batch's start was (it is at or past what was done, or it
-    would have been skipped)."""
+    Of a partition the batch reads, the inputs before the batch began there are done (the
+    first batch of a run begins at the committed offset), so all the key read there when the
+    batch read none of them. Of a partition the batch does not read, nothing more is known: the
+    last batch that read it may be one of a run of the stage that was killed before its records
+    went out. What was done stays done; the input itself never is, whatever the caller says
+    the batch's start was (it is at or past what was done, or it would have been skipped)."""
     updated = dict(marks)
     old = updated.get(source)
     last, newest = (offset, at_ms) if old is None else (max(old[1], offset), max(old[2], at_ms))
@@ -46,7 +50,9 @@ def note_read(
         began = batch_from.get(name)
         if name == source:
             began = offset if began is None else min(began, offset)
-        first = began if began is not None and read >= began else read + 1
+        if began is None:  # not read in this batch: what a batch of an earlier run of the
+            continue  # stage read there may not have gone out (it was killed meanwhile)
+        first = began if read >= began else read + 1
         # What was done stays done: a batch that replays inputs from before the last one
         # (a rewound group) begins below what is known done, and lowers nothing.
         updated[name] = (max(done_to, first), read, time_ms)

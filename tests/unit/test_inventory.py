@@ -517,16 +517,25 @@ def test_inputs_before_the_batch_that_last_wrote_the_sku_are_done() -> None:
     assert not done_before(state, COMMANDS_P0, 0, 0)  # nothing read there yet
 
 
-def test_a_partition_the_sku_read_nothing_of_in_its_last_batch_is_done_up_to_what_it_read() -> None:
+def test_a_partition_the_sku_read_nothing_of_in_a_batch_that_read_it_is_done_up_to_there() -> None:
     state = note_read(empty("SKU-1"), STOCK_P0, 12, 5_000, {STOCK_P0: 10})
-    # The next batch writes the sku from its commands only; it read the stock partition too
-    # (other skus' records), or not at all: the sku's stock inputs are all done either way.
-    for batch_from in ({COMMANDS_P0: 40, STOCK_P0: 20}, {COMMANDS_P0: 40}):
-        later = note_read(state, COMMANDS_P0, 41, 6_000, batch_from)
-        assert done_before(later, STOCK_P0, 12, 5_000)
-        assert not done_before(later, STOCK_P0, 13, 5_000)
-        assert done_before(later, COMMANDS_P0, 39, 6_000)
-        assert not done_before(later, COMMANDS_P0, 40, 6_000)
+    # The next batch writes the sku from its commands only, and read the stock partition too
+    # (other skus' records): the sku's stock inputs are all done.
+    later = note_read(state, COMMANDS_P0, 41, 6_000, {COMMANDS_P0: 40, STOCK_P0: 20})
+    assert done_before(later, STOCK_P0, 12, 5_000)
+    assert not done_before(later, STOCK_P0, 13, 5_000)
+    assert done_before(later, COMMANDS_P0, 39, 6_000)
+    assert not done_before(later, COMMANDS_P0, 40, 6_000)
+
+
+def test_a_partition_the_batch_did_not_read_is_known_no_further() -> None:
+    # A worker stored the sku after commands 115..153 and was killed before its answers went
+    # out. Restarted, it reads a stock event of the sku before it reads the commands again:
+    # they must be answered again, not taken for done.
+    state = note_read(empty("SKU-1"), COMMANDS_P0, 153, 5_000, {COMMANDS_P0: 115})
+    restarted = note_read(state, STOCK_P0, 31, 7_000, {STOCK_P0: 31})
+    assert not done_before(restarted, COMMANDS_P0, 134, 4_900)
+    assert done_before(restarted, COMMANDS_P0, 114, 4_900)
 
 
 def test_the_input_itself_is_never_taken_for_done() -> None:

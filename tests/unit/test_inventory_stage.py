@@ -321,7 +321,9 @@ def test_a_replay_of_the_last_batch_answers_again() -> None:
 
     assert restarted.answers()["ORD-1"].ok
     assert per_location(restarted.availability()["SKU-1"]) == {"LOC-A": (5, 2)}
-    assert restarted.stage.metrics.replays_skipped.labels("inventory")._value.get() == 1
+    # The stock event's batch is not known to have gone out either (the last batch read no
+    # stock): it is replayed by its id, and changes nothing.
+    assert restarted.stage.metrics.replays_skipped.labels("inventory")._value.get() == 0
 
 
 def test_a_topic_made_again_is_read_though_its_offsets_were_read_before() -> None:
