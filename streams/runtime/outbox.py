@@ -220,8 +220,8 @@ class Outbox:
             await asyncio.sleep(STALL_CHECK_S)
             try:
                 await self.stalls.check(self._app, lambda stage: count(stage).inc())
-            except Exception:  # a broker that does not answer now is asked again next time
-                log.warning("could not look for stalled partitions", exc_info=True)
+            except Exception as exc:  # a broker away now is asked again next time
+                log.info("could not look for stalled partitions now: %r", exc)
 
     async def send(self, record: Output) -> Delivery:
         """Hand ``record`` to the producer; what comes back says when the broker took it."""
