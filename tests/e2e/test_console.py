@@ -182,6 +182,9 @@ def test_console_in_a_browser(settings: Settings, tmp_path: Path, browser: Any) 
                 make_stock_event(sku="SKU-2", location_id="DC-WEST", quantity=2),
             ]
         )
+        # stock and orders are different topics: the order is placed once the stock is in,
+        # or it would be backordered first and filled a moment later
+        pipeline.availability_where("SKU-1", lambda now: {"DC-EAST", "DC-WEST"} <= now.keys())
         pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 1)])])
         first = wait_for_outcome(pipeline, "ORD-1")
         add_users(settings)

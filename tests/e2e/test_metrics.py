@@ -13,7 +13,8 @@ from connectors.producer import ContractProducer
 from schemas.enums import Channel
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import wait_for_outcomes
-from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+from tests.e2e.world import one_dc
+from tests.unit.factories import make_order
 
 ORDERS = 24
 
@@ -38,13 +39,7 @@ def total(samples: dict, name: str, **labels: str) -> float:  # type: ignore[typ
 
 
 def test_metrics_count_a_burst(pipeline: Pipeline, settings: Settings) -> None:
-    pipeline.produce(
-        [
-            make_location("DC-EAST"),
-            make_product("SKU-1"),
-            make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=ORDERS // 2),
-        ]
-    )
+    one_dc(pipeline, {"SKU-1": ORDERS // 2})
     channels = [Channel.WEB, Channel.MARKETPLACE, Channel.POS]
     orders = [
         make_order(f"M-{n}", lines=[("SKU-1", 1)], channel=channels[n % 3]) for n in range(ORDERS)

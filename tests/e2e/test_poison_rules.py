@@ -19,12 +19,10 @@ from schemas.commands import PackagingCommand
 from schemas.enums import OrderStatus, RuleStage
 from schemas.models import OrderStatusChanged, RuleAction
 from tests.e2e.harness import Pipeline
+from tests.e2e.world import one_dc
 from tests.unit.factories import (
-    make_location,
     make_order,
-    make_product,
     make_rule,
-    make_stock_event,
 )
 
 POISON = "!" * 3000 + "true"
@@ -88,13 +86,7 @@ def assert_alive(pipeline: Pipeline) -> None:
 def test_a_rule_too_deep_to_check_is_dead_lettered_and_stops_no_worker(
     pipeline: Pipeline, settings: Settings
 ) -> None:
-    pipeline.produce(
-        [
-            make_location("DC-EAST"),
-            make_product("SKU-1"),
-            make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=100),
-        ]
-    )
+    one_dc(pipeline, {"SKU-1": 100})
     # the raw record, as an upstream system writes it: the command line would refuse it
     with ContractProducer(settings) as producer:
         producer.send_all([PROTECT, make_rule("poison", condition=POISON)])

@@ -20,12 +20,10 @@ from schemas.commands import PackagingCommand
 from schemas.enums import RuleStage
 from schemas.models import OrderPlaced, OrderStatusChanged, RuleAction
 from tests.e2e.harness import Pipeline
+from tests.e2e.world import one_dc
 from tests.unit.factories import (
-    make_location,
     make_order,
-    make_product,
     make_rule,
-    make_stock_event,
 )
 
 PROTECTIVE_RULE = """
@@ -96,13 +94,7 @@ def order(order_id: str, total: str = "20.00") -> OrderPlaced:
 def test_rules_change_live_and_a_dry_run_shows_what_a_file_would_change(
     pipeline: Pipeline, settings: Settings, tmp_path: Path
 ) -> None:
-    pipeline.produce(
-        [
-            make_location("DC-EAST"),
-            make_product("SKU-1"),
-            make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=100),
-        ]
-    )
+    one_dc(pipeline, {"SKU-1": 100})
     pipeline.produce([order("ORD-1")])
     assert packaging_of(pipeline, "ORD-1").packaging == "STANDARD"
 

@@ -9,23 +9,15 @@ from config.settings import Settings
 from connectors.producer import ContractProducer
 from schemas.models import FulfillmentCommand, OrderStatusChanged, PackagingCommand
 from tests.e2e.harness import Pipeline
+from tests.e2e.world import one_dc
 from tests.unit.factories import (
     make_cancel,
-    make_location,
     make_order,
-    make_product,
-    make_stock_event,
 )
 
 
 def test_order_is_allocated_with_commands(pipeline: Pipeline, settings: Settings) -> None:
-    pipeline.produce(
-        [
-            make_location("DC-EAST"),
-            make_product("SKU-1"),
-            make_stock_event(sku="SKU-1", location_id="DC-EAST", quantity=10),
-        ]
-    )
+    one_dc(pipeline, {"SKU-1": 10})
     with ContractProducer(settings) as raw:  # garbage first: the stage must keep going
         raw.send_raw("dom.orders.v1", b"ORD-X", b"not avro at all")
     pipeline.produce([make_order(order_id="ORD-1", lines=[("SKU-1", 2)])])

@@ -60,6 +60,7 @@ def test_transactions_upstream_are_read_committed_without_reading_gaps_back(
         upstream.transaction([record])  # every master topic ends on a commit marker
     worker = pipeline.start_worker("w1")
     try:
+        pipeline.availability_where("SKU-1", lambda f: "DC-EAST" in f)  # stock in before orders
         committed = [f"ORD-{n}" for n in range(12)]
         for n, order_id in enumerate(committed):
             if n == 6:
