@@ -14,7 +14,11 @@ topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes,
 4. **raw limit**: as many messages of the same average size as the pipeline wrote, produced
    and then consumed with confluent-kafka;
 5. **runtime floor**: a third as many events of that size through ``--workers`` pass-through
-   Faust workers (:mod:`dom.bench_floor`): what the runtime costs with no work at all.
+   Faust workers (:mod:`dom.bench_floor`): what the runtime costs with no work at all;
+6. **restart** (before the workers stop; ``--no-restart`` leaves it out): the first worker is
+   SIGKILLed, with every order of the run in its history, and started again at once with its
+   data directory, as a supervisor would; probe orders over every partition, placed right
+   after the kill, time it: kill to the worker ready, and kill to the last probe routed.
 
 The table goes to stdout, then one ``BENCH_JSON {...}`` line (keys: ``dom.bench_report``).
 A benchmark never fails on a number; it fails only when it cannot run.
@@ -26,6 +30,8 @@ after the table (``dom.bench_profile``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import shutil
 import signal
@@ -109,6 +115,12 @@ from schemas.models import OrderPlaced
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (worker logs).")
 @click.option(
+    "--restart/--no-restart",
+    default=True,
+    show_default=True,
+    help="SIGKILL the first worker after the latency phase and time it back to routing.",
+)
+@click.option(
     "--profile",
     type=click.Path(file_okay=False, path_type=Path),
     help="Sample each worker with py-spy during the throughput phase into DIR/<worker>.raw "
@@ -127,6 +139,7 @@ def bench(
     seed: int,
     timeout: float,
     keep: bool,
+    restart: bool,
     profile: Path | None,
 ) -> None:
     """Throughput, latency and memory of the pipeline against the raw Kafka limit and the
@@ -141,6 +154,7 @@ def bench(
         latency_rate=latency_rate or 0.0,
         seed=seed,
         partitions=base.topic_partitions,
+        restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
     )
     began = time.monotonic()
     console = Console()
@@ -157,6 +171,11 @@ def bench(
             console.print(table)
         extra["profile_top_self"] = top_self_json(figures)
     click.echo(result.json_line(extra))
+
+
+RESTART_PROBES_PER_PARTITION = 20
+"""Probe orders per partition of ``dom.orders.v1`` in the restart phase: with random ids, every
+partition gets some (a partition left out has a chance of about 1 in 10^5 in 6)."""
 
 
 def _run_in_tmp(
@@ -253,9 +272,11 @@ class BenchRun:
             try:
                 self.throughput(world, tracker, producer)
                 self.latency(world, tracker, producer)
+                r.worker_peak_rss_mb = [w.peak_rss_mb() for w in self.workers]
+                if r.restart_probes:
+                    self.restart(world, tracker, producer)
             finally:
                 tracker.stop()
-        r.worker_peak_rss_mb = [w.peak_rss_mb() for w in self.workers]
         self.stop_workers()
         count = max(MIN_RAW_MESSAGES, r.pipeline_messages)
         size = max(1, round(r.pipeline_avg_message_bytes))
@@ -490,6 +511,43 @@ class BenchRun:
         r.latency_p95_ms = percentile(latencies, 95)
         r.latency_p99_ms = percentile(latencies, 99)
         r.latency_max_ms = max(latencies, default=0.0)
+
+    def restart(
+        self, world: DemoWorld, tracker: OutcomeTracker, producer: ContractProducer
+    ) -> None:
+        """SIGKILL the first worker and start it again at once with its data directory (its
+        tables' local store), as a supervisor would; probe orders placed right after the kill
+        time it until every partition routes again, whichever worker owns it by then."""
+        r = self.result
+        r.restart_history_orders = r.orders_completed + r.latency_completed
+        victim = self.workers[0]
+        killed = time.monotonic()
+        killed_ms = time.time() * 1000
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait()
+        log = victim.log.with_name(f"{victim.name}-restarted.log")
+        self.workers[0] = BenchWorker(self.settings, victim.name, log)
+        build = self._orders(world, "BR")
+        probes: dict[str, float] = {}
+        for n in range(r.restart_probes):
+            order = build(n)
+            probes[order.order_id] = killed_ms
+            producer.send(order)
+        producer.flush()
+        routed = self.progress.add_task("probes routed after a kill", total=len(probes))
+
+        def all_routed() -> bool:
+            done = tracker.routed(probes)
+            self.progress.update(routed, completed=done)
+            return done >= len(probes)
+
+        if self._wait("the restarted worker", self.workers[0].ready, poll=0.1):
+            r.restart_ready_seconds = time.monotonic() - killed
+        self._wait("the probe orders' outcomes", all_routed)
+        since_kill = tracker.latencies_ms(probes)  # kill to each probe's outcome
+        r.restart_probes_routed = len(since_kill)
+        r.restart_routing_seconds = max(since_kill, default=0.0) / 1000
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ latency at a fixed offered load (``--latency-rate``, else half the measured maxi
 memory
     ``worker_peak_rss_mb`` (VmHWM per worker, its child processes included),
     ``worker_peak_rss_mb_max``
+restart (``--no-restart``: all 0)
+    ``restart_probes`` (probe orders, 20 per partition), ``restart_history_orders`` (orders
+    routed before the kill), ``restart_ready_seconds`` (SIGKILL of the first worker to its
+    restart ready), ``restart_probes_routed``, ``restart_routing_seconds`` (SIGKILL to the last
+    probe's routing outcome: every partition routes again)
 ``total_seconds``: the whole run, broker start to stop.
 
 Only with ``--profile``, one more key at the end: ``profile_top_self``, ``[[frame, percent],
@@ -125,6 +130,11 @@ class BenchResult:
     latency_max_ms: float = 0.0
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     worker_peak_rss_mb_max: float = 0.0
+    restart_probes: int = 0
+    restart_history_orders: int = 0
+    restart_ready_seconds: float = 0.0
+    restart_probes_routed: int = 0
+    restart_routing_seconds: float = 0.0
     total_seconds: float = 0.0
 
     def finish_ratios(self) -> None:
@@ -237,6 +247,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("latency", "p50 / p95 / p99", _latency(r)),
         ("latency", "max", f"{_n(r.latency_max_ms)} ms"),
         ("memory", "peak RSS per worker", f"{rss} MB"),
+        ("restart", "SIGKILL to routing again", _restart(r)),
         (
             "config",
             "run",
@@ -257,6 +268,16 @@ def _cpu(r: BenchResult) -> str:
     if r.broker != "local":
         return workers
     return f"{workers}, broker {r.broker_cpu_ms_per_order:.2f} ms"
+
+
+def _restart(r: BenchResult) -> str:
+    if not r.restart_probes:
+        return "-"
+    return (
+        f"{r.restart_routing_seconds:.1f} s ({r.restart_probes_routed:,} / {r.restart_probes:,} "
+        f"probes routed; worker ready in {r.restart_ready_seconds:.1f} s; "
+        f"{r.restart_history_orders:,} orders in history)"
+    )
 
 
 def _latency(r: BenchResult) -> str:

@@ -58,6 +58,11 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["worker_cpu_ms_per_order"] == figures["worker_cpu_seconds"][0] * 1000 / 50
     assert figures["broker_cpu_ms_per_order"] == 0  # not the bench's broker: not measured
     assert "peak RSS per worker" in result.output  # the table came before the JSON line
+    # the one worker SIGKILLed and started again: every partition routes again
+    assert figures["restart_probes"] == figures["restart_probes_routed"] == 3 * 20
+    assert figures["restart_history_orders"] == 50 + figures["latency_completed"]
+    assert 0 < figures["restart_ready_seconds"] < figures["restart_routing_seconds"]
+    assert "SIGKILL to routing again" in result.output
     assert "CPU per order" in result.output
     assert "orders/s ceiling" in result.output
 
@@ -68,7 +73,7 @@ def test_bench_profile_names_where_the_workers_spend_their_time_at_a_chosen_load
     env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
     profile = tmp_path / "profile"
     # Enough orders that the throughput phase lasts seconds: py-spy needs a moment to attach.
-    args = ["--orders", "400", "--skus", "200", "--locations", "10"]
+    args = ["--orders", "400", "--skus", "200", "--locations", "10", "--no-restart"]
     args += ["--latency-seconds", "2", "--latency-rate", "25"]
     result = CliRunner().invoke(
         bench,
