@@ -51,9 +51,14 @@ class Pipeline:
             "DOM_ORDER_RETENTION_DAYS": repr(s.order_retention_days),
         }
 
-    def start_worker(self, name: str, ready_timeout: float = 120.0) -> WorkerProcess:
+    def start_worker(
+        self, name: str, ready_timeout: float = 120.0, without: str | None = None
+    ) -> WorkerProcess:
+        """A ``dom worker``; ``without`` names a runtime fix to leave out
+        (:mod:`tests.e2e.without_fix`), to show what it prevents."""
         self.ports.setdefault(name, free_port())
-        args = [sys.executable, "-m", "dom.cli", "worker", "--loglevel", "info"]
+        command = ["tests.e2e.without_fix", without] if without else ["dom.cli"]
+        args = [sys.executable, "-m", *command, "worker", "--loglevel", "info"]
         log = self.tmp_path / f"{name}-{len(self.workers)}.log"
         worker = WorkerProcess(args, self.env(name), log)
         self.workers[name] = worker.start(ready_timeout)
