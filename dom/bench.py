@@ -175,7 +175,7 @@ def bench(
 
 RESTART_PROBES_PER_PARTITION = 20
 """Probe orders per partition of ``dom.orders.v1`` in the restart phase: with random ids, every
-partition gets some (a partition left out has a chance of about 1 in 10^5 in 6)."""
+partition gets some (with 6 partitions, one is left out about once in 500 million runs)."""
 
 
 def _run_in_tmp(
