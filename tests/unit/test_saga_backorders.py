@@ -186,6 +186,30 @@ def test_retry_backorder_routes_now_and_is_refused_when_nothing_waits() -> None:
     assert answer.reason == "order ORD-1 has nothing backordered"
 
 
+def test_a_retry_while_a_wake_is_reserving_says_the_order_is_being_routed() -> None:
+    """A woken order whose routing planned every line waits for nothing while it reserves:
+    a retry then is told to look again, not that nothing is backordered (the order's status
+    still says it waits)."""
+    from schemas.models import ActionResult, OrderActionKind
+    from tests.unit.factories import make_order_action
+
+    line = Line()
+    line.stock("SKU-1", 0)
+    line.send(make_order("ORD-1"))
+    before = line.inventory["SKU-1"]
+    after, _ = apply_stock(before, make_stock_event("SKU-1", "DC-EAST", 1, event_id="s-9"))
+    line.inventory["SKU-1"], wakes = serve_line(before, after, T0, cause="s-9")
+    [wake] = wakes
+    state, outputs = apply_input(line.orders["ORD-1"], wake, line.ctx())
+    assert state is not None and SkuAction.RESERVE in [c.action for c in outputs_of(outputs)]
+    retry = make_order_action("ORD-1", OrderActionKind.RETRY_BACKORDER, action_id="A-1")
+    _, [answer] = apply_input(state, retry, line.ctx())
+    assert isinstance(answer, OrderStatusChanged)
+    assert answer.action_result is ActionResult.REFUSED
+    assert answer.reason == "order ORD-1 is being routed right now; look again in a moment"
+    assert answer.status.value == "BACKORDERED"
+
+
 def test_an_order_short_of_many_skus_waits_in_the_first_lines_only() -> None:
     from streams.core.saga.backorders import MAX_WAITING_SKUS
 

@@ -144,11 +144,11 @@ def _retry_backorder(
     if state.holds or state.status == "ON_HOLD":
         why = f"order {order_id} is on hold; release it first (that routes it)"
         return [_refuse(state, action, why, ctx)]
-    if not state.backordered or state.status == "REJECTED":
-        return [_refuse(state, action, f"order {order_id} has nothing backordered", ctx)]
-    if state.pending:
+    if state.pending:  # before what waits: a routing in flight has planned it all for now
         why = f"order {order_id} is being routed right now; look again in a moment"
         return [_refuse(state, action, why, ctx)]
+    if not state.backordered or state.status == "REJECTED":
+        return [_refuse(state, action, f"order {order_id} has nothing backordered", ctx)]
     said = f"retried by {action.requested_by} ({_quoted(action.reason)})"
     answer = _answer(state, action, f"{said}; routing the backordered lines", ctx)
     state.first_attempt = state.attempt + 1  # a routing of its own, with its own retries
