@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings
 from connectors.producer import ContractProducer
@@ -28,6 +29,7 @@ class Pipeline:
         self.codec = Codec()
         self.workers: dict[str, WorkerProcess] = {}
         self.ports: dict[str, int] = {}
+        self.overrides: dict[str, str] = {}  # DOM_ settings of the workers, over the defaults
         create_topics(settings)
 
     def env(self, name: str) -> dict[str, str]:
@@ -49,6 +51,7 @@ class Pipeline:
             "DOM_PICKUP_EXPIRY_S": str(s.pickup_expiry_s),
             "DOM_RETURN_WINDOW_DAYS": repr(s.return_window_days),
             "DOM_ORDER_RETENTION_DAYS": repr(s.order_retention_days),
+            **self.overrides,
         }
 
     def start_worker(
@@ -125,6 +128,46 @@ class Pipeline:
             if status.status.value not in ("RECEIVED",) and message.key() not in outcome:
                 outcome[message.key()] = message.timestamp()[1]
         return [outcome[k] - placed[k] for k in outcome if k in placed]
+
+    def wait_until_idle(self, timeout: float = 120.0) -> None:
+        """Until the workers' group has committed every record of every topic it reads: each
+        input applied and every record it caused delivered (the runtime commits an input only
+        then), so nothing is in flight between the stages."""
+        group = self.settings.app_id
+        admin = AdminClient(self.settings.librdkafka_config())
+        consumer = self._consumer("dom.orders.v1")  # asks for watermarks only
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                behind = self._behind(admin, consumer, group)
+                if not behind:
+                    return
+                assert time.monotonic() < deadline, (
+                    f"the workers still had records to read after {timeout} s: {behind}"
+                )
+                time.sleep(0.5)
+        finally:
+            consumer.close()
+
+    @staticmethod
+    def _behind(admin: AdminClient, consumer: Consumer, group: str) -> dict[str, int]:
+        """Records of the partitions ``group`` reads that it has not committed yet."""
+        [future] = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
+        committed = {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
+        [described] = admin.describe_consumer_groups([group]).values()
+        assigned = {
+            tp.topic for m in described.result().members for tp in m.assignment.topic_partitions
+        }
+        topics = {topic for topic, _ in committed} | assigned
+        metadata = admin.list_topics(timeout=10).topics
+        behind: dict[str, int] = {}
+        for topic in sorted(topics):
+            for partition in metadata[topic].partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+                done = max(committed.get((topic, partition), 0), 0)
+                if high > done:
+                    behind[f"{topic}[{partition}]"] = high - done
+        return behind
 
     def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
         return self.read_changelog_messages_raw(self.settings.topic(topic), quiet)

@@ -142,14 +142,16 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
     Whether a unit can serve an order is for the routing to say (a pickup store, a location the
     order may not ship from): so the first order in each sku's line (placed_at, then id) that
     waits for no more than the sku's total available is retried (``RETRY_BACKORDER``, as an
-    operator would), once no wake is in flight, and the retry must not get it anything: what
-    it gets, a wake should have got it. One that could not use the stock has looked now and is
+    operator would), once the workers have read every record (nothing is on its way between
+    the stages) and no wake is in flight, and the retry must not get it anything: what it
+    gets, a wake should have got it. One that could not use the stock has looked now and is
     passed over, so the next round looks at the next order in its line (a later order never
     takes the units an earlier one waits for, so only the first can be judged). One being
     routed as the retry comes (a late wake) is looked at again in the next round."""
     place = {o.order_id: (o.placed_at, o.order_id) for o in orders}
     cleared: set[str] = set()  # retried, and could not use the stock
     for round_ in range(CHECK_ROUNDS):
+        pipeline.wait_until_idle()  # no place in line, wake or reservation still on its way
         _wait_until_no_wake_in_flight(pipeline)
         before = _latest_outcomes(pipeline, place)
         lines: dict[str, list[tuple[Place, str, int]]] = defaultdict(list)
