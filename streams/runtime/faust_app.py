@@ -48,6 +48,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         topic_replication_factor=settings.topic_replication_factor,
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=min(3.0, settings.broker_session_timeout / 5),
+        consumer_group_instance_id=group_instance_id(settings, app_id),
         broker_commit_every=500,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=16384,
@@ -62,6 +63,13 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     # incoming event wait on the broker (faust #173).
     app.producer.buffer.max_messages = 10_000
     return app
+
+
+def group_instance_id(settings: Settings, app_id: str | None = None) -> str | None:
+    """The worker's static member name in its consumer group (None: a dynamic member)."""
+    if not settings.static_membership:
+        return None
+    return f"{app_id or settings.app_id}-{settings.worker_name}"
 
 
 def run_worker(settings: Settings, build: Callable[[Settings], faust.App], loglevel: str) -> None:
