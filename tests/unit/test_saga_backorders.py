@@ -20,11 +20,12 @@ from schemas.models import (
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.sku_owner import answer_command, apply_stock, serve_line
 from streams.core.inventory.stock import SkuInventory
+from streams.core.routing.model import RoutingPolicy
 from streams.core.saga.apply import apply_input
 from streams.core.saga.context import BackorderPolicy, SagaContext
 from streams.core.saga.state import OrderState
 from tests.unit.factories import T0, make_order, make_stock_event
-from tests.unit.test_saga import EAST
+from tests.unit.test_saga import EAST, WEST
 
 
 class Line:
@@ -45,10 +46,10 @@ class Line:
             backorders=self.policy,
         )
 
-    def stock(self, sku: str, units: int) -> None:
+    def stock(self, sku: str, units: int, location: str = "DC-EAST") -> None:
         self.events += 1
         kind = StockEventKind.ADJUSTMENT
-        event = make_stock_event(sku, "DC-EAST", units, kind, event_id=f"s-{self.events}")
+        event = make_stock_event(sku, location, units, kind, event_id=f"s-{self.events}")
         before = self.inventory.get(sku) or inventory.empty(sku)
         after, _ = apply_stock(before, event)
         self.inventory[sku], wakes = serve_line(before, after, T0, cause=event.event_id)
@@ -184,6 +185,31 @@ def test_retry_backorder_routes_now_and_is_refused_when_nothing_waits() -> None:
     ]
     assert answer.action_result is ActionResult.REFUSED
     assert answer.reason == "order ORD-1 has nothing backordered"
+
+
+class OneShipmentLine(Line):
+    """Two DCs, and at most one shipment per routing."""
+
+    def ctx(self) -> SagaContext:
+        return replace(super().ctx(), locations=[EAST, WEST], policy=RoutingPolicy(max_shipments=1))
+
+
+def test_what_a_partial_allocation_left_is_served_from_stock_its_routing_could_not_add() -> None:
+    """The first routing ships SKU-1 from DC-EAST and, at one shipment per routing, cannot add
+    DC-WEST's unit of SKU-2: it backorders it. A routing of the backordered line alone can use
+    that unit (as a retry would), so the order's place in line does not count it as seen."""
+    line = OneShipmentLine()
+    line.stock("SKU-1", 1)
+    line.stock("SKU-2", 1, location="DC-WEST")
+    line.send(make_order("ORD-1", lines=[("SKU-1", 1), ("SKU-2", 1)]))
+    assert line.statuses("ORD-1") == ["RECEIVED", "PARTIALLY_ALLOCATED", "ALLOCATED"]
+    shipped = [
+        (c.location_id, [x.sku for x in c.lines])
+        for c in line.published
+        if isinstance(c, FulfillmentCommand)
+    ]
+    assert shipped == [("DC-EAST", ["SKU-1"]), ("DC-WEST", ["SKU-2"])]
+    assert line.orders["ORD-1"].waiting == {}
 
 
 def test_a_retry_while_a_wake_is_reserving_says_the_order_is_being_routed() -> None:

@@ -10,7 +10,11 @@ after the next rise of the sku's stock, and gives back whatever a wake set aside
 An order whose routing gave up after losing its reservation races (``raced``) backorders lines
 it never got to use, for reasons that were other orders' and not the stock's: it takes its
 places as if it had seen nothing, so whatever is free now wakes it (the owner serves the line
-in order, so a later order still never takes an earlier one's units).
+in order, so a later order still never takes an earlier one's units). So does an order whose
+routing allocated part of it: what that routing left, it left for reasons of the whole order
+(at most ``DOM_MAX_SHIPMENTS`` shipments), and a routing of the backordered lines alone may use
+the units it passed over. Each such wake allocates something or ends in a plain look, so it
+cannot repeat without new stock.
 
 A wake routes the backordered lines again on the figures it carried. A wake that finds the order
 busy (a routing attempt in flight, or on hold) is left for that attempt's end, which takes the
@@ -45,6 +49,10 @@ def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
     """Take or give up the order's places in the skus' lines so they match what it waits for."""
     wanted = _wanted(state)
     raced, state.raced = state.raced, False
+    # A routing that ships part of the order left the rest for reasons of the whole order (its
+    # shipment cap, one location for several lines): a routing of the rest alone, as a wake
+    # makes, may use what this one could not. Its places count nothing as seen.
+    split = bool(state.attempt_shipments()) and bool(state.backordered)
     if wanted == state.waiting and not (state.waits_due and wanted):
         state.waits_due = False
         return []
@@ -62,7 +70,7 @@ def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
             rank=rank,
             placed_at=state.order.placed_at,
             waiting_since=state.waiting_since.get(sku, ctx.now),
-            seen_available=0 if raced else min(sum(stock[sku].values()), 2**31 - 1),
+            seen_available=0 if raced or split else min(sum(stock[sku].values()), 2**31 - 1),
         )
         outputs.append(_command(state, sku, SkuAction.WAIT, ctx.now, wait))
     state.waiting = wanted
