@@ -142,9 +142,13 @@ class Pipeline:
                 behind = self._behind(admin, consumer, group)
                 if not behind:
                     return
-                assert time.monotonic() < deadline, (
-                    f"the workers still had records to read after {timeout} s: {behind}"
-                )
+                if time.monotonic() > deadline:
+                    from tests.e2e.faults import lag_report  # it reads the workers' /metrics
+
+                    raise AssertionError(
+                        f"the workers still had records to read after {timeout} s: {behind}; "
+                        + lag_report(self)
+                    )
                 time.sleep(0.5)
         finally:
             consumer.close()
