@@ -173,7 +173,13 @@ def lag_report(pipeline: Pipeline) -> str:
     """Each worker's source partitions with records not yet handed to a stream: a partition
     listed was never fetched (or was rewound); one missing although its orders wait had its
     records handed over and dropped."""
-    lines = []
+    return "; ".join(f"{name} lag {lag}" for name, lag in worker_lag(pipeline, every=True).items())
+
+
+def worker_lag(pipeline: Pipeline, every: bool = False) -> dict[str, dict[str, int]]:
+    """The partitions of each worker with records not yet handed to a stream (``every``:
+    each worker, also those with none)."""
+    lag: dict[str, dict[str, int]] = {}
     for name in pipeline.workers:
         lagging = {
             f"{s.labels['topic'].removeprefix(pipeline.settings.topic_prefix)}"
@@ -181,8 +187,9 @@ def lag_report(pipeline: Pipeline) -> str:
             for s in _samples(pipeline, name)
             if s.name == "dom_consumer_lag" and s.value > 0
         }
-        lines.append(f"{name} lag {lagging}")
-    return "; ".join(lines)
+        if lagging or every:
+            lag[name] = lagging
+    return lag
 
 
 def _samples(pipeline: Pipeline, name: str) -> list[Any]:

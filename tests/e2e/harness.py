@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from config.settings import Settings
 from connectors.producer import ContractProducer
@@ -129,51 +129,38 @@ class Pipeline:
                 outcome[message.key()] = message.timestamp()[1]
         return [outcome[k] - placed[k] for k in outcome if k in placed]
 
-    def wait_until_idle(self, timeout: float = 120.0) -> None:
-        """Until the workers' group has committed every record of every topic it reads: each
-        input applied and every record it caused delivered (the runtime commits an input only
-        then), so nothing is in flight between the stages."""
-        group = self.settings.app_id
+    def wait_until_idle(self, timeout: float = 120.0, quiet: float = 3.0) -> None:
+        """Until nothing is on its way between the stages: every worker has handed each record
+        of its partitions to its stages (``dom_consumer_lag`` 0 at every partition) and no
+        topic of the test, changelogs included, has grown for ``quiet`` seconds (an input
+        being applied writes its value and sends its records)."""
+        from tests.e2e.faults import lag_report, worker_lag  # they read the workers' /metrics
+
         admin = AdminClient(self.settings.librdkafka_config())
-        consumer = self._consumer("dom.orders.v1")  # asks for watermarks only
         deadline = time.monotonic() + timeout
-        try:
-            while True:
-                behind = self._behind(admin, consumer, group)
-                if not behind:
-                    return
-                if time.monotonic() > deadline:
-                    from tests.e2e.faults import lag_report  # it reads the workers' /metrics
+        ends, since = self._ends(admin), time.monotonic()
+        while True:
+            time.sleep(0.5)
+            now = self._ends(admin)
+            if now != ends:
+                ends, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet and not worker_lag(self):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the workers were still busy after {timeout} s: " + lag_report(self)
+                )
 
-                    raise AssertionError(
-                        f"the workers still had records to read after {timeout} s: {behind}; "
-                        + lag_report(self)
-                    )
-                time.sleep(0.5)
-        finally:
-            consumer.close()
-
-    @staticmethod
-    def _behind(admin: AdminClient, consumer: Consumer, group: str) -> dict[str, int]:
-        """Records of the partitions ``group`` reads that it has not committed yet."""
-        [future] = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
-        committed = {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
-        [described] = admin.describe_consumer_groups([group]).values()
-        assigned = {
-            tp.topic for m in described.result().members for tp in m.assignment.topic_partitions
-        }
-        # Not the tables' changelogs: the group's members read them to restore a table, and
-        # what the group once committed of them says nothing of the stages' inputs.
-        topics = {t for t in {t for t, _ in committed} | assigned if not t.endswith("-changelog")}
-        metadata = admin.list_topics(timeout=10).topics
-        behind: dict[str, int] = {}
-        for topic in sorted(topics):
-            for partition in metadata[topic].partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
-                done = max(committed.get((topic, partition), 0), 0)
-                if high > done:
-                    behind[f"{topic}[{partition}]"] = high - done
-        return behind
+    def _ends(self, admin: AdminClient) -> dict[tuple[str, int], int]:
+        """The end offset of every partition of the test's topics (one request)."""
+        partitions = [
+            TopicPartition(name, p)
+            for name, topic in admin.list_topics(timeout=10).topics.items()
+            if name.startswith(self.settings.topic_prefix)
+            for p in topic.partitions
+        ]
+        answers = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions})
+        return {(tp.topic, tp.partition): f.result().offset for tp, f in answers.items()}
 
     def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
         return self.read_changelog_messages_raw(self.settings.topic(topic), quiet)
