@@ -295,3 +295,53 @@ def test_an_order_that_lost_every_race_is_woken_by_the_stock_it_never_got_to_use
     assert line.statuses("ORD-1") == ["RECEIVED", "BACKORDERED", "PARTIALLY_ALLOCATED"]
     assert line.inventory["SKU-1"].total_available == 0
     assert line.orders["ORD-1"].waiting == {"SKU-2": 1}
+
+
+class BoundedLine(Line):
+    """A line that counts the commands it answers: a loop between the saga and the owners
+    fails the test instead of running for ever."""
+
+    def __init__(self, limit: int = 200) -> None:
+        super().__init__()
+        self.left = limit
+
+    def answer(self, command: SkuCommand) -> list[SkuResult]:
+        self.left -= 1
+        assert self.left > 0, f"the saga and the owners loop: {command.command_id}"
+        return super().answer(command)
+
+
+def test_units_set_aside_for_an_earlier_backorder_are_not_planned_on_again_and_again() -> None:
+    """Refused for SKU-2's one unit, set aside for an earlier backorder, the order used to see it
+    still available at every retry, give back its SKU-1 unit each time, which woke it again:
+    it looped for ever (140 attempts of one order in a 50,000-order bench). The refusal now
+    shows the unit as taken: the order ships SKU-1 and waits for SKU-2."""
+    from schemas.internal import BackorderWait
+
+    line = BoundedLine()
+    line.stock("SKU-1", 5)
+    line.stock("SKU-2", 0)
+    wait = BackorderWait(
+        quantity=1, rank=0, placed_at=T0 - timedelta(days=1), waiting_since=T0, seen_available=0
+    )
+    earlier = SkuCommand(
+        command_id="WAIT:SKU-2:ORD-0:1",
+        order_id="ORD-0",
+        sku="SKU-2",
+        action=SkuAction.WAIT,
+        attempt=1,
+        wait=wait,
+        issued_at=T0,
+    )
+    line.answer(earlier)
+    before = line.inventory["SKU-2"]
+    event = make_stock_event("SKU-2", "DC-EAST", 1, StockEventKind.ADJUSTMENT, event_id="s-x")
+    after, _ = apply_stock(before, event)
+    line.inventory["SKU-2"], wakes = serve_line(before, after, T0, cause="s-x")
+    assert [w.order_id for w in wakes] == ["ORD-0"]  # its unit is set aside; it is busy
+
+    line.send(make_order("ORD-1", lines=[("SKU-1", 1), ("SKU-2", 1)]))
+    assert line.statuses("ORD-1") == ["RECEIVED", "PARTIALLY_ALLOCATED"]
+    assert line.orders["ORD-1"].waiting == {"SKU-2": 1}
+    assert line.inventory["SKU-1"].total_available == 4
+    assert line.inventory["SKU-2"].promised == 1  # still ORD-0's

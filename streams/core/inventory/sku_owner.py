@@ -197,7 +197,10 @@ def apply_command(
                 )
             else:
                 new_state = inventory.consume(new_state, hold_id)
-    locations = location_records(new_state, None if not ok else _held_at(command))
+    if ok:
+        locations = location_records(new_state, _held_at(command))
+    else:
+        locations = usable_by(new_state, command.order_id)
     return new_state, _answer(command, ok, reason, now, locations)
 
 
@@ -300,6 +303,28 @@ def location_records(
         for loc, stock in sorted(state.locations.items())
         if only is None or loc in only
     )
+
+
+def usable_by(state: SkuInventory, order_id: str) -> tuple[LocationAvailability, ...]:
+    """The sku's figures as ``order_id`` may use them, what a refused reservation answers: the
+    units set aside for other woken orders count as reserved, taken off the locations with the
+    most available first (which of them those orders take is theirs to choose; any plan within
+    these figures passes the owner's check). Without it, an order refused for units set aside
+    for earlier backorders saw them still available, planned on them again at every retry, and
+    gave back its other skus' units each time, which woke it again: one order of a 50,000-order
+    bench tried 140 times in a row, and the backlog of such loops took the pipeline down."""
+    records = location_records(state)
+    owed = backorders.promised_to_others(state, order_id)
+    if owed <= 0:
+        return records
+    netted: dict[str, LocationAvailability] = {}
+    for record in sorted(records, key=lambda r: (-r.available, r.location_id)):
+        cut = min(owed, record.available)
+        owed -= cut
+        netted[record.location_id] = record.model_copy(
+            update={"reserved": record.reserved + cut, "available": record.available - cut}
+        )
+    return tuple(netted[r.location_id] for r in records)
 
 
 def availability_record(state: SkuInventory, now: datetime) -> Availability:
