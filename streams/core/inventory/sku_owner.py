@@ -312,7 +312,7 @@ def usable_by(state: SkuInventory, order_id: str) -> tuple[LocationAvailability,
     these figures passes the owner's check). Without it, an order refused for units set aside
     for earlier backorders saw them still available, planned on them again at every retry, and
     gave back its other skus' units each time, which woke it again: one order of a 50,000-order
-    bench tried 140 times in a row, and the backlog of such loops took the pipeline down."""
+    bench tried 140 times in a row."""
     records = location_records(state)
     owed = backorders.promised_to_others(state, order_id)
     if owed <= 0:
