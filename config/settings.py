@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     web_port: int = 6066
     # How long a silent worker keeps its partitions before the group moves them.
     broker_session_timeout: float = Field(default=30.0, gt=0)
-    # Static group membership (Kafka's group.instance.id, named after the app and the worker):
-    # a worker restarted under its name takes its partitions back at once, with no rebalance,
+    # Static group membership (Kafka's group.instance.id, named after the app, the worker and
+    # its web address): a worker restarted under its name and address takes its partitions
+    # back at once, with no rebalance,
     # instead of after the session timeout. The price: a worker stopped for good (or killed and
     # not restarted) keeps its partitions for the whole session timeout, and a graceful stop
     # no longer hands them over at once. For workers with stable names (a StatefulSet).

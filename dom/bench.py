@@ -516,8 +516,9 @@ class BenchRun:
         self, world: DemoWorld, tracker: OutcomeTracker, producer: ContractProducer
     ) -> None:
         """SIGKILL the first worker and start it again at once with its data directory (its
-        tables' local store), as a supervisor would; probe orders placed right after the kill
-        time it until every partition routes again, whichever worker owns it by then."""
+        tables' local store) and web port, as a supervisor would; probe orders placed right
+        after the kill time it until every partition routes again, whichever worker owns it
+        by then."""
         r = self.result
         r.restart_history_orders = r.orders_completed + r.latency_completed
         victim = self.workers[0]
@@ -527,7 +528,7 @@ class BenchRun:
             os.killpg(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait()
         log = victim.log.with_name(f"{victim.name}-restarted.log")
-        self.workers[0] = BenchWorker(self.settings, victim.name, log)
+        self.workers[0] = BenchWorker(self.settings, victim.name, log, port=victim.port)
         build = self._orders(world, "BR")
         probes: dict[str, float] = {}
         for n in range(r.restart_probes):

@@ -81,11 +81,16 @@ class BenchWorker:
     port, data directory and log."""
 
     def __init__(
-        self, settings: Settings, name: str, log: Path, command: Sequence[str] = ()
+        self,
+        settings: Settings,
+        name: str,
+        log: Path,
+        command: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         self.name = name
         self.log = log
-        self.port = free_port()
+        self.port = port or free_port()
         env = {
             **os.environ,
             "DOM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,

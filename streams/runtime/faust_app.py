@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -66,10 +67,17 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
 
 
 def group_instance_id(settings: Settings, app_id: str | None = None) -> str | None:
-    """The worker's static member name in its consumer group (None: a dynamic member)."""
+    """The worker's static member name in its consumer group (None: a dynamic member).
+
+    It names the worker's web address too: Faust's assignment carries each worker's URL, and
+    a worker that took its old assignment back under another URL failed Faust's check of it
+    and never got ready. Back under another address, it is a new member instead (its old
+    one leaves after the session timeout)."""
     if not settings.static_membership:
         return None
-    return f"{app_id or settings.app_id}-{settings.worker_name}"
+    address = f"{settings.web_host}-{settings.web_port}"
+    name = f"{app_id or settings.app_id}-{settings.worker_name}-{address}"
+    return re.sub(r"[^a-zA-Z0-9._-]", "-", name)  # what Kafka allows in an instance id
 
 
 def run_worker(settings: Settings, build: Callable[[Settings], faust.App], loglevel: str) -> None:

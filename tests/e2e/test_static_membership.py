@@ -67,7 +67,7 @@ def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
         pipeline.produce(first)
         wait_for_outcomes(pipeline, {o.order_id for o in first})
         before = _members(settings)
-        names = {f"{settings.app_id}-w1", f"{settings.app_id}-w2"}
+        names = {f"{settings.app_id}-{w}-127.0.0.1-{pipeline.ports[w]}" for w in ("w1", "w2")}
         assert set(before) == names, f"the group's static members: {sorted(before)}"
         assert all(before.values()), f"each worker holds partitions: {before}"
 
