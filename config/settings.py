@@ -93,10 +93,10 @@ class Settings(BaseSettings):
     broker_session_timeout: float = Field(default=30.0, gt=0)
     # Static group membership (Kafka's group.instance.id, named after the app, the worker and
     # its web address): a worker restarted under its name and address takes its partitions
-    # back at once, with no rebalance,
-    # instead of after the session timeout. The price: a worker stopped for good (or killed and
-    # not restarted) keeps its partitions for the whole session timeout, and a graceful stop
-    # no longer hands them over at once. For workers with stable names (a StatefulSet).
+    # back at once, with no rebalance, instead of after the session timeout. The price: a
+    # worker stopped for good (or killed and not restarted) keeps its partitions for the whole
+    # session timeout, and a graceful stop no longer hands them over at once. For workers with
+    # stable names and addresses (a StatefulSet).
     static_membership: bool = False
     # How long a worker's fetch may wait at the broker for new records. Faust fixes it at
     # 1.5 s, and a partition with records still buffered is left out of the fetch under way,

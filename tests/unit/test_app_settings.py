@@ -70,3 +70,26 @@ def test_table_standby_replicas_is_the_setting(
 def test_table_standby_replicas_defaults_to_none(tmp_path: Path) -> None:
     pipeline = create_app(Settings(data_dir=tmp_path))
     assert pipeline.app.conf.table_standby_replicas == 0
+
+
+def test_a_worker_is_a_dynamic_member_of_its_group_by_default(tmp_path: Path) -> None:
+    pipeline = create_app(Settings(data_dir=tmp_path))
+
+    assert pipeline.app.conf.consumer_group_instance_id is None
+
+
+def test_a_static_member_is_named_by_worker_and_web_address(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        static_membership=True,
+        topic_prefix="acme.",
+        worker_name="worker 0",
+        web_host="dom-worker-0.dom-worker",
+        web_port=6066,
+    )
+    pipeline = create_app(settings)
+
+    # only the characters Kafka takes in an instance id ([a-zA-Z0-9._-]): a space is not one
+    assert pipeline.app.conf.consumer_group_instance_id == (
+        "acme.dom-worker-0-dom-worker-0.dom-worker-6066"
+    )
