@@ -9,12 +9,8 @@ must hold, with nothing valid on the dead-letter topic.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.codec import DecodeError
 from schemas.enums import ROUTING_OUTCOMES
@@ -78,7 +74,7 @@ def burst_with_fault(pipeline: Pipeline, orders: list[OrderPlaced], fault: Fault
     statuses = wait_for_outcomes(pipeline, order_ids, timeout=150)
     decided_now = {s.order_id for s in statuses if s.status in ROUTING_OUTCOMES}
     if not order_ids <= decided_now:  # the evidence is gone once the workers stop
-        print(f"\nno outcome for {len(order_ids - decided_now)} orders; {lag_report(pipeline)}")
+        print(f"\nno outcome for {len(order_ids - decided_now)} orders; {pipeline.lag_report()}")
     counts = check_invariants(pipeline, order_ids, statuses)
     letters = check_no_valid_dead_letters(pipeline)
     decided = outcome_times_ms(pipeline)
@@ -163,40 +159,7 @@ def scrape(pipeline: Pipeline, name: str) -> dict[str, float]:
     """The fault counters of worker ``name`` (empty if it does not answer)."""
     names = {sample: label for label, sample in COUNTED.items()}
     found: dict[str, float] = {}
-    for sample in _samples(pipeline, name):
+    for sample in pipeline.metric_samples(name):
         if sample.name in names:
             add(found, {names[sample.name]: sample.value})
     return found
-
-
-def lag_report(pipeline: Pipeline) -> str:
-    """Each worker's source partitions with records not yet handed to a stream: a partition
-    listed was never fetched (or was rewound); one missing although its orders wait had its
-    records handed over and dropped."""
-    return "; ".join(f"{name} lag {lag}" for name, lag in worker_lag(pipeline, every=True).items())
-
-
-def worker_lag(pipeline: Pipeline, every: bool = False) -> dict[str, dict[str, int]]:
-    """The partitions of each worker with records not yet handed to a stream (``every``:
-    each worker, also those with none)."""
-    lag: dict[str, dict[str, int]] = {}
-    for name in pipeline.workers:
-        lagging = {
-            f"{s.labels['topic'].removeprefix(pipeline.settings.topic_prefix)}"
-            f"[{s.labels['partition']}]": int(s.value)
-            for s in _samples(pipeline, name)
-            if s.name == "dom_consumer_lag" and s.value > 0
-        }
-        if lagging or every:
-            lag[name] = lagging
-    return lag
-
-
-def _samples(pipeline: Pipeline, name: str) -> list[Any]:
-    """Every sample worker ``name`` exports at /metrics (none if it does not answer)."""
-    try:
-        with urllib.request.urlopen(pipeline.url(name, "/metrics"), timeout=10) as response:
-            text = response.read().decode()
-    except OSError:
-        return []
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
 from connectors.producer import ContractProducer
@@ -134,8 +138,6 @@ class Pipeline:
         of its partitions to its stages (``dom_consumer_lag`` 0 at every partition) and no
         topic of the test, changelogs included, has grown for ``quiet`` seconds (an input
         being applied writes its value and sends its records)."""
-        from tests.e2e.faults import lag_report, worker_lag  # they read the workers' /metrics
-
         admin = AdminClient(self.settings.librdkafka_config())
         deadline = time.monotonic() + timeout
         ends, since = self._ends(admin), time.monotonic()
@@ -144,12 +146,36 @@ class Pipeline:
             now = self._ends(admin)
             if now != ends:
                 ends, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet and not worker_lag(self):
+            elif time.monotonic() - since >= quiet and not any(map(self._lag, self.workers)):
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"the workers were still busy after {timeout} s: " + lag_report(self)
+                    f"the workers were still busy after {timeout} s: " + self.lag_report()
                 )
+
+    def lag_report(self) -> str:
+        """Each worker's source partitions with records not yet handed to a stream: a partition
+        listed was never fetched (or was rewound); one missing although its orders wait had its
+        records handed over and dropped."""
+        return "; ".join(f"{name} lag {self._lag(name)}" for name in self.workers)
+
+    def _lag(self, name: str) -> dict[str, int]:
+        """Worker ``name``'s partitions with records not yet handed to a stream."""
+        return {
+            f"{s.labels['topic'].removeprefix(self.settings.topic_prefix)}"
+            f"[{s.labels['partition']}]": int(s.value)
+            for s in self.metric_samples(name)
+            if s.name == "dom_consumer_lag" and s.value > 0
+        }
+
+    def metric_samples(self, name: str) -> list[Any]:
+        """Every sample worker ``name`` exports at /metrics (none if it does not answer)."""
+        try:
+            with urllib.request.urlopen(self.url(name, "/metrics"), timeout=10) as response:
+                text = response.read().decode()
+        except OSError:
+            return []
+        return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
     def _ends(self, admin: AdminClient) -> dict[tuple[str, int], int]:
         """The end offset of every partition of the test's topics (one request)."""
@@ -218,3 +244,8 @@ class Pipeline:
         parts = [TopicPartition(name, p, 0) for p in meta.topics[name].partitions]
         consumer.assign(parts)
         return consumer
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition the workers' and the connectors' producers (murmur2) put ``key`` in."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -54,7 +53,7 @@ from schemas.models import (
     StockEvent,
 )
 from streams.core.rules.ruleset import compile_rule
-from tests.e2e.harness import Pipeline
+from tests.e2e.harness import Pipeline, partition_of
 from tests.e2e.poison_records import (
     DC,
     EXPLICIT,
@@ -115,7 +114,7 @@ def normal_skus() -> tuple[str, ...]:
     by_partition: dict[int, str] = {}
     for n in itertools.count():
         sku = f"SKU-OK-{n}"
-        by_partition.setdefault((murmur2(sku.encode()) & 0x7FFFFFFF) % PARTITIONS, sku)
+        by_partition.setdefault(partition_of(sku, PARTITIONS), sku)
         if len(by_partition) == PARTITIONS:
             return tuple(sorted(by_partition.values()))
     raise AssertionError("unreachable")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from aiokafka.partitioner import murmur2
 from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings
 from tests.e2e import world
-from tests.e2e.harness import Pipeline
+from tests.e2e.harness import Pipeline, partition_of
 from tests.e2e.invariants import check_invariants, wait_for_outcomes
 from tests.unit.factories import make_order
 
@@ -23,17 +22,13 @@ the group did not wait for the killed member."""
 STOCK = {f"SKU-{n}": 100 for n in range(4)}
 
 
-def _partition(key: str) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
-
-
 def _probes(prefix: str) -> list:
     """One order on every partition of the order topics."""
     chosen: dict[int, str] = {}
     n = 0
     while len(chosen) < PARTITIONS:
         order_id = f"{prefix}-{n}"
-        chosen.setdefault(_partition(order_id), order_id)
+        chosen.setdefault(partition_of(order_id, PARTITIONS), order_id)
         n += 1
     return [make_order(o, lines=[(f"SKU-{p}", 1)]) for p, o in sorted(chosen.items())]
 

@@ -49,13 +49,13 @@ def sync_waiting(state: OrderState, ctx: SagaContext) -> Outputs:
     """Take or give up the order's places in the skus' lines so they match what it waits for."""
     wanted = _wanted(state)
     raced, state.raced = state.raced, False
+    if wanted == state.waiting and not (state.waits_due and wanted):
+        state.waits_due = False
+        return []
     # A routing that ships part of the order left the rest for reasons of the whole order (its
     # shipment cap, one location for several lines): a routing of the rest alone, as a wake
     # makes, may use what this one could not. Its places count nothing as seen.
     split = bool(state.attempt_shipments()) and bool(state.backordered)
-    if wanted == state.waiting and not (state.waits_due and wanted):
-        state.waits_due = False
-        return []
     state.waits_due = False
     state.waits += 1
     stock = StockView(state, ctx.stock)
