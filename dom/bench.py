@@ -121,6 +121,13 @@ from schemas.models import OrderPlaced
     help="SIGKILL the first worker after the latency phase and time it back to routing.",
 )
 @click.option(
+    "--limits/--no-limits",
+    default=True,
+    show_default=True,
+    help="Measure raw Kafka and the runtime floor after the pipeline (--no-limits: a long run "
+    "that builds history for the restart phase ends after it).",
+)
+@click.option(
     "--profile",
     type=click.Path(file_okay=False, path_type=Path),
     help="Sample each worker with py-spy during the throughput phase into DIR/<worker>.raw "
@@ -140,6 +147,7 @@ def bench(
     timeout: float,
     keep: bool,
     restart: bool,
+    limits: bool,
     profile: Path | None,
 ) -> None:
     """Throughput, latency and memory of the pipeline against the raw Kafka limit and the
@@ -155,6 +163,7 @@ def bench(
         seed=seed,
         partitions=base.topic_partitions,
         restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
+        limits=limits,
     )
     began = time.monotonic()
     console = Console()
@@ -278,6 +287,8 @@ class BenchRun:
             finally:
                 tracker.stop()
         self.stop_workers()
+        if not r.limits:
+            return
         count = max(MIN_RAW_MESSAGES, r.pipeline_messages)
         size = max(1, round(r.pipeline_avg_message_bytes))
         task = self.progress.add_task("raw Kafka produce+consume", total=2 * count)

@@ -25,7 +25,8 @@ pipeline at full speed (N orders produced as fast as the producer allows)
     the same window), ``worker_cpu_ms_per_order`` (all workers' CPU over completed orders),
     ``broker_cpu_ms_per_order`` (the local broker's, which also serves the bench's own
     producer and readers; 0 on an external cluster)
-raw Kafka limit (confluent-kafka, same broker, same message count and size)
+raw Kafka limit (confluent-kafka, same broker, same message count and size; with
+``--no-limits``, ``limits`` is false and these, the runtime floor's and the ratios are all 0)
     ``raw_messages`` (``pipeline_messages``, at least 10,000), ``raw_message_bytes`` (the
     pipeline's mean), ``raw_produce_msgs_per_s``,
     ``raw_consume_msgs_per_s``, ``raw_roundtrip_msgs_per_s`` (count over produce time plus
@@ -130,6 +131,7 @@ class BenchResult:
     latency_max_ms: float = 0.0
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     worker_peak_rss_mb_max: float = 0.0
+    limits: bool = True
     restart_probes: int = 0
     restart_history_orders: int = 0
     restart_ready_seconds: float = 0.0
@@ -210,7 +212,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
     done = f"{r.orders_completed:,} / {r.orders:,}"
     outcomes = ", ".join(f"{k.lower()} {v}" for k, v in r.outcomes.items() if v)
     rss = ", ".join(f"{x:,.0f}" for x in r.worker_peak_rss_mb) or "-"
-    return [
+    rows = [
         ("raw Kafka", "produce", f"{_n(r.raw_produce_msgs_per_s)} msg/s"),
         ("raw Kafka", "consume", f"{_n(r.raw_consume_msgs_per_s)} msg/s"),
         ("raw Kafka", "produce + consume", f"{_n(r.raw_roundtrip_msgs_per_s)} msg/s"),
@@ -222,6 +224,11 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             "orders/s ceiling",
             f"{_n(r.floor_orders_per_s_ceiling)} at {r.pipeline_messages_per_order:.1f} msg/order",
         ),
+    ]
+    if not r.limits:
+        rows = [("limits", "raw Kafka and runtime floor", "not measured (--no-limits)")]
+    return [
+        *rows,
         ("pipeline", "orders completed", f"{done} in {r.pipeline_seconds:.1f} s"),
         ("pipeline", "throughput", f"{_n(r.pipeline_orders_per_s, 1)} orders/s"),
         ("pipeline", "messages moved", f"{_n(r.pipeline_msgs_per_s)} msg/s"),
@@ -234,10 +241,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
         ("pipeline", "CPU per order", _cpu(r)),
         ("pipeline", "outcomes", outcomes or "-"),
-        ("ratio", "pipeline / raw produce", f"{r.ratio_vs_raw_produce:.3f}"),
-        ("ratio", "pipeline / raw consume", f"{r.ratio_vs_raw_consume:.3f}"),
-        ("ratio", "pipeline / raw produce + consume", f"{r.ratio_vs_raw_roundtrip:.3f}"),
-        ("ratio", "pipeline / runtime floor", f"{r.ratio_vs_floor:.3f}"),
+        *_ratios(r),
         (
             "latency",
             "offered load",
@@ -260,6 +264,17 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"workers ready {r.workers_ready_seconds:.1f} s; world {r.world_records:,} records "
             f"loaded in {r.world_load_seconds:.1f} s; total {r.total_seconds:.0f} s",
         ),
+    ]
+
+
+def _ratios(r: BenchResult) -> list[tuple[str, str, str]]:
+    if not r.limits:
+        return []
+    return [
+        ("ratio", "pipeline / raw produce", f"{r.ratio_vs_raw_produce:.3f}"),
+        ("ratio", "pipeline / raw consume", f"{r.ratio_vs_raw_consume:.3f}"),
+        ("ratio", "pipeline / raw produce + consume", f"{r.ratio_vs_raw_roundtrip:.3f}"),
+        ("ratio", "pipeline / runtime floor", f"{r.ratio_vs_floor:.3f}"),
     ]
 
 
