@@ -30,6 +30,7 @@ Every function is pure over :class:`~streams.core.inventory.stock.SkuInventory`.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, replace
 
 from streams.core.inventory.stock import SkuInventory, Waiter
@@ -72,8 +73,10 @@ def wait(
         since_ms=since_ms,
         seen_free=min(free, seen_available),
     )
-    others = [w for w in state.waiters if w.order_id != order_id]
-    return replace(state, waiters=tuple(sorted([*others, waiter], key=Waiter.line_key)))
+    # The line is kept in order: one insertion, not a sort (a hot sku's line runs to thousands).
+    line = [w for w in state.waiters if w.order_id != order_id] if old else list(state.waiters)
+    bisect.insort(line, waiter, key=Waiter.line_key)
+    return replace(state, waiters=tuple(line))
 
 
 def leave(state: SkuInventory, order_id: str) -> SkuInventory:
