@@ -11,6 +11,7 @@ path is a dictionary lookup, fastavro and pydantic.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
+from schemas.internal import RecordBatch
 from schemas.models import Message, message_type
 from schemas.store import Schema, SchemaStore, default_store
 
@@ -161,6 +163,41 @@ class Codec:
         out.write(writer.header)
         schemaless_writer(out, writer.schema, record)
         return out.getvalue()
+
+    def encode_batch(self, records: Sequence[tuple[bytes, bytes]]) -> bytes:
+        """A ``RecordBatch`` of (key, encoded value) pairs, in this codec's wire format: many
+        records of one partition in one message (the outbox sends internal records so). The
+        values are carried as they are; no model is built on the way."""
+        writer = self._writers.get(RecordBatch)
+        if writer is None:
+            writer = self._writers[RecordBatch] = self._writer_for(RecordBatch)
+        out = BytesIO()
+        out.write(writer.header)
+        entries = [{"key": key, "value": value} for key, value in records]
+        schemaless_writer(out, writer.schema, {"records": entries})
+        return out.getvalue()
+
+    def unpack(self, data: bytes) -> list[tuple[bytes, bytes]] | None:
+        """The (key, value) pairs of a ``RecordBatch``, in order; None when ``data`` is a
+        record of another type (or no record: decoding it then says why). A batch that cannot
+        be read raises :class:`DecodeError`."""
+        try:
+            reader, start = self._find_reader(data)
+        except DecodeError:
+            return None
+        if reader.model is not RecordBatch:
+            return None
+        body = BytesIO(data)
+        body.seek(start)
+        try:
+            batch = cast(dict[str, Any], schemaless_reader(body, reader.writer, reader.reader))
+        except Exception as exc:  # fastavro raises many kinds on corrupt input
+            raise DecodeError(f"corrupt RecordBatch body: {type(exc).__name__}: {exc}") from exc
+        if body.tell() != len(data):
+            raise DecodeError(
+                f"corrupt RecordBatch body: {len(data) - body.tell()} bytes left after the record"
+            )
+        return [(entry["key"], entry["value"]) for entry in batch["records"]]
 
     def _writer_for(self, model_type: type[Message]) -> _Writer:
         name = getattr(model_type, "avro_name", None)

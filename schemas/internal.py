@@ -91,3 +91,21 @@ class OrderPurge(Message):
     order_id: Id
     forget: bool = False
     issued_at: Timestamp
+
+
+class BatchedRecord(DomModel):
+    """One record of a :class:`RecordBatch`: its key and its encoded value."""
+
+    key: bytes
+    value: bytes
+
+
+class RecordBatch(Message):
+    """The records one batch of a stage sends to one partition of an internal topic, carried
+    in one message (``streams/runtime/outbox.py`` packs and unpacks them; the codec's
+    :meth:`~schemas.codec.Codec.encode_batch` and :meth:`~schemas.codec.Codec.unpack` skip
+    this model on the way, it is here for the schema store)."""
+
+    avro_name: ClassVar[str] = "dom.v1.RecordBatch"
+
+    records: tuple[BatchedRecord, ...] = ()

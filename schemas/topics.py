@@ -29,6 +29,9 @@ class Topic:
     description: str = ""
     table: str | None = None  # a stage table's changelog: the table's name
     max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
+    batched: bool = False
+    """The records a stage's batch sends here go in one ``RecordBatch`` message per partition
+    (streams/runtime/envelopes.py); its readers take both that and single records."""
 
     def config(self) -> dict[str, str]:
         """Topic-level configs for CreateTopics."""
@@ -180,6 +183,7 @@ SKU_COMMANDS = Topic(
     _records("SkuCommand"),
     Direction.INTERNAL,
     description="Reserve/release/consume requests to the owner of a sku",
+    batched=True,
 )
 SKU_RESULTS = Topic(
     "dom.internal.sku-results.v1",
@@ -188,6 +192,7 @@ SKU_RESULTS = Topic(
     Direction.INTERNAL,
     description="Sku owners' answers, and the order stage's retention commands, to the owner "
     "of the order",
+    batched=True,
 )
 
 INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)

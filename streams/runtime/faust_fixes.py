@@ -58,9 +58,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.consumer.fetcher import PartitionRecords
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
@@ -253,6 +255,8 @@ TOUCHED: tuple[tuple[str, object, str], ...] = (
     ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "_ensure_consumer"),
     ("faust AIOKafkaConsumerThread", AIOKafkaConsumerThread, "call_thread"),
     ("aiokafka PartitionRecords", PartitionRecords, "_unpack_records"),
+    ("faust aiokafka Producer", FaustProducer, "_ensure_producer"),
+    ("aiokafka AIOKafkaProducer", AIOKafkaProducer, "_partition"),  # the outbox's batches
 )
 """Every attribute of Faust's classes the runtime patches or calls (the instance attributes it
 reads, like ``_committed_offset``, are checked by the integration tests that run a worker)."""

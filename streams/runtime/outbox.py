@@ -51,10 +51,11 @@ from faust.streams import _current_event
 
 from config.settings import Settings
 from schemas import topics as registry
-from schemas.codec import Codec
+from schemas.codec import Codec, DecodeError
 from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
+from streams.runtime import envelopes
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.batches import event_batches
 from streams.runtime.faust_fixes import read_again, start_offset
@@ -200,7 +201,10 @@ class Outbox:
         self.metrics = metrics
         self._app = app
         self._settings = settings
-        self._topics: dict[str, tuple[str, str]] = {}
+        self._topics: dict[str, tuple[str, str, bool]] = {}
+        self._batched = frozenset(
+            settings.topic(topic.name) for topic in registry.ALL_TOPICS if topic.batched
+        )
         self._dlq = settings.topic(registry.DLQ.name)
         self._refusers: dict[str, Refuse] = {}
         self.stalls = StallWatch()
@@ -229,7 +233,7 @@ class Outbox:
             topic = self._settings.topic(record.topic)
             sent = await self._app.producer.send(topic, record.key, None, None, None, None)
             return topic, cast("asyncio.Future[Any]", sent)
-        topic, key_field = self._route(record.avro_name)
+        topic, key_field, _ = self._route(record.avro_name)
         key = str(getattr(record, key_field)).encode()
         sent = await self._app.producer.send(
             topic, key, self.codec.encode(record), None, None, None
@@ -237,7 +241,36 @@ class Outbox:
         return topic, cast("asyncio.Future[Any]", sent)
 
     async def send_all(self, records: Iterable[Output]) -> list[Delivery]:
-        return [await self.send(record) for record in records]
+        """Send a batch's records: those of a ``batched`` topic in one ``RecordBatch`` per
+        partition (:mod:`.envelopes`), after the others, each alone."""
+        deliveries: list[Delivery] = []
+        packed: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        for record in records:
+            if isinstance(record, Tombstone):
+                deliveries.append(await self.send(record))
+                continue
+            topic, key_field, batched = self._route(record.avro_name)
+            if not batched:
+                deliveries.append(await self.send(record))
+                continue
+            key = str(getattr(record, key_field)).encode()
+            where = (topic, self._partition_of(topic, key))
+            packed.setdefault(where, []).append((key, self.codec.encode(record)))
+        producer = self._app.producer
+        for (topic, partition), entries in packed.items():
+            for run in envelopes.batches(entries):
+                value = self.codec.encode_batch(run)
+                # Keyed by its first record's key, for whoever reads the topic by hand.
+                sent = await producer.send(topic, run[0][0], value, partition, None, None)
+                deliveries.append((topic, cast("asyncio.Future[Any]", sent)))
+        return deliveries
+
+    def _partition_of(self, topic: str, key: bytes) -> int:
+        """The partition the producer's partitioner gives ``key`` (a stage reads only once
+        its producer knows every topic: streams/runtime/topic_check.py)."""
+        producer: Any = self._app.producer
+        partition: int = producer._ensure_producer()._partition(topic, None, None, None, key, None)
+        return partition
 
     async def send_letter(self, letter: DeadLetter) -> Delivery:
         sent = await self._app.producer.send(
@@ -245,11 +278,12 @@ class Outbox:
         )
         return self._dlq, cast("asyncio.Future[Any]", sent)
 
-    def _route(self, avro_name: str) -> tuple[str, str]:
+    def _route(self, avro_name: str) -> tuple[str, str, bool]:
+        """The record's topic (prefixed), its key field, and whether the topic is batched."""
         route = self._topics.get(avro_name)
         if route is None:
             topic = registry.topic_for(avro_name)
-            route = (self._settings.topic(topic.name), topic.key)
+            route = (self._settings.topic(topic.name), topic.key, topic.batched)
             self._topics[avro_name] = route
         return route
 
@@ -327,8 +361,8 @@ class Outbox:
                 )
                 m.holes_filled.labels(stage).inc(len(missing))
                 for lost in missing:
-                    await self._apply(lost, batch, sends)
-            await self._apply(event, batch, sends)
+                    await self._apply_each(lost, batch, sends)
+            await self._apply_each(event, batch, sends)
         if batch.table is not None:
             await self._settle(batch, batch.table, sends)
         await self._app.producer.flush()
@@ -344,6 +378,23 @@ class Outbox:
         m.sent(stage, sends.records)
         m.batch_size.labels(stage).observe(len(events))
         m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+
+    async def _apply_each(self, event: Any, batch: _Batch, sends: Sends) -> None:
+        """Apply the input, or each record of a ``RecordBatch`` in turn (:mod:`.envelopes`);
+        a batch that cannot be read is dead-lettered whole, with the reason."""
+        if event.message.topic not in self._batched:
+            await self._apply(event, batch, sends)
+            return
+        try:
+            records = self.codec.unpack(event.value)
+        except DecodeError as exc:
+            sends.dead_letter(event, exc.reason, batch.stage, "undecodable")
+            return
+        if records is None:  # a record sent alone
+            await self._apply(event, batch, sends)
+            return
+        for record in envelopes.unpacked(event, records):
+            await self._apply(record, batch, sends)
 
     async def _apply(self, event: Any, batch: _Batch, sends: Sends) -> None:
         # Tables write their changelog to the partition of the current event.

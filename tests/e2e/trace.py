@@ -21,17 +21,21 @@ def trace_orders(pipeline: Pipeline, order_ids: set[str], limit: int = 3) -> str
     lines: dict[str, list[str]] = defaultdict(list)
     for topic in TOPICS:
         for message in pipeline.read_changelog_messages(topic, quiet=2.0):
-            record = pipeline.codec.decode(message.value())
-            order_id = getattr(record, "order_id", None)
-            if order_id in wanted:
+            packed = pipeline.codec.unpack(message.value())
+            values = [message.value()] if packed is None else [v for _, v in packed]
+            for value in values:
+                record = pipeline.codec.decode(value)
+                order_id = getattr(record, "order_id", None)
+                if order_id not in wanted:
+                    continue
                 summary = {
                     k: v
                     for k, v in record.model_dump(mode="json").items()
                     if k in ("command_id", "status", "ok", "attempt", "reason", "action", "holds")
                 }
                 lines[order_id].append(
-                    f"  {message.timestamp()[1]} {topic}[{message.partition()}]@{message.offset()} "
-                    f"{type(record).__name__} {summary}"
+                    f"  {message.timestamp()[1]} {topic}[{message.partition()}]"
+                    f"@{message.offset()} {type(record).__name__} {summary}"
                 )
     changelog = f"{pipeline.settings.app_id}-orders-changelog"
     for message in pipeline.read_changelog_messages_raw(changelog):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from config.settings import Settings
 from schemas.codec import Codec
 from schemas.dlq import HEADER_ERROR, HEADER_STAGE
@@ -35,6 +37,7 @@ class FakeEvent:
         self.message = message
         self.key = message.key
         self.value = message.value
+        self.headers: list[tuple[str, bytes]] = []
 
 
 class Letter:
@@ -55,17 +58,28 @@ class Letter:
 
 
 class FakeProducer:
-    """Records every send and flush, in the order the outbox made them."""
+    """Records every send and flush, in the order the outbox made them; partitions keys as
+    the real producer does, over ``partitions``."""
 
-    def __init__(self, log: list[str]) -> None:
+    def __init__(self, log: list[str], partitions: int = 6) -> None:
         self.log = log
         self.sent: list[tuple[str, bytes, bytes, Any]] = []
+        self.partitions: list[Any] = []
+        self._partitions = list(range(partitions))
+
+    def _ensure_producer(self) -> FakeProducer:
+        return self
+
+    def _partition(self, topic: str, p: Any, k: Any, v: Any, key: bytes, sv: Any) -> int:
+        partition: int = DefaultPartitioner()(key, self._partitions, self._partitions)
+        return partition
 
     async def send(
         self, topic: str, key: bytes, value: bytes, partition: Any, timestamp: Any, headers: Any
     ) -> asyncio.Future[None]:
         self.log.append(f"send {topic}")
         self.sent.append((topic, key, value, headers))
+        self.partitions.append(partition)
         delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivered.set_result(None)  # the broker took it
         return delivered
@@ -130,9 +144,21 @@ class Run:
         asyncio.run(self.outbox._batch(list(events), batch))
 
     def records(self) -> list[Message]:
-        """Every record sent but dead letters, decoded, in order."""
+        """Every record sent but dead letters, decoded, in order (those of a ``RecordBatch``
+        in its order)."""
         dlq = self.settings.topic("dom.dlq.v1")
-        return [self.codec.decode(v) for t, _, v, _ in self.app.producer.sent if t != dlq]
+        return [self.codec.decode(v) for t, _, v, _ in self.messages() if t != dlq]
+
+    def messages(self) -> list[tuple[str, bytes, bytes, Any]]:
+        """(topic, key, value, headers) of every record sent, a ``RecordBatch``'s unpacked."""
+        out = []
+        for topic, key, value, headers in self.app.producer.sent:
+            packed = self.codec.unpack(value) if value is not None else None
+            if packed is None:
+                out.append((topic, key, value, headers))
+            else:
+                out += [(topic, k, v, headers) for k, v in packed]
+        return out
 
     def letters(self) -> list[Letter]:
         dlq = self.settings.topic("dom.dlq.v1")

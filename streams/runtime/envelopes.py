@@ -1,0 +1,87 @@
+"""Internal records in batches: what one stage batch sends to one partition of an internal
+topic travels in one message, a ``RecordBatch`` of (key, value) pairs.
+
+The order stage sends a reservation per sku of every order, and each sku's owner answers
+each one: one Kafka record apiece was about four of the fifteen messages an order cost, and a
+record costs a produce, a fetch, a Faust event and an offset to track however small it is.
+Packed per partition, a batch of a hundred orders sends six messages where it sent two
+hundred.
+
+Only topics the registry marks ``batched`` are packed (the sku commands and results). The
+sender computes each record's partition with the producer's own partitioner, so a record lands
+where it would have landed alone and every sku (every order) still has one owner. The reader
+unpacks a ``RecordBatch`` into one event per record, in order, each with its own key and value
+and the message's place (topic, partition, offset, time): the stage's handler, its table's
+changelog partition, the dead-letter topic (an undecodable record inside a batch goes there
+alone, with its own key and value) and the replay marks of :mod:`streams.core.replays` see
+what they saw of a record that came alone. All of a batch's records share its offset, and all
+are applied in the one stage batch that reads it, so what the marks say of an offset holds
+for each of them. Single records are read as before: a record sent outside any batch (a
+timer's) and the records of a worker of an earlier release stay valid input.
+
+Rolling upgrade: a worker of a release before batching cannot read a ``RecordBatch`` (it
+would dead-letter it). Upgrading to this release stops every worker of the older one first
+(README, "Upgrading").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+MAX_BATCH_BYTES = 256 * 1024
+"""Most key and value bytes one ``RecordBatch`` carries: a quarter of the broker's and the
+producer's 1 MiB default, so a batch never meets either limit (a record alone larger than
+this goes in a batch of its own)."""
+
+
+class BatchedMessage:
+    """One record of a ``RecordBatch`` as a stage sees a message: its own key and value, and
+    everything else (topic, partition, offset, timestamp, generation) of the message that
+    carried it."""
+
+    __slots__ = ("_carrier", "key", "value")
+
+    def __init__(self, carrier: Any, key: bytes, value: bytes) -> None:
+        self.key = key
+        self.value = value
+        self._carrier = carrier
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._carrier, name)
+
+
+class BatchedEvent:
+    """One record of a ``RecordBatch`` as a stage sees an event (key, value, headers,
+    message)."""
+
+    __slots__ = ("__weakref__", "headers", "key", "message", "value")
+
+    def __init__(self, carrier: Any, key: bytes, value: bytes) -> None:
+        self.key = key
+        self.value = value
+        self.headers = carrier.headers
+        self.message = BatchedMessage(carrier.message, key, value)
+
+
+def unpacked(event: Any, records: Sequence[tuple[bytes, bytes]]) -> list[BatchedEvent]:
+    """The events of the records a ``RecordBatch`` event carries, in their order."""
+    return [BatchedEvent(event, key, value) for key, value in records]
+
+
+def batches(
+    records: Sequence[tuple[bytes, bytes]], max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[list[tuple[bytes, bytes]]]:
+    """``records`` in order, cut into runs of at most ``max_bytes`` of keys and values (a
+    record larger than that alone)."""
+    run: list[tuple[bytes, bytes]] = []
+    size = 0
+    for key, value in records:
+        length = len(key) + len(value)
+        if run and size + length > max_bytes:
+            yield run
+            run, size = [], 0
+        run.append((key, value))
+        size += length
+    if run:
+        yield run

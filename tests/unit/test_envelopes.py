@@ -1,0 +1,234 @@
+"""Internal records in batches (streams/runtime/envelopes.py): a stage batch sends one message
+per partition of a batched topic, and a reader applies each record in it as if it had come
+alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from schemas.internal import SkuAction, SkuCommand, SkuResult
+from schemas.models import Availability
+from streams.runtime import envelopes
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.outbox import Sends
+from tests.unit.batch_fakes import Run
+from tests.unit.factories import T0
+
+COMMANDS = "dom.internal.sku-commands.v1"
+RESULTS = "dom.internal.sku-results.v1"
+
+
+def command(order_id: str, sku: str) -> SkuCommand:
+    return SkuCommand(
+        command_id=f"{order_id}:{sku}",
+        order_id=order_id,
+        sku=sku,
+        action=SkuAction.RESERVE,
+        attempt=1,
+        issued_at=T0,
+    )
+
+
+def partition_of(key: str, partitions: int = 6) -> int:
+    every = list(range(partitions))
+    partition: int = DefaultPartitioner()(key.encode(), every, every)
+    return partition
+
+
+class Sender:
+    """A stage that sends, for each input, the records its value names."""
+
+    def __init__(self, records: dict[str, list[Any]]) -> None:
+        self.records = records
+
+    async def handle(self, event: Any, sends: Sends) -> None:
+        sends.add(self.records[event.value.decode()])
+
+
+def test_a_batch_sends_one_message_per_partition_of_a_batched_topic() -> None:
+    run = Run()
+    skus = [f"SKU-{n}" for n in range(40)]
+    commands = [command(f"O-{n}", sku) for n, sku in enumerate(skus)]
+    status = Availability(sku="SKU-0", total_available=1, updated_at=T0)
+    sender = Sender({"a": commands[:20], "b": [status, *commands[20:]]})
+    run.batch([run.event("in", "k", b"a"), run.event("in", "k", b"b")], sender.handle)
+
+    topic = run.settings.topic(COMMANDS)
+    carried = [
+        (key, value, partition)
+        for (t, key, value, _), partition in zip(
+            run.app.producer.sent, run.app.producer.partitions, strict=True
+        )
+        if t == topic
+    ]
+    wanted_partitions = {partition_of(sku) for sku in skus}
+    assert sorted(p for _, _, p in carried) == sorted(wanted_partitions)  # one message each
+    for key, value, partition in carried:
+        inside = run.codec.unpack(value)
+        assert inside is not None
+        assert {partition_of(k.decode()) for k, _ in inside} == {partition}
+        assert key == inside[0][0]
+    # every command once, in the order the stage sent them within its partition
+    sent = [r for r in run.records() if isinstance(r, SkuCommand)]
+    assert sorted(c.command_id for c in sent) == sorted(c.command_id for c in commands)
+    for partition in wanted_partitions:
+        mine = [c.command_id for c in commands if partition_of(c.sku) == partition]
+        assert [c.command_id for c in sent if partition_of(c.sku) == partition] == mine
+    # a contract record still goes alone
+    assert [r for r in run.records() if isinstance(r, Availability)] == [status]
+
+
+class Reader:
+    """A stage that notes what it sees of each input and counts it in its key's value."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.raw = run.table()
+        self.table: BatchTable[dict[str, int]] = BatchTable(
+            self.raw, json.loads, lambda v: json.dumps(v).encode()
+        )
+        self.seen: list[tuple[bytes, str, int, int]] = []
+
+    async def handle(self, event: Any, sends: Sends) -> None:
+        record = self.run.codec.decode_as(event.value, SkuCommand)
+        if event.key != record.sku.encode():
+            sends.dead_letter(event, f"key must be the sku {record.sku!r}", "test", "bad_key")
+            return
+        message = event.message
+        self.seen.append((event.key, record.command_id, message.partition, message.offset))
+        value = self.table.get(event.key) or {"n": 0}
+        self.table.put(event.key, {"n": value["n"] + 1}, event)
+
+
+def packed(run: Run, *records: tuple[bytes, Any]) -> bytes:
+    return run.codec.encode_batch(
+        [
+            (key, value if isinstance(value, bytes) else run.codec.encode(value))
+            for key, value in records
+        ]
+    )
+
+
+def test_each_record_of_a_batch_is_applied_alone_with_the_messages_place() -> None:
+    run = Run()
+    reader = Reader(run)
+    topic = run.settings.topic(COMMANDS)
+    first = run.event(topic, "SKU-1", b"unused", partition=3)  # offset 0: a record alone
+    first.value = first.message.value = run.codec.encode(command("O-0", "SKU-1"))
+    batch = run.event(
+        topic,
+        "SKU-1",
+        packed(
+            run,
+            (b"SKU-1", command("O-1", "SKU-1")),
+            (b"SKU-2", command("O-2", "SKU-2")),
+            (b"SKU-1", command("O-3", "SKU-1")),
+        ),
+        partition=3,
+    )
+    run.batch([first, batch], reader.handle, reader.table)
+
+    assert reader.seen == [
+        (b"SKU-1", "O-0:SKU-1", 3, 0),
+        (b"SKU-1", "O-1:SKU-1", 3, 1),
+        (b"SKU-2", "O-2:SKU-2", 3, 1),
+        (b"SKU-1", "O-3:SKU-1", 3, 1),
+    ]
+    assert {k.decode(): json.loads(v)["n"] for k, v in reader.raw.items()} == {
+        "SKU-1": 3,
+        "SKU-2": 1,
+    }
+    # each key's changelog record goes to the partition of the message that carried it
+    assert {key: event.message.partition for key, _, event in reader.raw.writes} == {
+        b"SKU-1": 3,
+        b"SKU-2": 3,
+    }
+    assert run.letters() == []
+
+
+def test_a_bad_record_in_a_batch_is_dead_lettered_alone_and_the_others_apply() -> None:
+    run = Run()
+    reader = Reader(run)
+    topic = run.settings.topic(COMMANDS)
+    batch = run.event(
+        topic,
+        "SKU-1",
+        packed(
+            run,
+            (b"SKU-1", command("O-1", "SKU-1")),
+            (b"SKU-9", command("O-2", "SKU-2")),  # under another sku's key
+            (b"SKU-3", b"\xc3\x01not avro"),
+            (b"SKU-4", command("O-4", "SKU-4")),
+        ),
+    )
+    run.batch([batch], reader.handle, reader.table)
+
+    assert [seen[1] for seen in reader.seen] == ["O-1:SKU-1", "O-4:SKU-4"]
+    letters = run.letters()
+    assert [(letter.key, letter.stage) for letter in letters] == [
+        (b"SKU-9", "test"),
+        (b"SKU-3", "test"),
+    ]
+    assert "key must be the sku 'SKU-2'" in letters[0].error
+    assert letters[0].value == run.codec.encode(command("O-2", "SKU-2"))
+    assert letters[1].value == b"\xc3\x01not avro"
+
+
+def test_a_batch_that_cannot_be_read_is_dead_lettered_whole_with_the_reason() -> None:
+    run = Run()
+    reader = Reader(run)
+    topic = run.settings.topic(RESULTS)
+    whole = packed(run, (b"O-1", command("O-1", "SKU-1")))
+    broken = whole[:-3]
+    run.batch([run.event(topic, "O-1", broken)], reader.handle, reader.table)
+
+    assert reader.seen == []
+    [letter] = run.letters()
+    assert letter.value == broken
+    assert "corrupt RecordBatch body" in letter.error
+
+
+def test_a_topic_not_marked_batched_never_unpacks() -> None:
+    run = Run()
+    seen: list[bytes] = []
+
+    async def handle(event: Any, sends: Sends) -> None:
+        seen.append(event.value)
+
+    value = packed(run, (b"SKU-1", command("O-1", "SKU-1")))
+    run.batch([run.event(run.settings.topic("dom.stock.v1"), "SKU-1", value)], handle)
+    assert seen == [value]
+
+
+def test_results_to_one_order_keep_their_order_in_one_message() -> None:
+    run = Run()
+    results = [
+        SkuResult(
+            command_id=f"c{n}",
+            order_id="O-1",
+            sku=f"SKU-{n}",
+            action=SkuAction.RESERVE,
+            attempt=1,
+            ok=True,
+            at=T0,
+        )
+        for n in range(5)
+    ]
+    run.batch([run.event("in", "k", b"a")], Sender({"a": results}).handle)
+    [(topic, key, _, _)] = run.app.producer.sent
+    assert (topic, key) == (run.settings.topic(RESULTS), b"O-1")
+    assert run.records() == results
+
+
+def test_runs_are_cut_by_size_and_keep_order() -> None:
+    records = [(b"k%d" % n, b"x" * 100) for n in range(10)]
+    runs = list(envelopes.batches(records, max_bytes=310))
+    assert [len(run) for run in runs] == [3, 3, 3, 1]
+    assert [r for run in runs for r in run] == records
+    assert list(envelopes.batches([(b"big", b"y" * 1000)], max_bytes=10)) == [
+        [(b"big", b"y" * 1000)]
+    ]
+    assert list(envelopes.batches([])) == []
