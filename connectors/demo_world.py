@@ -219,14 +219,19 @@ def build_world(
     dcs: int = 4,
     customers: int = 5000,
     seed: int = 42,
+    stock_scale: int = 1,
 ) -> DemoWorld:
-    """The retailer: ``dcs`` DCs, ``stores`` stores, ``skus`` products, stock and customers."""
+    """The retailer: ``dcs`` DCs, ``stores`` stores, ``skus`` products, stock and customers;
+    ``stock_scale`` multiplies every opening quantity (a longer run that should meet the same
+    mix of outcomes, not sell out)."""
     if not 1 <= stores <= len(CITIES):
         raise ValueError(f"stores must be between 1 and {len(CITIES)}")
     if not 1 <= dcs <= len(DC_CITIES):
         raise ValueError(f"dcs must be between 1 and {len(DC_CITIES)}")
     if skus < 1:
         raise ValueError("skus must be at least 1")
+    if stock_scale < 1:
+        raise ValueError("stock_scale must be at least 1")
     rng = random.Random(seed)
     locations = _locations(rng, dcs, stores, now)
     products = tuple(_product(rng, n) for n in range(skus))
@@ -234,7 +239,7 @@ def build_world(
     rng.shuffle(ranks)
     # Zipf-like demand: a few bestsellers, a long tail.
     popularity = tuple(1.0 / (rank + 1) ** 0.9 for rank in ranks)
-    stock = _stock(rng, locations, products, popularity, now, seed)
+    stock = _stock(rng, locations, products, popularity, now, seed, stock_scale)
     people = tuple(_customer(rng, n) for n in range(customers))
     return DemoWorld(seed, locations, products, stock, people, popularity)
 
@@ -328,8 +333,10 @@ def _stock(
     popularity: tuple[float, ...],
     now: datetime,
     seed: int,
+    scale: int = 1,
 ) -> tuple[StockEvent, ...]:
-    """DCs deep, stores shallow, one SKU in sixteen scarce (a handful of units in one place)."""
+    """DCs deep, stores shallow, one SKU in sixteen scarce (a handful of units in one place);
+    every quantity but the safety stock times ``scale``."""
     dcs = [x.location_id for x in locations if x.kind is LocationKind.DC]
     stores = [x.location_id for x in locations if x.kind is LocationKind.STORE]
     events: list[StockEvent] = []
@@ -337,20 +344,23 @@ def _stock(
     def add(sku: str, location_id: str, kind: StockEventKind, quantity: int) -> None:
         events.append(_stock_event(seed, sku, location_id, kind, quantity, now))
 
+    def count(sku: str, location_id: str, quantity: int) -> None:
+        add(sku, location_id, StockEventKind.SNAPSHOT, quantity * scale)
+
     for product, weight in zip(products, popularity, strict=True):
         if rng.random() < 1 / 16:
-            add(product.sku, rng.choice(dcs + stores), StockEventKind.SNAPSHOT, rng.randint(0, 3))
+            count(product.sku, rng.choice(dcs + stores), rng.randint(0, 3))
             continue
         depth = 1 + int(weight * 400)  # bestsellers are stocked deeper
         for dc in rng.sample(dcs, rng.randint(max(1, len(dcs) - 2), len(dcs))):
-            add(product.sku, dc, StockEventKind.SNAPSHOT, rng.randint(20, 120) + depth)
+            count(product.sku, dc, rng.randint(20, 120) + depth)
             if weight > 0.05:  # keep a few bestsellers back at the DCs
                 add(product.sku, dc, StockEventKind.SAFETY_STOCK, 5)
         if product.hazmat or product.category == "furniture":
             continue  # stores do not carry these
         for store in stores:
             if rng.random() < 0.25:
-                add(product.sku, store, StockEventKind.SNAPSHOT, rng.randint(1, 6))
+                count(product.sku, store, rng.randint(1, 6))
     return tuple(events)
 
 

@@ -3,7 +3,9 @@ what plain confluent-kafka does on the same broker in the same run.
 
 Phases: a broker (``DOM_KAFKA_BOOTSTRAP``, or a local one in a temporary directory), fresh
 topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes, the demo world
-(locations, products, stock) and the default rules, then
+(locations, products, stock: every count times ``--stock-scale``, by default ``orders / 5,000``
+rounded up, so a long run meets the default run's mix of outcomes instead of selling out) and
+the default rules, then
 
 1. **throughput**: ``--orders`` orders as fast as the producer allows, timed until every order
    has its routing outcome and every shipment its fulfillment command; every record written
@@ -87,6 +89,7 @@ from dom.bench_world import (
     order_builder,
     process_cpu_seconds,
     py_spy_command,
+    stock_scale_for,
     world_records,
 )
 from schemas import topics as registry
@@ -105,6 +108,11 @@ from schemas.models import OrderPlaced
     "--latency-rate",
     type=click.FloatRange(min=0, min_open=True),
     help="Orders/s offered in the latency phase (default: half the measured maximum).",
+)
+@click.option(
+    "--stock-scale",
+    type=click.IntRange(min=1),
+    help="Times the demo world's opening stock (default: orders / 5,000, rounded up).",
 )
 @click.option("--seed", default=42, show_default=True, help="Same seed, same world and orders.")
 @click.option(
@@ -143,6 +151,7 @@ def bench(
     locations: int,
     latency_seconds: float,
     latency_rate: float | None,
+    stock_scale: int | None,
     seed: int,
     timeout: float,
     keep: bool,
@@ -157,6 +166,7 @@ def bench(
         orders=orders,
         workers=workers,
         skus=skus,
+        stock_scale=stock_scale or stock_scale_for(orders),
         locations=locations,
         latency_seconds=latency_seconds,
         latency_rate=latency_rate or 0.0,

@@ -5,7 +5,8 @@ The JSON line always carries the same keys, in this order (``BenchResult`` field
 that could not be measured is 0 (or an empty list), never missing:
 
 config
-    ``orders``, ``workers``, ``skus``, ``locations``, ``partitions``, ``latency_seconds``,
+    ``orders``, ``workers``, ``skus``, ``stock_scale`` (the opening stock's multiple),
+    ``locations``, ``partitions``, ``latency_seconds``,
     ``latency_rate`` (the ``--latency-rate`` asked for; 0: half the measured maximum),
     ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``:
     DOM_KAFKA_BOOTSTRAP)
@@ -85,6 +86,7 @@ class BenchResult:
     orders: int = 0
     workers: int = 0
     skus: int = 0
+    stock_scale: int = 1
     locations: int = 0
     partitions: int = 0
     latency_seconds: float = 0.0
@@ -255,8 +257,8 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         (
             "config",
             "run",
-            f"{r.orders:,} orders, {r.workers} workers, {r.skus:,} skus, {r.locations} locations, "
-            f"{r.partitions} partitions, {r.broker} broker, seed {r.seed}",
+            f"{r.orders:,} orders, {r.workers} workers, {r.skus:,} skus (stock x{r.stock_scale}), "
+            f"{r.locations} locations, {r.partitions} partitions, {r.broker} broker, seed {r.seed}",
         ),
         (
             "config",

@@ -270,11 +270,29 @@ def world_records(result: BenchResult, now: datetime) -> tuple[DemoWorld, list[M
 
     r = result
     dcs = min(len(DC_CITIES), max(1, r.locations // 10))
-    world = build_world(now=now, skus=r.skus, stores=r.locations - dcs, dcs=dcs, seed=r.seed)
+    world = build_world(
+        now=now,
+        skus=r.skus,
+        stores=r.locations - dcs,
+        dcs=dcs,
+        seed=r.seed,
+        stock_scale=r.stock_scale,
+    )
     rules = load_rule_file(
         DEFAULT_RULES.read_text(), str(DEFAULT_RULES), updated_by="dom-bench", now=now
     )
     return world, [*rules, *world.records()]
+
+
+STOCKED_FOR_ORDERS = 5000
+"""The orders the demo world's opening stock is made for (the bench's default run)."""
+
+
+def stock_scale_for(orders: int) -> int:
+    """How many times the demo world's stock a run of ``orders`` gets: a run of 100,000 meets
+    the mix of outcomes of a default run (a few backorders, on the scarce skus) instead of
+    selling out its bestsellers after the first few thousand orders."""
+    return max(1, -(-orders // STOCKED_FOR_ORDERS))
 
 
 def order_builder(

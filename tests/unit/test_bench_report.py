@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dom.bench_report import BenchResult, table_rows
+from dom.bench_world import stock_scale_for
 
 
 def test_a_run_without_limits_says_so_instead_of_showing_zero_rates() -> None:
@@ -20,3 +21,7 @@ def test_a_full_run_shows_the_limits_and_the_ratios() -> None:
     rows = table_rows(r)
     assert ("raw Kafka", "produce", "1,000 msg/s") in rows
     assert ("ratio", "pipeline / raw produce", "0.250") in rows
+
+
+def test_a_longer_run_gets_its_world_stocked_for_it() -> None:
+    assert [stock_scale_for(n) for n in (1, 5000, 5001, 100_000, 1_000_000)] == [1, 1, 2, 20, 200]

@@ -59,6 +59,24 @@ def test_same_arguments_same_world_and_seed_changes_it() -> None:
     assert a.products != b.products and a.stock != b.stock
 
 
+def test_a_stock_scale_multiplies_the_counts_and_keeps_the_world() -> None:
+    plain = build_world(now=NOW, skus=300, stores=8, seed=5)
+    deep = build_world(now=NOW, skus=300, stores=8, seed=5, stock_scale=3)
+    assert (deep.locations, deep.products) == (plain.locations, plain.products)
+    pairs = list(zip(plain.stock, deep.stock, strict=True))
+    for before, after in pairs:
+        assert (after.sku, after.location_id, after.kind) == (
+            before.sku,
+            before.location_id,
+            before.kind,
+        )
+        wanted = before.quantity * (3 if before.kind is StockEventKind.SNAPSHOT else 1)
+        assert after.quantity == wanted  # safety stock stays as it was
+    assert any(b.kind is StockEventKind.SAFETY_STOCK for b, _ in pairs)
+    with pytest.raises(ValueError, match="stock_scale"):
+        build_world(now=NOW, skus=3, stock_scale=0)
+
+
 def test_counts_ids_and_capabilities() -> None:
     w = world()
     assert len(w.dcs) == 4 and len(w.stores) == 36
