@@ -33,7 +33,10 @@ class PipelineMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.events_in = Counter(
-            "dom_stage_events_in", "Inputs a stage took from its topics.", ["stage"], registry=r
+            "dom_stage_events_in",
+            "Inputs a stage took from its topics (each record of a RecordBatch counts).",
+            ["stage"],
+            registry=r,
         )
         self.records_out = Counter(
             "dom_stage_records_out", "Records a stage sent.", ["stage", "record"], registry=r
@@ -79,7 +82,7 @@ class PipelineMetrics:
         )
         self.batch_size = Histogram(
             "dom_stage_batch_size",
-            "Inputs per batch.",
+            "Inputs per batch (records: each of a RecordBatch counts).",
             ["stage"],
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
             registry=r,

@@ -102,6 +102,8 @@ class Sends:
     inputs: list[tuple[Any, int, int]] = field(default_factory=list)
     """Each input applied, with where its records and letters start: what is taken back when
     the work after the batch fails for the input's key."""
+    unreadable: int = 0
+    """Inputs dead-lettered before the stage saw them (a ``RecordBatch`` that cannot be read)."""
     batch_from: dict[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> the batch's first offset there (lowered by a hole it fills). The
     records of every input before it went out before the batch began: a stage may note that in
@@ -373,10 +375,11 @@ class Outbox:
         await confirm_delivery(stage, deliveries)  # before the inputs are acked
         for kind, _ in sends.letters:
             m.dead_letters.labels(stage, kind).inc()
-        m.events_in.labels(stage).inc(len(events))
+        # Inputs are records: each of a RecordBatch counts, as each was applied alone.
+        m.events_in.labels(stage).inc(len(sends.inputs) + sends.unreadable)
         m.events_failed.labels(stage).inc(len(sends.letters))
         m.sent(stage, sends.records)
-        m.batch_size.labels(stage).observe(len(events))
+        m.batch_size.labels(stage).observe(len(sends.inputs))
         m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
 
     async def _apply_each(self, event: Any, batch: _Batch, sends: Sends) -> None:
@@ -389,6 +392,7 @@ class Outbox:
             records = self.codec.unpack(event.value)
         except DecodeError as exc:
             sends.dead_letter(event, exc.reason, batch.stage, "undecodable")
+            sends.unreadable += 1
             return
         if records is None:  # a record sent alone
             await self._apply(event, batch, sends)

@@ -147,6 +147,16 @@ def test_each_record_of_a_batch_is_applied_alone_with_the_messages_place() -> No
         b"SKU-2": 3,
     }
     assert run.letters() == []
+    assert counted(run) == (4, 0)  # inputs are records: the SRE's rates mean what they did
+
+
+def counted(run: Run) -> tuple[float, float]:
+    """The stage's dom_stage_events_in and dom_stage_events_failed."""
+    m = run.outbox.metrics
+    return (
+        m.events_in.labels(run.stage)._value.get(),
+        m.events_failed.labels(run.stage)._value.get(),
+    )
 
 
 def test_a_bad_record_in_a_batch_is_dead_lettered_alone_and_the_others_apply() -> None:
@@ -189,6 +199,7 @@ def test_a_batch_that_cannot_be_read_is_dead_lettered_whole_with_the_reason() ->
     [letter] = run.letters()
     assert letter.value == broken
     assert "corrupt RecordBatch body" in letter.error
+    assert counted(run) == (1, 1)
 
 
 def test_a_topic_not_marked_batched_never_unpacks() -> None:
