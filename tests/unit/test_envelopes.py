@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from schemas.internal import SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability
 from streams.runtime import envelopes
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.outbox import Sends
-from tests.unit.batch_fakes import Run
+from tests.unit.batch_fakes import FakeEvent, Run
 from tests.unit.factories import T0
 
 COMMANDS = "dom.internal.sku-commands.v1"
@@ -32,10 +30,9 @@ def command(order_id: str, sku: str) -> SkuCommand:
     )
 
 
-def partition_of(key: str, partitions: int = 6) -> int:
-    every = list(range(partitions))
-    partition: int = DefaultPartitioner()(key.encode(), every, every)
-    return partition
+def partition_of(run: Run, key: str) -> int:
+    """Where the run's producer puts ``key`` (its partitioner is the real producer's)."""
+    return run.app.producer._partition("any", None, None, None, key.encode(), None)
 
 
 class Sender:
@@ -64,19 +61,19 @@ def test_a_batch_sends_one_message_per_partition_of_a_batched_topic() -> None:
         )
         if t == topic
     ]
-    wanted_partitions = {partition_of(sku) for sku in skus}
+    wanted_partitions = {partition_of(run, sku) for sku in skus}
     assert sorted(p for _, _, p in carried) == sorted(wanted_partitions)  # one message each
     for key, value, partition in carried:
         inside = run.codec.unpack(value)
         assert inside is not None
-        assert {partition_of(k.decode()) for k, _ in inside} == {partition}
+        assert {partition_of(run, k.decode()) for k, _ in inside} == {partition}
         assert key == inside[0][0]
     # every command once, in the order the stage sent them within its partition
     sent = [r for r in run.records() if isinstance(r, SkuCommand)]
     assert sorted(c.command_id for c in sent) == sorted(c.command_id for c in commands)
     for partition in wanted_partitions:
-        mine = [c.command_id for c in commands if partition_of(c.sku) == partition]
-        assert [c.command_id for c in sent if partition_of(c.sku) == partition] == mine
+        mine = [c.command_id for c in commands if partition_of(run, c.sku) == partition]
+        assert [c.command_id for c in sent if partition_of(run, c.sku) == partition] == mine
     # a contract record still goes alone
     assert [r for r in run.records() if isinstance(r, Availability)] == [status]
 
@@ -103,6 +100,11 @@ class Reader:
         self.table.put(event.key, {"n": value["n"] + 1}, event)
 
 
+def batch_event(run: Run, topic: str, *records: tuple[bytes, Any], partition: int = 0) -> FakeEvent:
+    """The next message of ``topic``'s partition: a ``RecordBatch`` of ``records``."""
+    return run.event(topic, records[0][0].decode(), packed(run, *records), partition=partition)
+
+
 def packed(run: Run, *records: tuple[bytes, Any]) -> bytes:
     return run.codec.encode_batch(
         [
@@ -116,17 +118,14 @@ def test_each_record_of_a_batch_is_applied_alone_with_the_messages_place() -> No
     run = Run()
     reader = Reader(run)
     topic = run.settings.topic(COMMANDS)
-    first = run.event(topic, "SKU-1", b"unused", partition=3)  # offset 0: a record alone
-    first.value = first.message.value = run.codec.encode(command("O-0", "SKU-1"))
-    batch = run.event(
+    alone = run.codec.encode(command("O-0", "SKU-1"))
+    first = run.event(topic, "SKU-1", alone, partition=3)  # offset 0: a record alone
+    batch = batch_event(
+        run,
         topic,
-        "SKU-1",
-        packed(
-            run,
-            (b"SKU-1", command("O-1", "SKU-1")),
-            (b"SKU-2", command("O-2", "SKU-2")),
-            (b"SKU-1", command("O-3", "SKU-1")),
-        ),
+        (b"SKU-1", command("O-1", "SKU-1")),
+        (b"SKU-2", command("O-2", "SKU-2")),
+        (b"SKU-1", command("O-3", "SKU-1")),
         partition=3,
     )
     run.batch([first, batch], reader.handle, reader.table)
@@ -163,16 +162,13 @@ def test_a_bad_record_in_a_batch_is_dead_lettered_alone_and_the_others_apply() -
     run = Run()
     reader = Reader(run)
     topic = run.settings.topic(COMMANDS)
-    batch = run.event(
+    batch = batch_event(
+        run,
         topic,
-        "SKU-1",
-        packed(
-            run,
-            (b"SKU-1", command("O-1", "SKU-1")),
-            (b"SKU-9", command("O-2", "SKU-2")),  # under another sku's key
-            (b"SKU-3", b"\xc3\x01not avro"),
-            (b"SKU-4", command("O-4", "SKU-4")),
-        ),
+        (b"SKU-1", command("O-1", "SKU-1")),
+        (b"SKU-9", command("O-2", "SKU-2")),  # under another sku's key
+        (b"SKU-3", b"\xc3\x01not avro"),
+        (b"SKU-4", command("O-4", "SKU-4")),
     )
     run.batch([batch], reader.handle, reader.table)
 
