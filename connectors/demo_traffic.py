@@ -286,6 +286,7 @@ class TrafficGenerator:
                     status=status,
                     reason=reason,
                     tracking_number=tracking,
+                    carrier="UPS" if tracking else None,  # a 1Z number is UPS's
                     occurred_at=at,
                 )
             )

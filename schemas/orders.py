@@ -23,6 +23,7 @@ from schemas.common import (
 from schemas.enums import (
     ActionResult,
     Channel,
+    FulfillmentKind,
     FulfillmentMethod,
     FulfillmentStatus,
     ItemCondition,
@@ -104,6 +105,7 @@ class FulfillmentUpdate(Message):
     status: FulfillmentStatus
     reason: str | None = None
     tracking_number: str | None = None
+    carrier: str | None = None  # who carries a SHIPPED shipment, shown beside its tracking
     occurred_at: Timestamp
 
 
@@ -163,6 +165,10 @@ class Shipment(DomModel):
     shipment_id: Id
     location_id: Id
     lines: tuple[ShipmentLine, ...] = ()
+    kind: FulfillmentKind | None = None
+    fulfillment_status: FulfillmentStatus | None = None  # SHIPPED / PICKED_UP: it left now
+    tracking_number: str | None = None  # on the status that reports it shipped
+    carrier: str | None = None
 
 
 class OrderHold(DomModel):

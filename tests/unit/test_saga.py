@@ -447,6 +447,12 @@ def test_a_transfer_completes_when_the_customer_collects_not_when_the_dc_ships()
     world.run()
 
     assert kinds(collected) == ["COMPLETED"]  # the units were consumed once, at the DC
+    # The channel learns which news each status reports: the transfer left the DC, then the
+    # customer collected it.
+    [moving] = on_its_way[-1].shipments  # type: ignore[attr-defined]
+    [handed] = collected[-1].shipments  # type: ignore[attr-defined]
+    assert (moving.kind, moving.fulfillment_status) == ("TRANSFER", "SHIPPED")
+    assert (handed.kind, handed.fulfillment_status) == ("TRANSFER", "PICKED_UP")
     assert world.statuses() == ["RECEIVED", "ALLOCATED", "SHIPPED", "COMPLETED"]
     assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
 
@@ -805,6 +811,29 @@ def test_an_order_in_two_shipments_is_shipped_then_completed() -> None:
     assert world.statuses() == ["RECEIVED", "ALLOCATED", "SHIPPED", "COMPLETED"]
     assert world.at("SKU-A", "DC-EAST") == inventory.LocationStock(on_hand=4, reserved=0)
     assert world.at("SKU-B", "DC-WEST") == inventory.LocationStock(on_hand=4, reserved=0)
+
+
+def test_the_shipped_status_carries_the_tracking_the_location_reported() -> None:
+    world = World({"SKU-A": {"DC-EAST": 5}, "SKU-B": {"DC-WEST": 5}})
+    placed(world, make_order(lines=[("SKU-A", 1), ("SKU-B", 1)]))
+    assert all(s.tracking_number is None for s in world.last_status().shipments)
+    ids = {s.location_id: s.shipment_id for s in world.last_status().shipments}
+
+    west = report("ORD-1", ids["DC-WEST"], "DC-WEST", tracking_number="1ZWEST", carrier="UPS")
+    world.update(west)
+    world.run()
+    [shipped] = world.last_status().shipments
+    assert (shipped.shipment_id, shipped.tracking_number, shipped.carrier) == (
+        ids["DC-WEST"],
+        "1ZWEST",
+        "UPS",
+    )
+    assert (shipped.kind, shipped.fulfillment_status) == ("SHIP", "SHIPPED")
+
+    world.update(report("ORD-1", ids["DC-EAST"], "DC-EAST", tracking_number="94001", carrier=None))
+    world.run()
+    [done] = world.last_status().shipments
+    assert (done.shipment_id, done.tracking_number, done.carrier) == (ids["DC-EAST"], "94001", None)
 
 
 def test_a_partially_allocated_order_stays_shipped_while_lines_are_backordered() -> None:

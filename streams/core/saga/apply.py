@@ -194,7 +194,7 @@ def on_fulfillment_update(state: OrderState, event: FulfillmentUpdate, ctx: Saga
     if status == "REJECTED" and shipment.state == ShipmentState.OPEN:
         return _reroute_rejected(state, shipment, event, ctx)
     if status in ("SHIPPED", "PICKED_UP"):
-        return _consume(state, shipment, status, ctx)
+        return _consume(state, shipment, event, ctx)
     return []
 
 
@@ -332,15 +332,19 @@ def _reroute_rejected(
     return outputs + _start_attempt(state, lines, note, ctx)
 
 
-def _consume(state: OrderState, shipment: SagaShipment, status: str, ctx: SagaContext) -> Outputs:
+def _consume(
+    state: OrderState, shipment: SagaShipment, event: FulfillmentUpdate, ctx: SagaContext
+) -> Outputs:
+    status = event.status.value
     outputs: Outputs = []
     if shipment.state == ShipmentState.OPEN:
         outputs += _sku_commands(state, [shipment], SkuAction.CONSUME, ctx)
         shipment.state = ShipmentState.SHIPPED
-        shipment.left_at = ctx.now
+        shipment.left(ctx.now, event.tracking_number, event.carrier)
     if status == "PICKED_UP" and shipment.state == ShipmentState.SHIPPED:
         shipment.state = ShipmentState.COMPLETED
-        shipment.left_at = ctx.now  # a transfer reaches its customer only now
+        # a transfer reaches its customer only now
+        shipment.left(ctx.now, event.tracking_number, event.carrier)
     reached = state.delivered_status()
     if not outputs and (state.status == reached or state.status in RETURN_STATUSES):
         return []  # nothing new left; a return's status is not overwritten by old news

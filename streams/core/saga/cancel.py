@@ -65,7 +65,7 @@ def after_cancel(
         ShipmentState.CANCELLING,
         ShipmentState.CANCELLED,
     ):
-        return _shipped_anyway(state, shipment, status, ctx, sku_commands)
+        return _shipped_anyway(state, shipment, event, ctx, sku_commands)
     return []  # ACCEPTED after a cancel, or news of a shipment already settled
 
 
@@ -87,18 +87,19 @@ def _confirmed(
 def _shipped_anyway(
     state: OrderState,
     shipment: SagaShipment,
-    status: str,
+    event: FulfillmentUpdate,
     ctx: SagaContext,
     sku_commands: SkuCommands,
 ) -> Outputs:
     """The units left the building: they count (on-hand drops), and the cancel was too late."""
+    status = event.status.value
     if shipment.state == WAITING_FOR_CONFIRMATION:
         outputs = sku_commands(state, [shipment], SkuAction.CONSUME, ctx)
     else:  # released when the CANCEL went out: take them off on-hand all the same
         late = shipment.model_copy(update={"shipment_id": shipment.shipment_id + LATE_HOLD_SUFFIX})
         outputs = sku_commands(state, [late], SkuAction.CONSUME, ctx)
     shipment.state = ShipmentState.SHIPPED
-    shipment.left_at = ctx.now
+    shipment.left(ctx.now, event.tracking_number, event.carrier)
     if status == "PICKED_UP":
         shipment.state = ShipmentState.COMPLETED
     _count_as_delivered(state, shipment)

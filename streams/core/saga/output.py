@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from schemas.enums import ServiceLevel
+from schemas.enums import FulfillmentStatus, ServiceLevel
 from schemas.models import (
     ActionResult,
     Carton,
@@ -23,9 +23,15 @@ from schemas.models import (
     ShipmentLine,
 )
 from streams.core.saga.rules import DEFAULT_PACKAGING, PackingPlan
-from streams.core.saga.state import HistoryEntry, OrderState, SagaShipment
+from streams.core.saga.state import HistoryEntry, OrderState, SagaShipment, ShipmentState
 
 DEFAULT_BOX = "STANDARD"
+# A shipment listed in a status in one of these states is there because it just left: the
+# status reports the location's news about it (only those records list a shipment that left).
+LEFT_AS = {
+    ShipmentState.SHIPPED: FulfillmentStatus.SHIPPED,
+    ShipmentState.COMPLETED: FulfillmentStatus.PICKED_UP,
+}
 
 
 def status_record(
@@ -163,5 +169,11 @@ def _lines(shipment: SagaShipment) -> tuple[ShipmentLine, ...]:
 
 def _shipment(shipment: SagaShipment) -> Shipment:
     return Shipment(
-        shipment_id=shipment.shipment_id, location_id=shipment.location_id, lines=_lines(shipment)
+        shipment_id=shipment.shipment_id,
+        location_id=shipment.location_id,
+        lines=_lines(shipment),
+        kind=shipment.kind,  # type: ignore[arg-type]  # validated into the enum
+        fulfillment_status=LEFT_AS.get(shipment.state),
+        tracking_number=shipment.tracking_number,
+        carrier=shipment.carrier,
     )

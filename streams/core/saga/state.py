@@ -81,6 +81,15 @@ class SagaShipment(BaseModel):
     opened_at: datetime | None = None  # commanded: the acceptance deadline counts from here
     ready_at: datetime | None = None  # a pickup the store has ready (it ACCEPTED it)
     left_at: datetime | None = None  # shipped or handed over: the return window counts from here
+    tracking_number: str | None = None  # as the location reported it shipped, for the channels
+    carrier: str | None = None
+
+    def left(self, now: datetime, tracking_number: str | None, carrier: str | None) -> None:
+        """Its units left the location (or reached the customer) at ``now``; the tracking the
+        location reported is kept, and news without one keeps what an earlier report gave."""
+        self.left_at = now
+        self.tracking_number = tracking_number or self.tracking_number
+        self.carrier = carrier or self.carrier
 
     def units(self) -> dict[str, int]:
         """Units per line id."""
