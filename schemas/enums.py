@@ -166,3 +166,19 @@ class LabelFormat(StrEnum):
 
     ZPL = "ZPL"
     PDF = "PDF"
+
+
+class ChannelCallKind(StrEnum):
+    """What a channel sync call tells a sales channel."""
+
+    FULFIL = "FULFIL"
+    CANCEL = "CANCEL"
+
+
+class ChannelCallState(StrEnum):
+    """Where a channel sync call stands."""
+
+    RETRYING = "RETRYING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    RETRY_REQUESTED = "RETRY_REQUESTED"

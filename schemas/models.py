@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from schemas.channels import ChannelCall
 from schemas.commands import (
     Carton,
     FulfillmentCommand,
@@ -194,6 +195,7 @@ TOP_LEVEL_MODELS: Mapping[str, type[Message]] = MappingProxyType(
             ReturnLabelCommand,
             Availability,
             OrderAction,
+            ChannelCall,
         )
     }
 )
@@ -207,6 +209,7 @@ __all__ = [
     "Capability",
     "Carton",
     "Channel",
+    "ChannelCall",
     "Customer",
     "DomModel",
     "FulfillmentAction",

@@ -61,6 +61,7 @@ CONTRACT_RECORDS: tuple[str, ...] = tuple(
         "ReturnLabelCommand",
         "Availability",
         "OrderAction",
+        "ChannelCall",
     )
 )
 _HISTORY_FILE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.avsc")

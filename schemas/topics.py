@@ -144,6 +144,14 @@ AVAILABILITY = Topic(
     compacted=True,
     description="Available-to-promise per SKU and location",
 )
+CHANNEL_SYNC = Topic(
+    "dom.channel-sync.v1",
+    "call_id",
+    _records("ChannelCall"),
+    Direction.OUTBOUND,
+    compacted=True,
+    description="What the channel sync told each sales channel, and what it still tries to",
+)
 MAX_DEAD_LETTER_BYTES = 2 * 1024 * 1024
 """The largest record of the dead-letter topic, and of what a worker sends. A dead letter is
 its input as it came, up to the broker's default 1 MiB a record, plus the reasons in headers:
@@ -173,6 +181,7 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     PACKAGING_COMMANDS,
     RETURN_LABEL_COMMANDS,
     AVAILABILITY,
+    CHANNEL_SYNC,
     DLQ,
 )
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from schemas.channels import ChannelCall
+from schemas.enums import ChannelCallKind, ChannelCallState
 from schemas.models import (
     Address,
     Availability,
@@ -427,6 +429,29 @@ def make_order_action(
     return OrderAction(**{**fields, **overrides})
 
 
+def make_channel_call(order_id: str = "WEB-1", **overrides: Any) -> ChannelCall:
+    """Shopify was told that the order's one shipment left DC-EAST with tracking 1Z999."""
+    fields: dict[str, Any] = {
+        "call_id": f"shopify:FULFIL:{order_id}-1-1",
+        "order_id": order_id,
+        "channel": "shopify",
+        "channel_order_ref": order_id.removeprefix("WEB-"),
+        "kind": ChannelCallKind.FULFIL,
+        "state": ChannelCallState.DONE,
+        "shipment_id": f"{order_id}-1-1",
+        "lines": (ShipmentLine(line_id="1", sku="SKU-1", quantity=1),),
+        "tracking_number": "1Z999",
+        "carrier": "UPS",
+        "status_event_id": f"{order_id}:status:3",
+        "reported_at": at(3600),
+        "attempts": 1,
+        "detail": "fulfillment 1 created",
+        "channel_ref": "1",
+        "at": at(3601),
+    }
+    return ChannelCall(**{**fields, **overrides})
+
+
 FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.Location": make_location,
     "dom.v1.Product": make_product,
@@ -443,5 +468,6 @@ FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.ReturnLabelCommand": make_return_label_command,
     "dom.v1.Availability": make_availability,
     "dom.v1.OrderAction": make_order_action,
+    "dom.v1.ChannelCall": make_channel_call,
 }
 """One factory per top-level record, by Avro full name."""
