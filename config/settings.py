@@ -25,7 +25,13 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "dom"
 
 
-SECRETS = ("kafka_sasl_password", "schema_registry_basic_auth", "webhook_secret")
+SECRETS = (
+    "kafka_sasl_password",
+    "schema_registry_basic_auth",
+    "webhook_secret",
+    "shopify_access_token",
+    "spapi_access_token",
+)
 """The settings that are secrets: SecretStr (shown as ``**********``), and readable from a file."""
 SECRET_CLIENT_KEYS = frozenset(
     {"sasl.password", "sasl_plain_password", "basic.auth.user.info", "ssl.key.password"}
@@ -156,6 +162,34 @@ class Settings(BaseSettings):
     connector_port: int = 8088
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
+
+    # The channel sync (`dom sync`): shipments and cancels told back to the channels. A channel
+    # without its URL is not called (its orders' news is counted as not configured).
+    # Shopify's REST Admin API: the shop (https://<shop>.myshopify.com), an Admin API access
+    # token of a custom app (scopes: write_orders, write_merchant_managed_fulfillment_orders),
+    # the pinned API version, and how fast the shop's call bucket leaks (2/s; Plus: 20/s).
+    shopify_shop_url: str | None = None
+    shopify_access_token: SecretStr | None = None
+    shopify_access_token_file: Path | None = None
+    shopify_api_version: str = "2025-01"
+    shopify_leak_rate: float = Field(default=2.0, gt=0)
+    # Amazon SP-API: the regional endpoint (https://sellingpartnerapi-na.amazon.com), an LWA
+    # access token, and the marketplace the orders are sold on.
+    spapi_endpoint: str | None = None
+    spapi_access_token: SecretStr | None = None
+    spapi_access_token_file: Path | None = None
+    spapi_marketplace_id: str = "ATVPDKIKX0DER"
+    # Attempts a call gets when the channel fails (5xx, no answer); throttling (429) does not
+    # count, but a call waits on throttling at most sync_max_wait_s in all. Then it is FAILED
+    # and its status goes to the dead-letter topic (`dom sync retry` tries it again).
+    sync_max_attempts: int = Field(default=6, ge=1)
+    sync_max_wait_s: float = Field(default=600.0, gt=0)
+    sync_backoff_base_s: float = Field(default=0.5, gt=0)
+    sync_backoff_cap_s: float = Field(default=30.0, gt=0)
+    sync_concurrency: int = Field(default=4, ge=1)  # orders told at once
+    sync_start: Literal["earliest", "latest"] = "earliest"  # where a new sync starts reading
+    sync_host: str = "127.0.0.1"
+    sync_port: int = 8091  # /metrics, /healthz, /stats
 
     # The operator console (`dom console`): who may sign in (`dom users`, a SQLite file; unset:
     # DATA_DIR/console/users.sqlite), how long a sign-in lasts, and how many failed sign-ins a

@@ -141,14 +141,16 @@ def _register() -> None:
     from connectors.cli import connect
     from connectors.demo_cli import demo
     from connectors.feed_cli import feed
+    from connectors.standin.cli import standin
     from dom.bench import bench
     from dom.console.cli import console
     from dom.orders_cli import orders
     from dom.rules_cli import rules
+    from dom.sync_cli import sync
     from dom.tail import tail
     from dom.users_cli import users
 
-    for command in (rules, orders, tail, connect, feed, demo, console, users, bench):
+    for command in (rules, orders, tail, connect, feed, demo, console, users, bench, sync, standin):
         main.add_command(command)
 
 

@@ -1,0 +1,224 @@
+"""The channel sync process: order statuses in, calls to the channels out, each one recorded.
+
+It is a consumer group of its own (``<prefix>dom-sync``) reading ``dom.order-status.v1`` and
+its own record, ``dom.channel-sync.v1`` (for the retries operators ask for). A batch of
+messages is worked order by order (an order's calls in their order, several orders at once),
+then its records are confirmed by the broker, then its offsets are committed: a crash
+re-reads the batch, and each channel's checks (`connectors.sync.shopify`) keep a call from
+being made twice.
+
+A call that fails is tried again with backoff (`connectors.sync.backoff`), throttling aside,
+up to ``DOM_SYNC_MAX_ATTEMPTS``. A call that cannot be made (the channel refused it, or
+retries ran out) is recorded ``FAILED`` and the status that asked for it goes to
+``dom.dlq.v1`` with the reason, stage ``sync``. The pipeline goes on either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from confluent_kafka import Consumer, Message
+
+from config.settings import Settings
+from connectors.producer import ContractProducer
+from connectors.sync.backoff import Backoff
+from connectors.sync.calls import Done, calls_for, reached
+from connectors.sync.http import ChannelError, GiveUp, TryAgain
+from schemas.channels import ChannelCall
+from schemas.codec import DecodeError
+from schemas.dlq import dead_letter
+from schemas.enums import ChannelCallState
+from schemas.orders import OrderStatusChanged
+from schemas.topics import CHANNEL_SYNC, DLQ, ORDER_STATUS
+
+log = logging.getLogger(__name__)
+
+STAGE = "sync"
+BATCH = 500
+POLL_S = 0.5
+REMEMBERED_DONE = 100_000
+"""Calls known done, kept to skip a repeat without asking the channel (oldest forgotten)."""
+
+
+class ChannelApi(Protocol):
+    channel: str
+
+    async def perform(self, call: ChannelCall) -> Done: ...
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class SyncService:
+    """Works the messages it is given; `run` feeds it from Kafka."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        channels: Mapping[str, ChannelApi],
+        producer: ContractProducer,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.channels = channels
+        self.producer = producer
+        self.backoff = backoff or Backoff(
+            settings.sync_backoff_base_s, settings.sync_backoff_cap_s, settings.sync_max_attempts
+        )
+        self.sleep = sleep
+        self.now = now
+        self.counts: Counter[str] = Counter()  # "<channel>.<state>", and "<channel>.unconfigured"
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self._slots = asyncio.Semaphore(settings.sync_concurrency)
+        self._status_topic = settings.topic(ORDER_STATUS.name)
+        self._journal_topic = settings.topic(CHANNEL_SYNC.name)
+
+    async def work(self, messages: Iterable[Message]) -> None:
+        """Every message, an order's in order, several orders at once; returns when all are
+        done (recorded or dead-lettered)."""
+        by_key: dict[bytes | None, list[Message]] = {}
+        for message in messages:
+            if message.error() is None:
+                by_key.setdefault(message.key(), []).append(message)
+        await asyncio.gather(*(self._work_in_order(group) for group in by_key.values()))
+
+    async def _work_in_order(self, messages: list[Message]) -> None:
+        async with self._slots:
+            for message in messages:
+                for call in self._calls_of(message):
+                    await self.make(call, message)
+
+    def _calls_of(self, message: Message) -> list[ChannelCall]:
+        try:
+            if message.topic() == self._journal_topic:
+                return self._retries_asked(message)
+            status = self.producer.codec.decode_as(message.value() or b"", OrderStatusChanged)
+        except DecodeError as exc:
+            self._dead_letter(message, f"undecodable: {exc.reason}")
+            return []
+        calls = [c for c in calls_for(status) if c.call_id not in self._done]
+        for call in calls:
+            if call.channel not in self.channels:
+                self.counts[f"{call.channel}.unconfigured"] += 1
+        return [c for c in calls if c.channel in self.channels]
+
+    def _retries_asked(self, message: Message) -> list[ChannelCall]:
+        if message.value() is None:
+            return []  # a tombstone: the record of a call was deleted
+        call = self.producer.codec.decode_as(message.value() or b"", ChannelCall)
+        if call.state == ChannelCallState.DONE:
+            self._remember(call.call_id)  # done by this process or another, before or now
+        if call.state != ChannelCallState.RETRY_REQUESTED or call.channel not in self.channels:
+            return []
+        self._done.pop(call.call_id, None)
+        return [call]
+
+    async def make(self, call: ChannelCall, source: Message) -> None:
+        """Make ``call`` until done or given up, recording where it stands."""
+        api = self.channels[call.channel]
+        started, attempts, failures = time.monotonic(), 0, 0
+        while True:
+            attempts += 1
+            try:
+                done = await api.perform(call)
+            except TryAgain as exc:
+                failures += 0 if exc.throttled else 1
+                waited = time.monotonic() - started
+                if self.backoff.exhausted(failures) or waited > self.settings.sync_max_wait_s:
+                    self._failed(call, source, attempts, f"retries exhausted: {exc.detail}")
+                    return
+                if attempts == 1:
+                    self._record(call, ChannelCallState.RETRYING, attempts, exc.detail)
+                await self.sleep(self.backoff.delay(max(failures, 1), exc.retry_after))
+                continue
+            except GiveUp as exc:
+                self._failed(call, source, attempts, exc.detail)
+                return
+            self._record(call, ChannelCallState.DONE, attempts, done.detail, done.channel_ref)
+            self._remember(call.call_id)
+            return
+
+    def _failed(self, call: ChannelCall, source: Message, attempts: int, detail: str) -> None:
+        log.error("%s failed after %d attempts: %s", call.call_id, attempts, detail)
+        self._record(call, ChannelCallState.FAILED, attempts, detail)
+        self._dead_letter(source, f"{call.call_id}: {detail}")
+
+    def _record(
+        self,
+        call: ChannelCall,
+        state: ChannelCallState,
+        attempts: int,
+        detail: str,
+        channel_ref: str | None = None,
+    ) -> None:
+        self.counts[f"{call.channel}.{state.value}"] += 1
+        record = reached(
+            call, state, self.now(), attempts=attempts, detail=detail, channel_ref=channel_ref
+        )
+        self.producer.send(record)
+
+    def _dead_letter(self, message: Message, error: str) -> None:
+        letter = dead_letter(
+            message.key(),
+            message.value(),
+            error=error,
+            stage=STAGE,
+            source_topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+        )
+        self.counts["dead_letters"] += 1
+        self.producer.send_raw(DLQ.name, letter.key, letter.value, headers=letter.headers)
+
+    def _remember(self, call_id: str) -> None:
+        self._done[call_id] = None
+        self._done.move_to_end(call_id)
+        while len(self._done) > REMEMBERED_DONE:
+            self._done.popitem(last=False)
+
+
+def consumer_config(settings: Settings) -> dict[str, object]:
+    return settings.librdkafka_config(
+        **{
+            "group.id": f"{settings.topic_prefix}dom-sync",
+            "enable.auto.commit": False,
+            "auto.offset.reset": settings.sync_start,
+            "isolation.level": "read_committed",
+            # A batch may wait on a throttled channel for sync_max_wait_s before it polls again.
+            "max.poll.interval.ms": int((settings.sync_max_wait_s + 300) * 1000),
+        }
+    )
+
+
+async def run(service: SyncService, consumer: Consumer, stop: asyncio.Event) -> None:
+    """Poll, work, confirm, commit, until ``stop``; an unconfirmed record stops the process
+    before its offsets are committed (a restart works the batch again)."""
+    loop = asyncio.get_running_loop()
+    settings = service.settings
+    consumer.subscribe([settings.topic(ORDER_STATUS.name), settings.topic(CHANNEL_SYNC.name)])
+    while not stop.is_set():
+        messages = await loop.run_in_executor(None, consumer.consume, BATCH, POLL_S)
+        if not messages:
+            continue
+        await service.work(messages)
+        failed_before = service.producer.report.failed
+        report = await loop.run_in_executor(None, service.producer.flush, 30.0)
+        if report.failed > failed_before:
+            raise ChannelError(f"records not confirmed by the broker: {report.errors[-1:]}")
+        await loop.run_in_executor(None, _commit, consumer)
+
+
+def _commit(consumer: Consumer) -> None:
+    try:
+        consumer.commit(asynchronous=False)
+    except Exception as exc:  # a rebalance took the partitions: the next owner re-reads them
+        log.warning("offsets not committed: %s", exc)
