@@ -1,5 +1,6 @@
 """``dom connect``: run the channel connector's HTTP endpoint (web store webhooks, marketplace
-documents). `dom.cli` registers the `connect` command object defined here."""
+documents: orders, cancellations, edits, address changes). `dom.cli` registers the `connect`
+command object defined here."""
 
 from __future__ import annotations
 
@@ -23,11 +24,26 @@ from config.settings import Settings
 )
 @click.pass_context
 def connect(ctx: click.Context, host: str | None, port: int | None, loglevel: str) -> None:
-    """Receive channel orders over HTTP and produce them as contract events.
+    """Receive channel orders and their changes over HTTP and produce them as contract
+    events and order actions.
 
-    POST /webhooks/shopify/orders-create (signed X-Shopify-Hmac-Sha256), POST
-    /marketplace/orders (signed X-Dom-Hmac-Sha256), GET /healthz, GET /stats. Both
-    signatures use DOM_WEBHOOK_SECRET; without it every order is refused with 401.
+    \b
+    Shopify webhooks, signed in X-Shopify-Hmac-Sha256:
+      POST /webhooks/shopify/orders-create     orders/create: OrderPlaced
+      POST /webhooks/shopify/orders-cancelled  orders/cancelled: OrderCancelled
+      POST /webhooks/shopify/orders-edited     orders/edited: CANCEL_LINES
+      POST /webhooks/shopify/orders-updated    orders/updated: CANCEL_LINES, CHANGE_SHIP_TO
+      POST /webhooks/shopify                   any of these, by X-Shopify-Topic
+    Marketplace (SP-API-like) documents, signed in X-Dom-Hmac-Sha256:
+      POST /marketplace/orders                 OrderPlaced
+      POST /marketplace/cancellations          OrderCancelled (OrderStatus Canceled)
+    GET /healthz, GET /stats, GET /metrics.
+
+    Both signatures use DOM_WEBHOOK_SECRET; without it every request is refused with 401.
+    Units removed in a Shopify edit are asked to be cancelled once, whichever of
+    orders/edited and orders/updated comes first and however often they are re-sent: the
+    connector remembers per order what it asked, beside the webhook ids in
+    DOM_DATA_DIR/connectors/webhook-ids.sqlite3 (one connector process per file).
     """
     from connectors.web import run_connector  # aiohttp only when the command runs
 
@@ -36,7 +52,7 @@ def connect(ctx: click.Context, host: str | None, port: int | None, loglevel: st
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if settings.webhook_secret is None:
-        click.echo("warning: DOM_WEBHOOK_SECRET is not set: every order will get 401", err=True)
+        click.echo("warning: DOM_WEBHOOK_SECRET is not set: every request will get 401", err=True)
     host = host or settings.connector_host
     port = port or settings.connector_port
     click.echo(f"connector on http://{host}:{port} (Ctrl-C to stop)")

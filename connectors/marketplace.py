@@ -14,6 +14,13 @@ fields are ignored. Conventions:
   Priority -> EXPRESS, anything else -> STANDARD.
 - Marketplace orders always ship (no pickup).
 
+Cancellations (`marketplace_cancellation`) arrive as the order's document again, as SP-API's
+``getOrder`` returns it once the order is cancelled: ``OrderStatus`` ``Canceled`` (the only status
+that cancels: a buyer's request alone, ``BuyerRequestedCancel.IsBuyerRequestedCancel`` on an
+item, is for the seller to grant on the marketplace first), ``LastUpdateDate`` the time of the
+cancellation, and the buyer's ``BuyerCancelReason``, when a buyer asked, in the reason. It is an
+`OrderCancelled` of ``MKT-<AmazonOrderId>``, event id ``marketplace-order-cancelled-<id>``.
+
 Problems come out as `MarketplaceOrderError`, whose ``errors`` hold ``{field, message}`` with
 the field path in the document (``OrderItems.0.QuantityOrdered``).
 """
@@ -23,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from connectors.shopify import (
     FieldError,
@@ -39,17 +46,22 @@ from schemas.common import Address, Id, Money, Quantity
 from schemas.common import CountryCode as Country
 from schemas.common import CurrencyCode as Currency
 from schemas.enums import Channel, FulfillmentMethod, ServiceLevel
-from schemas.orders import Customer, OrderLine, OrderPlaced
+from schemas.orders import Customer, OrderCancelled, OrderLine, OrderPlaced
 
 __all__ = [
     "FieldError",
+    "MarketplaceCancellation",
     "MarketplaceOrder",
     "MarketplaceOrderError",
     "field_errors",
+    "marketplace_cancellation",
     "marketplace_order",
     "order_placed",
     "parse_marketplace_order",
 ]
+
+CANCELED = "canceled"
+"""SP-API's ``OrderStatus`` of a cancelled order (the British spelling is taken too)."""
 
 SERVICE_LEVELS: dict[str, ServiceLevel] = {
     "nextday": ServiceLevel.NEXT_DAY,
@@ -112,6 +124,33 @@ class MarketplaceOrder(SpApiModel):
     IsPrime: bool = False
 
 
+class SpBuyerRequestedCancel(SpApiModel):
+    IsBuyerRequestedCancel: bool = False  # SP-API sends "true" / "false"
+    BuyerCancelReason: str | None = None
+
+
+class SpCancelledItem(SpApiModel):
+    OrderItemId: str | None = None
+    BuyerRequestedCancel: SpBuyerRequestedCancel | None = None
+
+
+class MarketplaceCancellation(SpApiModel):
+    AmazonOrderId: Id
+    OrderStatus: str
+    LastUpdateDate: AwareDatetime
+    OrderItems: list[SpCancelledItem] = []
+
+    @field_validator("OrderStatus")
+    @classmethod
+    def _cancelled(cls, status: str) -> str:
+        if status.strip().lower() not in (CANCELED, "cancelled"):
+            raise ValueError(
+                f"is {status!r}: only an order whose status is Canceled is cancelled (a buyer's "
+                "request is granted on the marketplace first)"
+            )
+        return status
+
+
 def parse_marketplace_order(doc: Any) -> MarketplaceOrder:
     """The document as a `MarketplaceOrder`, or `MarketplaceOrderError`."""
     result: MarketplaceOrder = validate_payload(MarketplaceOrder, doc, MarketplaceOrderError)
@@ -154,6 +193,32 @@ def order_placed(order: MarketplaceOrder) -> OrderPlaced:
         "tags": ("marketplace:amazon", *(("prime",) if order.IsPrime else ())),
     }
     return build_order(fields, MarketplaceOrderError)
+
+
+def marketplace_cancellation(doc: Any) -> OrderCancelled:
+    """A cancelled order's SP-API-like document (parsed JSON) as the `OrderCancelled` it
+    announces; `MarketplaceOrderError` lists every problem with its path."""
+    cancelled: MarketplaceCancellation = validate_payload(
+        MarketplaceCancellation, doc, MarketplaceOrderError
+    )
+    asked = [
+        (item.BuyerRequestedCancel.BuyerCancelReason or "").strip()
+        for item in cancelled.OrderItems
+        if item.BuyerRequestedCancel and item.BuyerRequestedCancel.IsBuyerRequestedCancel
+    ]
+    reason = "cancelled on the marketplace"
+    if asked:
+        why = "; ".join(dict.fromkeys(r for r in asked if r))
+        reason += f" at the buyer's request ({why})" if why else " at the buyer's request"
+    try:
+        return OrderCancelled(
+            event_id=f"marketplace-order-cancelled-{cancelled.AmazonOrderId}",
+            order_id=f"MKT-{cancelled.AmazonOrderId}",
+            reason=reason,
+            cancelled_at=cancelled.LastUpdateDate,
+        )
+    except ValidationError as exc:
+        raise MarketplaceOrderError(field_errors(exc, prefix="order_cancelled")) from exc
 
 
 def _check_currencies(order: MarketplaceOrder) -> None:

@@ -1,5 +1,6 @@
 """Prometheus metrics of the HTTP connector, read from its own counters at scrape time:
-answers by source and kind, deliveries and delivery failures, remembered webhook ids."""
+answers by source and kind, deliveries and delivery failures, remembered webhook ids and
+orders."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class ConnectorCollector(Collector):
         stats = self._connector.stats()
         answers = CounterMetricFamily(
             "dom_connector_requests",
-            "Requests answered, by source (shopify, marketplace) and answer.",
+            "Requests answered, by source (shopify, shopify-cancelled, shopify-edited, "
+            "shopify-updated, shopify-other, marketplace, marketplace-cancellations) and answer.",
             labels=["source", "answer"],
         )
         for name, count in stats["answers"].items():
@@ -39,6 +41,11 @@ class ConnectorCollector(Collector):
         )
         yield GaugeMetricFamily(
             "dom_connector_seen_ids", "Webhook ids remembered for dedup.", value=stats["seen_ids"]
+        )
+        yield GaugeMetricFamily(
+            "dom_connector_orders_remembered",
+            "Orders whose changes the connector follows (units asked to cancel, address).",
+            value=stats["orders_remembered"],
         )
         yield GaugeMetricFamily(
             "dom_connector_in_flight", "Deliveries awaiting the broker.", value=stats["in_flight"]

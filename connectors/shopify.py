@@ -22,7 +22,7 @@ mapping shares the error type.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Protocol, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -222,7 +222,17 @@ def order_placed(order: ShopifyOrder) -> OrderPlaced:
     return build_order(fields, ShopifyOrderError)
 
 
-def pickup_location(order: ShopifyOrder) -> str | None:
+class FulfilmentHints(Protocol):
+    """What says how an order is fulfilled: a created order's body, or an updated one's."""
+
+    @property
+    def note_attributes(self) -> Sequence[NoteAttribute]: ...
+
+    @property
+    def shipping_lines(self) -> Sequence[ShopifyShippingLine]: ...
+
+
+def pickup_location(order: FulfilmentHints) -> str | None:
     """The store a BOPIS order is collected at, or None for an order to ship."""
     by_attribute = {
         (a.value or "").strip()
