@@ -69,6 +69,13 @@ DEMO_USER = "dom-demo"
     help="Post WEB and MARKETPLACE orders, signed with DOM_WEBHOOK_SECRET, to the HTTP "
     "connector at URL (`dom connect`, e.g. http://127.0.0.1:8088) instead of producing them.",
 )
+@click.option(
+    "--shop",
+    metavar="URL",
+    help="With --connector: customers order in the stand-in shop at URL (`dom standin`), which "
+    "sends its signed webhooks to the connector, and marketplace orders are listed at its "
+    "stand-in marketplace first, so that `dom sync` can report back to both.",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -82,11 +89,14 @@ def demo(
     wait: float,
     report_every: float,
     connector: str | None,
+    shop: str | None,
 ) -> None:
     """A synthetic retailer and a stream of orders from every channel, until Ctrl-C."""
     settings = ctx.find_object(Settings) or Settings()
     ctx.obj = settings  # `dom rules publish` below reads its settings from the context
-    client = connector_client(settings, connector) if connector else None
+    if shop and not connector:
+        raise click.UsageError("--shop needs --connector: the shop's webhooks go there")
+    client = connector_client(settings, connector, shop) if connector else None
     started = datetime.now(UTC)
     world = build_world(now=started, skus=skus, stores=stores, seed=seed)
     publish_world(settings, world)
@@ -116,14 +126,17 @@ def demo(
     click.echo("demo stopped: " + _describe(counts))
 
 
-def connector_client(settings: Settings, url: str) -> ConnectorClient:
-    """The client posting to ``url``, signing with the connector's secret from the settings."""
+def connector_client(settings: Settings, url: str, shop: str | None = None) -> ConnectorClient:
+    """The client posting to ``url`` (through the stand-in ``shop``, when given), signing
+    with the connector's secret from the settings."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if not secret:
         raise click.ClickException("--connector needs DOM_WEBHOOK_SECRET, the connector's secret")
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"not an http(s) URL: {url}", param_hint="--connector")
-    return ConnectorClient(url, secret)
+    if shop is not None and not shop.startswith(("http://", "https://")):
+        raise click.BadParameter(f"not an http(s) URL: {shop}", param_hint="--shop")
+    return ConnectorClient(url, secret, shop_url=shop)
 
 
 def publish_world(settings: Settings, world: DemoWorld) -> None:

@@ -34,6 +34,7 @@ from schemas.models import Address, Channel, ServiceLevel
 SHOPIFY_PATH = "/webhooks/shopify/orders-create"
 MARKETPLACE_PATH = "/marketplace/orders"
 NATIVE_CHANNELS = frozenset({Channel.WEB, Channel.MARKETPLACE})
+DEMO_MARKETPLACE_ID = "ATVPDKIKX0DER"  # Amazon.com, the sync's default
 """The channels that go through the connector when the demo is given one."""
 
 # (code, title) of the shipping line the storefront writes for each speed.
@@ -216,6 +217,7 @@ class ConnectorClient:
         base_url: str,
         secret: str,
         *,
+        shop_url: str | None = None,
         workers: int = 8,
         timeout: float = 15.0,
         retries: int = 2,
@@ -223,6 +225,7 @@ class ConnectorClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.secret = secret
+        self.shop_url = shop_url.rstrip("/") if shop_url else None
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -289,6 +292,12 @@ class ConnectorClient:
                 self.last_refusal = f"{post.order_id}: {detail}"
 
     def _post_once(self, post: ChannelPost) -> tuple[str, str]:
+        if self.shop_url is not None and post.channel is Channel.WEB:
+            return self._place_in_shop(post)
+        if self.shop_url is not None and post.channel is Channel.MARKETPLACE:
+            kind, detail = self._list_on_marketplace(post)
+            if kind != "accepted":
+                return kind, detail
         body = post.body
         headers = {
             "Content-Type": "application/json",
@@ -310,3 +319,51 @@ class ConnectorClient:
         if status == 200 and b'"duplicate"' in text:
             return "duplicate", ""
         return "other", f"unexpected {status} {text[:300].decode(errors='replace')}"
+
+    def _place_in_shop(self, post: ChannelPost) -> tuple[str, str]:
+        """The customer orders in the stand-in shop, which sends the signed ``orders/create``
+        webhook to the connector; the connector's answer is the shop's report of it."""
+        kind, answer = _post_json(
+            f"{self.shop_url}/_standin/shopify/orders", post.payload, self.timeout
+        )
+        if kind != "accepted":
+            return kind, answer
+        status = json.loads(answer).get("webhook_status")
+        if status == 202:
+            return "accepted", ""
+        if status == 200:
+            return "duplicate", ""
+        if status is None:
+            return "unreachable", f"the shop's webhook got no answer: {answer}"
+        return ("4xx" if status < 500 else "5xx"), f"webhook answered {status}"
+
+    def _list_on_marketplace(self, post: ChannelPost) -> tuple[str, str]:
+        """The stand-in marketplace learns of the order, so it can take its confirmations."""
+        listing = {
+            "AmazonOrderId": post.payload["AmazonOrderId"],
+            "MarketplaceId": DEMO_MARKETPLACE_ID,
+            "OrderItems": [
+                {k: item[k] for k in ("OrderItemId", "SellerSKU", "QuantityOrdered")}
+                for item in post.payload["OrderItems"]
+            ],
+        }
+        kind, answer = _post_json(f"{self.shop_url}/_standin/spapi/orders", listing, self.timeout)
+        if kind == "4xx" and "exists already" in answer:  # our own retry
+            return "accepted", ""
+        return kind, answer
+
+
+def _post_json(url: str, payload: Any, timeout: float) -> tuple[str, str]:
+    """POST ``payload`` as JSON: ("accepted", the body) on a 2xx, else the kind of failure."""
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return "accepted", response.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        detail = f"{err.code} {err.read()[:300].decode(errors='replace')}"
+        return ("4xx" if err.code < 500 else "5xx"), detail
+    except OSError as exc:
+        return "unreachable", str(exc)

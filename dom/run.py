@@ -1,8 +1,10 @@
 """``make run``: bring up what the pipeline needs on this machine and run it until Ctrl-C.
 
 It starts the local broker (unless ``DOM_KAFKA_BOOTSTRAP`` names a cluster), creates the
-registry's topics, starts the stages, loads the demo world and the default rules and drives demo
-traffic (``dom demo``), and shows the live summary in the foreground. Ctrl-C stops everything
+registry's topics, starts the stages, the HTTP connector, the stand-in shop and marketplace
+(``dom standin``) with the channel sync reporting back to them (``dom sync``), loads the demo
+world and the default rules and drives demo traffic (``dom demo``: its web customers order in
+the stand-in shop), and shows the live summary in the foreground. Ctrl-C stops everything
 it started within a bounded time: every child is asked to stop at once (SIGTERM to its process
 group, newest first: the traffic, the connectors, the workers), whatever is left after
 :data:`STOP_GRACE` seconds is killed, then the broker gets the same treatment.
@@ -99,6 +101,48 @@ def _start_connectors(settings: Settings, log_dir: Path) -> tuple[list[Child], l
     return [child], [f"{base}/webhooks/shopify/orders-create", f"{base}/metrics"]
 
 
+STANDIN_PORT = 8790
+DEMO_SHOP_PLAN = ["--bucket-size", "400", "--leak-rate", "20"]
+"""Shopify Plus's REST limits: the demo's web store sends about 9 orders a second."""
+DEMO_MARKETPLACE_PLAN = ["--confirm-rate", "10", "--confirm-burst", "50"]
+"""A raised confirmShipment usage plan (Amazon's default is 2 a second)."""
+
+
+def _standin_port() -> str:
+    return os.environ.get("DOM_STANDIN_PORT", str(STANDIN_PORT))
+
+
+def _standin_url() -> str:
+    return f"http://127.0.0.1:{_standin_port()}"
+
+
+def _start_channels(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
+    """The stand-in shop and marketplace the demo's customers order from (the shop sends its
+    webhooks to the connector), and `dom sync` reporting shipments and cancels back to them."""
+    hook = f"http://127.0.0.1:{settings.connector_port}/webhooks/shopify/orders-create"
+    args = ["dom.cli", "standin", "--port", _standin_port(), "--webhook-url", hook]
+    standin = _spawn(
+        "standin",
+        [*args, *DEMO_SHOP_PLAN, *DEMO_MARKETPLACE_PLAN],
+        settings,
+        log_dir,
+        _webhook_env(),
+    )
+    shop = {
+        "DOM_SHOPIFY_SHOP_URL": _standin_url(),
+        "DOM_SHOPIFY_ACCESS_TOKEN": "shpat_standin",
+        "DOM_SHOPIFY_LEAK_RATE": "20",
+        "DOM_SPAPI_ENDPOINT": _standin_url(),
+        "DOM_SPAPI_ACCESS_TOKEN": "Atza|standin-access-token",
+    }
+    sync = _spawn("sync", ["dom.cli", "sync"], settings, log_dir, shop)
+    urls = [
+        f"shop: {_standin_url()}/_standin/shopify/calls",
+        f"sync: http://127.0.0.1:{settings.sync_port}/metrics",
+    ]
+    return [standin, sync], urls
+
+
 CONSOLE_PORT = 8090
 
 
@@ -145,7 +189,12 @@ def _start_demo(settings: Settings, log_dir: Path, options: list[str]) -> list[C
     """The demo sends web and marketplace orders through the connector, signed with its secret;
     the other channels' events it produces directly."""
     host = "127.0.0.1" if settings.connector_host == "0.0.0.0" else settings.connector_host
-    connector = ["--connector", f"http://{host}:{settings.connector_port}"]
+    connector = [
+        "--connector",
+        f"http://{host}:{settings.connector_port}",
+        "--shop",
+        _standin_url(),
+    ]
     args = ["dom.cli", "demo", *options, *connector]
     return [_spawn("demo", args, settings, log_dir, _webhook_env())]
 
@@ -193,13 +242,14 @@ def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
         log_dir = settings.data_dir / "logs"
         workers, urls = _start_workers(settings, log_dir)
         connectors, connector_urls = _start_connectors(settings, log_dir)
+        channels, channel_urls = _start_channels(settings, log_dir)
         consoles, console_urls = _start_console(settings, log_dir)
-        children += workers + connectors + consoles
+        children += workers + connectors + channels + consoles
         if not no_demo:
             options = ["--rate", str(rate), "--skus", str(skus), "--stores", str(stores)]
             children += _start_demo(settings, log_dir, options)
         click.echo(f"started {', '.join(c.name for c in children) or 'nothing'}; logs in {log_dir}")
-        all_urls = console_urls + urls + connector_urls
+        all_urls = console_urls + urls + connector_urls + channel_urls
         health = [f"{_worker_url(settings)}/health/"] if workers else []
         _summary_until_stopped(settings, children, all_urls, since_ms, health)
     except KeyboardInterrupt:

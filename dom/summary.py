@@ -26,6 +26,7 @@ from schemas import topics as registry
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Availability,
+    ChannelCall,
     FulfillmentCommand,
     Message,
     OrderCancelled,
@@ -43,6 +44,7 @@ SUMMARY_TOPICS = (
     registry.FULFILLMENT_COMMANDS,
     registry.PACKAGING_COMMANDS,
     registry.AVAILABILITY,
+    registry.CHANNEL_SYNC,
     registry.DLQ,
 )
 CHANNELS = ("WEB", "MARKETPLACE", "POS", "WHOLESALE", "CALL_CENTER")
@@ -91,6 +93,8 @@ class SummaryState:
         self._routed: OrderedDict[str, set[str]] = OrderedDict()  # order -> rules counted
         self._stock: OrderedDict[str, Availability] = OrderedDict()
         self._low_stock_recent = low_stock_recent
+        self.channel_calls: Counter[str] = Counter()  # "<channel> <what>", once per call
+        self._calls_seen: OrderedDict[str, set[str]] = OrderedDict()  # call -> states counted
         self.orders_since_outcome = 0  # orders seen since the last routing outcome
         self.waiting_since: float | None = None  # the first of them
 
@@ -109,6 +113,8 @@ class SummaryState:
             self.fulfillment_kinds[record.kind.value] += 1
         elif isinstance(record, PackagingCommand):
             self.packaging[record.packaging] += 1
+        elif isinstance(record, ChannelCall):
+            self._add_call(record)
         elif isinstance(record, Availability):
             self.availability_updates += 1
             self._stock.pop(record.sku, None)
@@ -120,6 +126,25 @@ class SummaryState:
         self.dead_letters += 1
         self.dead_letter_stages[stage or "?"] += 1
         self.last_dead_letters.append(DeadLetterNote(at, stage, source_topic, error))
+
+    def _add_call(self, call: ChannelCall) -> None:
+        """What the channel sync told the channels: each call counted once per state it
+        reached (a repeat after a restart, or an operator's retry, counts no second time)."""
+        states = self._calls_seen.get(call.call_id)
+        if states is None:
+            states = set()
+            _remember(self._calls_seen, call.call_id, states)
+        if call.state.value in states:
+            return
+        states.add(call.state.value)
+        what = {"DONE": call.kind.value, "RETRYING": "retried", "FAILED": "failed"}.get(
+            call.state.value
+        )
+        if what is None:
+            return
+        self.channel_calls[f"{call.channel} {what}"] += 1
+        if what == "FULFIL" and call.tracking_number:
+            self.channel_calls[f"{call.channel} tracking"] += 1
 
     def _add_order(self, order: OrderPlaced, at: float) -> None:
         channel = order.channel.value
@@ -227,6 +252,7 @@ def render(
     grid.add_column(ratio=1)
     grid.add_row(_orders_panel(state, now), _outcomes_panel(state), _routing_panel(state))
     grid.add_row(_rules_panel(state), _stock_panel(state), _dlq_panel(state))
+    grid.add_row(_channels_panel(state), "", "")
     alerts = list(health)
     stalled = state.stalled(now)
     if stalled is not None:
@@ -313,6 +339,27 @@ def _dlq_panel(state: SummaryState) -> Any:
     for note in reversed(state.last_dead_letters):
         rows.append((f"[dim]{note.stage}[/] {note.error}", ""))
     return _panel("Dead letters (dom.dlq.v1)", rows)
+
+
+CALL_LABELS = (
+    ("shopify FULFIL", "Shopify: fulfillments reported"),
+    ("shopify tracking", "Shopify: tracking numbers sent"),
+    ("shopify CANCEL", "Shopify: cancels reported"),
+    ("amazon FULFIL", "Marketplace: shipments confirmed"),
+)
+
+
+def _channels_panel(state: SummaryState) -> Any:
+    calls = state.channel_calls
+    rows = [(label, f"{calls[key]}") for key, label in CALL_LABELS if calls[key]]
+    retried = sum(n for key, n in calls.items() if key.endswith(" retried"))
+    failed = sum(n for key, n in calls.items() if key.endswith(" failed"))
+    if retried or failed:
+        rows.append(("calls retried (throttled or failing)", f"[yellow]{retried}[/]"))
+        rows.append(
+            ("calls failed (dom sync retry)", f"[{'red' if failed else 'green'}]{failed}[/]")
+        )
+    return _panel("Channels told (dom sync)", rows)
 
 
 def _endpoints(urls: Sequence[str]) -> Any:

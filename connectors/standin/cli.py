@@ -22,7 +22,12 @@ import click
     help="The x-amz-access-token the SP-API accepts.",
 )
 @click.option("--webhook-url", default=None, help="Where the shop POSTs its webhooks [none].")
-@click.option("--webhook-secret", default=None, help="The secret webhooks are signed with.")
+@click.option(
+    "--webhook-secret",
+    envvar="DOM_WEBHOOK_SECRET",
+    default=None,
+    help="The secret webhooks are signed with [default: DOM_WEBHOOK_SECRET].",
+)
 @click.option(
     "--bucket-size",
     default=40,
@@ -37,6 +42,14 @@ import click
     type=click.FloatRange(min=0.001),
     help="Shopify bucket leak, requests a second (Plus: 20).",
 )
+@click.option(
+    "--confirm-rate",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="SP-API confirmShipment usage plan, calls a second (Amazon's default: 2, burst 10).",
+)
+@click.option("--confirm-burst", default=10, show_default=True, type=click.IntRange(min=1))
 def standin(
     host: str,
     port: int,
@@ -46,6 +59,8 @@ def standin(
     webhook_secret: str | None,
     bucket_size: int,
     leak_rate: float,
+    confirm_rate: float,
+    confirm_burst: int,
 ) -> None:
     """Stand-ins for Shopify's REST Admin API (2025-01) and Amazon's SP-API.
 
@@ -59,12 +74,13 @@ def standin(
     from connectors.standin.shopify import StandinShop, WebhookTarget
     from connectors.standin.spapi import StandinSpApi
 
-    if (webhook_url is None) != (webhook_secret is None):
-        raise click.UsageError("--webhook-url and --webhook-secret go together")
+    if webhook_url is not None and not webhook_secret:
+        raise click.UsageError("--webhook-url needs --webhook-secret (or DOM_WEBHOOK_SECRET)")
     target = WebhookTarget(webhook_url, webhook_secret) if webhook_url and webhook_secret else None
     shop = StandinShop(
         access_token=shop_token, bucket_size=bucket_size, leak_rate=leak_rate, webhook=target
     )
     spapi = StandinSpApi(access_token=spapi_token)
+    spapi.throttle("confirmShipment", confirm_rate, confirm_burst)
     click.echo(f"stand-ins on http://{host}:{port} (Ctrl-C to stop)")
     web.run_app(create_standin_app(shop, spapi), host=host, port=port, print=None)

@@ -10,7 +10,9 @@ connector read), the carrier and the tracking number. SP-API wants:
   in ``carrierName``.
 - ``shipDate``: when the pipeline reported the shipment, ISO 8601 in UTC.
 
-Made once: an order Amazon already shows ``Shipped`` is not confirmed again. A cancel is not
+Made once: SP-API takes a confirmation of a ``packageReferenceId`` it has as an edit of that
+package, so a repeat changes nothing (and costs one call of confirmShipment's 2 a second, not
+the 0.5 a second an order lookup would). A cancel is not
 sent: see `connectors.sync.calls` (marketplace cancels are the buyer's or Amazon's, and reach
 us as documents; a seller-side cancel goes through the order acknowledgement feed, which is
 left for later).
@@ -76,14 +78,6 @@ class AmazonSync:
         if call.kind != ChannelCallKind.FULFIL:
             raise GiveUp(f"{call.kind.value} is not sent to the marketplace")
         order = call.channel_order_ref
-        found = await self.http.call(
-            "GET", f"/orders/v0/orders/{order}", "get_order", handles=(404,)
-        )
-        if found.status == 404:
-            raise GiveUp(f"the marketplace has no order {order}")
-        payload = (found.body or {}).get("payload") or {}
-        if payload.get("OrderStatus") == "Shipped":
-            return Done("the marketplace shows the order shipped already")
         detail = package_detail(call)
         await self.http.call(
             "POST",

@@ -12,11 +12,14 @@ made ``line_id`` from the line item id), and a fulfillment order's line item nam
 item it carries, so no SKU mapping is needed. Fulfillment orders are fulfilled at the location
 Shopify assigned them; which of our locations shipped is ours to know, not the store's.
 
-Made once: before creating a fulfillment, the order's fulfillments are read, and what the live
-ones with the shipment's tracking number carry is not fulfilled again (a status redelivered
-after the call, before it was recorded). Units no fulfillment order has left to fulfil are
-skipped and said: the merchant fulfilled them by hand, or an earlier call did. A cancel reads
-the order first: an order Shopify already cancelled (the merchant did it there) is done.
+Made once: units no fulfillment order has left to fulfil are skipped and said (an earlier
+call, or the merchant by hand, fulfilled them), so a repeated shipment of whole lines finds
+nothing to do; unless the order is cancelled in Shopify (the location shipped before our
+cancel reached it): that call FAILS, saying so, for a person to refund or reach the customer.
+A shipment of part of a line could find another shipment's units: then the order's
+fulfillments are read first, and what the live ones with the shipment's tracking number carry
+is not fulfilled again. Two calls per shipment, three for a split line. A cancel reads the
+order first: an order Shopify already cancelled (the merchant did it there) is done.
 """
 
 from __future__ import annotations
@@ -97,6 +100,17 @@ def units_by_line(lines: tuple[ShipmentLine, ...]) -> dict[str, int]:
     return dict(wanted)
 
 
+def _part_of_a_line(wanted: dict[str, int], fulfillment_orders: list[dict[str, Any]]) -> bool:
+    """Whether the shipment carries only part of one of its lines. Only then can a repeat
+    find units left to fulfil (another shipment's), and the fulfillments must be read to
+    tell ours from theirs; a shipment of whole lines finds nothing left on a repeat."""
+    ordered: dict[str, int] = defaultdict(int)
+    for fo in fulfillment_orders:
+        for item in fo.get("line_items", []):
+            ordered[str(item.get("line_item_id"))] += int(item.get("quantity", 0))
+    return any(units < ordered.get(line_id, 0) for line_id, units in wanted.items())
+
+
 def still_to_fulfil(
     wanted: dict[str, int], fulfillments: list[dict[str, Any]], tracking_number: str
 ) -> dict[str, int]:
@@ -141,17 +155,19 @@ class ShopifySync:
 
     async def fulfil(self, call: ChannelCall) -> Done:
         order = call.channel_order_ref
+        found = await self._get(
+            f"orders/{order}/fulfillment_orders.json", "fulfillment_orders", order
+        )
+        fulfillment_orders = found.get("fulfillment_orders", [])
         wanted = units_by_line(call.lines)
-        if call.tracking_number:
+        if call.tracking_number and _part_of_a_line(wanted, fulfillment_orders):
             made = await self._get(f"orders/{order}/fulfillments.json", "fulfillments", order)
             wanted = still_to_fulfil(wanted, made.get("fulfillments", []), call.tracking_number)
             if not wanted:
                 return Done(f"already fulfilled with tracking {call.tracking_number}")
-        found = await self._get(
-            f"orders/{order}/fulfillment_orders.json", "fulfillment_orders", order
-        )
-        plan = plan_fulfillment(found.get("fulfillment_orders", []), wanted, order)
+        plan = plan_fulfillment(fulfillment_orders, wanted, order)
         if not plan.by_location:
+            await self._not_cancelled(call)
             return Done("nothing left to fulfil: " + "; ".join(plan.skipped))
         made_ids = []
         for by_order in plan.bodies():
@@ -189,6 +205,17 @@ class ShopifySync:
             body={"reason": cancel_reason(call.reason), "email": True},
         )
         return Done("order cancelled", order)
+
+    async def _not_cancelled(self, call: ChannelCall) -> None:
+        """A shipment that left after its order was cancelled in Shopify (the location shipped
+        before our cancel reached it) cannot be fulfilled there: a person must act."""
+        order = call.channel_order_ref
+        found = await self._get(f"orders/{order}.json", "order", order)
+        if (found.get("order") or {}).get("cancelled_at"):
+            raise GiveUp(
+                f"Shopify order {order} is cancelled, but shipment {call.shipment_id} left "
+                f"anyway (tracking {call.tracking_number or 'none'}): refund or reach the customer"
+            )
 
     async def _get(self, path: str, name: str, order: str) -> dict[str, Any]:
         answer = await self.http.call("GET", self.prefix + path, name, handles=(404,))

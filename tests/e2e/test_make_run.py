@@ -52,6 +52,8 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
         "DOM_WEB_PORT": str(web_port),
         "DOM_CONNECTOR_PORT": str(free_port()),
         "DOM_CONSOLE_PORT": str(free_port()),
+        "DOM_STANDIN_PORT": str(free_port()),
+        "DOM_SYNC_PORT": str(free_port()),
     }
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
     output = tmp_path / "run.out"
@@ -74,14 +76,16 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
                 report["stages"], 0
             ), report
             started = processes_of(prefix)
-            assert len(started) >= 5, started  # dom.run, worker, connector, console, demo
+            assert len(started) >= 7, started  # dom.run, worker, connector, stand-ins, sync, ...
 
             run.send_signal(signal.SIGINT)  # Ctrl-C
             deadline = time.monotonic() + STOPPED_WITHIN
             while processes_of(prefix) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert processes_of(prefix) == {}, output.read_text(errors="replace")[-3000:]
-            assert run.poll() == 0
+            # Its own /proc entry loses its environment as it begins to exit, a moment before
+            # it can be reaped: wait for that moment rather than poll once.
+            assert run.wait(10) == 0
         finally:
             kill_all(run, prefix)
     shown = output.read_text(errors="replace")

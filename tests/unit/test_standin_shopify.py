@@ -503,6 +503,8 @@ def test_running_standin_serves_on_a_free_port() -> None:
     asyncio.run(main())
 
 
-def test_the_cli_wants_the_webhook_url_and_secret_together() -> None:
-    result = CliRunner().invoke(standin, ["--webhook-url", "http://127.0.0.1:9/hooks"])
-    assert result.exit_code == 2 and "go together" in result.output
+def test_the_cli_wants_a_secret_for_the_webhook_url() -> None:
+    args = ["--webhook-url", "http://127.0.0.1:9/hooks"]
+    result = CliRunner().invoke(standin, args, env={"DOM_WEBHOOK_SECRET": ""})
+    assert result.exit_code == 2
+    assert "--webhook-url needs --webhook-secret (or DOM_WEBHOOK_SECRET)" in result.output

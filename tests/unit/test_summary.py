@@ -192,3 +192,44 @@ def test_an_actions_answer_is_no_routing_outcome() -> None:
     state.add(answer, START)  # answers PLACE_HOLD, sent before the order's routing outcome
     state.add(status("E", "ALLOCATED", shipments=1), START)
     assert state.outcomes == {"ALLOCATED": 1}
+
+
+def test_what_the_channels_were_told_is_counted_once_per_call_and_state() -> None:
+    from schemas.enums import ChannelCallKind, ChannelCallState
+    from tests.unit.factories import make_channel_call
+
+    state = SummaryState()
+    shipped = make_channel_call("WEB-1")
+    state.add(shipped, START)
+    state.add(shipped, START + 1)  # the same call recorded again after a restart
+    state.add(make_channel_call("WEB-2", tracking_number=None, picked_up=True), START)
+    state.add(
+        make_channel_call(
+            "WEB-3", call_id="shopify:CANCEL:WEB-3", kind=ChannelCallKind.CANCEL, lines=()
+        ),
+        START,
+    )
+    failing = make_channel_call("MKT-4", call_id="amazon:FULFIL:MKT-4-1-1", channel="amazon")
+    for step in (ChannelCallState.RETRYING, ChannelCallState.FAILED, ChannelCallState.DONE):
+        state.add(failing.model_copy(update={"state": step}), START)
+
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(render(state, [], now=START + 1))
+    text = out.getvalue()
+
+    assert state.channel_calls == {
+        "shopify FULFIL": 2,
+        "shopify tracking": 1,
+        "shopify CANCEL": 1,
+        "amazon retried": 1,
+        "amazon failed": 1,
+        "amazon FULFIL": 1,
+        "amazon tracking": 1,
+    }
+    for line in (
+        "Shopify: fulfillments reported",
+        "Shopify: tracking numbers sent",
+        "Marketplace: shipments confirmed",
+        "calls failed (dom sync retry)",
+    ):
+        assert line in text

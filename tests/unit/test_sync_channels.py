@@ -106,6 +106,27 @@ def test_a_split_shipment_fulfils_its_lines_once_per_shopify_location() -> None:
     assert again == "already fulfilled with tracking 1Z501"
 
 
+def test_a_repeated_shipment_of_whole_lines_is_made_once_in_two_calls() -> None:
+    shop = StandinShop(access_token=TOKEN, leak_rate=100.0)
+    shop.create_order(order_json(506, {61: 2, 62: 1}))
+    call = fulfil(506, "WEB-506-1-1", {"61": 2, "62": 1}, "1Z506")
+
+    async def twice(shopify: ShopifySync, _: AmazonSync) -> list[str]:
+        return [(await shopify.perform(call)).detail, (await shopify.perform(call)).detail]
+
+    _, again = run(shop, twice)
+
+    assert len(shop.order_view(506)["fulfillments"]) == 1
+    assert again.startswith("nothing left to fulfil: 2 of line 61 already fulfilled")
+    paths = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in shop.recorder.calls_json()]
+    assert paths == [
+        ("GET", "fulfillment_orders.json"),
+        ("POST", "fulfillments.json"),
+        ("GET", "fulfillment_orders.json"),
+        ("GET", "506.json"),  # nothing left: is the order cancelled in the shop?
+    ]
+
+
 def test_a_pickup_without_tracking_takes_what_is_left_and_then_nothing() -> None:
     shop = StandinShop(access_token=TOKEN, leak_rate=100.0)
     shop.create_order(order_json(502, {21: 1}))
@@ -136,6 +157,9 @@ def test_a_cancel_is_made_once_and_a_line_the_shop_lacks_is_given_up() -> None:
 
     async def body(shopify: ShopifySync, _: AmazonSync) -> list[str]:
         details = [(await shopify.perform(cancel)).detail, (await shopify.perform(cancel)).detail]
+        late = fulfil(503, "WEB-503-1-1", {"31": 1}, "1Z503")
+        with pytest.raises(GiveUp, match=r"order 503 is cancelled, but shipment WEB-503-1-1 left"):
+            await shopify.perform(late)  # it shipped before our cancel reached the location
         with pytest.raises(GiveUp, match="line 99 is not a line item of Shopify order 503"):
             await shopify.perform(fulfil(503, "WEB-503-1-1", {"99": 1}, "1Z503"))
         with pytest.raises(GiveUp, match="Shopify has no order 504"):
@@ -197,10 +221,13 @@ def test_the_marketplace_confirms_each_package_once_with_its_items_and_tracking(
     first, again = asyncio.run(main())
 
     view = spapi.order_view("113-0000001-0000001")
-    [confirmation] = view["confirmations"]
-    package = confirmation["packageDetail"]
+    first_sent, again_sent = view["confirmations"]
+    package = first_sent["packageDetail"]
     assert (package["carrierCode"], package["trackingNumber"]) == ("DHL", "TBA123")
     assert package["orderItems"][0]["orderItemId"] == "9001"
+    # The repeat named the same package: the marketplace took it as an edit, not a second one.
+    assert again_sent["packageDetail"]["packageReferenceId"] == package["packageReferenceId"]
+    assert again_sent["replaced"] is True
+    assert len(view["packages"]) == 1
     assert view["order"]["OrderStatus"] == "Shipped"
-    assert first.startswith("shipment confirmed as package ")
-    assert again == "the marketplace shows the order shipped already"
+    assert first == again == f"shipment confirmed as package {package['packageReferenceId']}"
