@@ -119,7 +119,7 @@ def _standin_url() -> str:
 def _start_channels(settings: Settings, log_dir: Path) -> tuple[list[Child], list[str]]:
     """The stand-in shop and marketplace the demo's customers order from (the shop sends its
     webhooks to the connector), and `dom sync` reporting shipments and cancels back to them."""
-    hook = f"http://127.0.0.1:{settings.connector_port}/webhooks/shopify/orders-create"
+    hook = f"http://127.0.0.1:{settings.connector_port}/webhooks/shopify"  # every topic
     args = ["dom.cli", "standin", "--port", _standin_port(), "--webhook-url", hook]
     standin = _spawn(
         "standin",
