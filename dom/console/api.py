@@ -92,7 +92,8 @@ async def skus(request: web.Request) -> web.Response:
 
 
 async def order(request: web.Request) -> web.Response:
-    """An order as its owning worker knows it, with the commands the feed saw for it."""
+    """An order as its owning worker knows it, with the commands the feed saw for it and what
+    the channel sync told its channel."""
     order_id = validate.key(request.match_info["order_id"], "order id")
     console = request.app[CONSOLE]
     try:
@@ -103,6 +104,7 @@ async def order(request: web.Request) -> web.Response:
         return json_error(404, f"no order {order_id!r} is known to the workers")
     body: dict[str, Any] = dict(answer.body)
     body["commands"] = console.feed.commands_of(order_id)
+    body["channel_calls"] = console.feed.channel_calls_of(order_id)
     body["explanation_parts"] = _explanation_parts(str(body.get("explanation") or ""))
     return web.json_response(body)
 

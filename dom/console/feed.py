@@ -1,6 +1,7 @@
 """What the console follows on the contract's outbound topics, outside any consumer group:
 recent routing outcomes (with their channel, from ``dom.orders.v1``), the commands sent for
-recent orders, every sku's latest availability and the locations (for the map).
+recent orders, every sku's latest availability, the locations (for the map), and what the
+channel sync told each order's channel.
 
 :class:`FeedState` is plain, bounded, in-memory aggregation (unit-testable without Kafka);
 :class:`Feed` fills it from a background thread. Compacted topics are read from their
@@ -25,6 +26,7 @@ from schemas.codec import Codec, DecodeError
 from schemas.enums import ROUTING_OUTCOMES
 from schemas.models import (
     Availability,
+    ChannelCall,
     FulfillmentCommand,
     Location,
     Message,
@@ -35,7 +37,7 @@ from schemas.models import (
 
 log = logging.getLogger(__name__)
 
-FROM_START = (registry.LOCATIONS, registry.AVAILABILITY)
+FROM_START = (registry.LOCATIONS, registry.AVAILABILITY, registry.CHANNEL_SYNC)
 RECENT = (
     registry.ORDERS,
     registry.ORDER_STATUS,
@@ -65,6 +67,7 @@ class FeedState:
         self.commands: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self.availability: OrderedDict[str, Availability] = OrderedDict()
         self.locations: dict[str, Location] = {}
+        self.channel_calls: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
         self.updated_at = 0.0
 
     def add(self, record: Message) -> None:
@@ -85,6 +88,25 @@ class FeedState:
             _bounded_put(self.availability, record.sku, record, MAX_SKUS)
         elif isinstance(record, Location):
             self.locations[record.location_id] = record
+        elif isinstance(record, ChannelCall):
+            self._add_call(record)
+
+    def _add_call(self, call: ChannelCall) -> None:
+        """What the channel sync told the order's channel: the latest state of each call."""
+        calls = dict(self.channel_calls.get(call.order_id) or {})
+        calls[call.call_id] = {
+            "call_id": call.call_id,
+            "channel": call.channel,
+            "kind": call.kind.value,
+            "state": call.state.value,
+            "shipment_id": call.shipment_id,
+            "tracking_number": call.tracking_number,
+            "detail": call.detail,
+            "attempts": call.attempts,
+            "reported_at": call.reported_at.isoformat(),
+            "at": call.at.isoformat(),
+        }
+        _bounded_put(self.channel_calls, call.order_id, calls, MAX_ORDERS)
 
     def _outcome(self, status: OrderStatusChanged) -> dict[str, Any]:
         return {
@@ -145,6 +167,12 @@ class FeedState:
     def commands_of(self, order_id: str) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.commands.get(order_id) or [])
+
+    def channel_calls_of(self, order_id: str) -> list[dict[str, Any]]:
+        """What was told (or is being told) to the order's channel, in the order it happened."""
+        with self.lock:
+            calls = list((self.channel_calls.get(order_id) or {}).values())
+        return sorted(calls, key=lambda c: (c["at"], c["call_id"]))
 
     def availability_of(self, sku: str) -> Availability | None:
         with self.lock:

@@ -35,6 +35,7 @@ from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
     make_address,
+    make_channel_call,
     make_location,
     make_order,
     make_product,
@@ -187,6 +188,8 @@ def test_console_in_a_browser(settings: Settings, tmp_path: Path, browser: Any) 
         pipeline.availability_where("SKU-1", lambda now: {"DC-EAST", "DC-WEST"} <= now.keys())
         pipeline.produce([make_order("ORD-1", lines=[("SKU-1", 1)])])
         first = wait_for_outcome(pipeline, "ORD-1")
+        # What `dom sync` records once it told the channel: the timeline shows it.
+        pipeline.produce([make_channel_call("ORD-1", tracking_number="1ZCONSOLE")])
         add_users(settings)
         app = create_app(
             settings, [pipeline.url("w1", "")], grafana_url="http://127.0.0.1:3000/d/dom-pipeline"
@@ -238,6 +241,10 @@ def look_up_a_routed_order(page: Any, expect: Any, outcome: OrderStatusChanged) 
     expect(explanation).to_contain_text(chosen)
     assert explanation.locator("li").count() >= 1
     expect(page.locator("#order-timeline")).to_contain_text(outcome.status.value)
+    told = page.locator("#order-timeline .channel-call")
+    expect(told).to_contain_text("told shopify: shipped", timeout=WAIT_MS)
+    expect(told).to_contain_text("tracking 1ZCONSOLE")
+    expect(told).to_contain_text("DONE after 1 call(s): fulfillment 1 created")
     expect(page.locator("#order-shipments")).to_contain_text(chosen)
     expect(page.locator("#order-commands")).to_contain_text("fulfillment", timeout=WAIT_MS)
     shoot(page, "order")

@@ -24,9 +24,11 @@ from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.rule_store import RuleVersion
 from dom.console.users import UserStore
+from schemas.enums import ChannelCallState
 from schemas.models import Rule
 from tests.unit.factories import (
     make_availability,
+    make_channel_call,
     make_fulfillment_command,
     make_location,
     make_order,
@@ -291,6 +293,9 @@ def test_reads_come_from_the_workers_and_the_feed() -> None:
         feed.add(make_status_changed("O-1"))
         feed.add(make_fulfillment_command(order_id="O-1"))
         feed.add(make_availability("SKU-LOW", total_available=0, locations=()))
+        told = make_channel_call("O-1", state=ChannelCallState.RETRYING, detail="503")
+        feed.add(told)
+        feed.add(told.model_copy(update={"state": ChannelCallState.DONE, "detail": "made"}))
 
         response = await client.get("/api/inventory/SKU-1")
         body = await response.json()
@@ -302,6 +307,14 @@ def test_reads_come_from_the_workers_and_the_feed() -> None:
         body = await (await client.get("/api/orders/O-1")).json()
         assert body["explanation_parts"][0] == "DC-EAST ships all"
         assert body["commands"] and body["commands"][0]["kind"] == "fulfillment"
+        [call] = body["channel_calls"]  # the latest state of the one call
+        assert (call["channel"], call["kind"], call["state"], call["detail"]) == (
+            "shopify",
+            "FULFIL",
+            "DONE",
+            "made",
+        )
+        assert call["tracking_number"] == "1Z999"
 
         body = await (await client.get("/api/outcomes?channel=web")).json()
         assert [o["order_id"] for o in body["outcomes"]] == ["O-1"]

@@ -266,10 +266,17 @@ async function openOrder(orderId) {
   const rules = body.rules_fired.length ? body.rules_fired.map((r) => el("span", { class: "chip", text: r }))
     : [el("span", { class: "muted", text: "none" })];
   fill($("#order-rules"), rules);
-  fill($("#order-timeline"), body.history.map((h) => el("li", {},
+  const told = (body.channel_calls || []).map((c) => ({ at: c.at, item: el("li", { class: "channel-call" },
+    el("b", { text: `told ${c.channel}: ${c.kind === "FULFIL" ? "shipped" : "cancelled"}` }), " ",
+    el("span", { text: [c.shipment_id, c.tracking_number && `tracking ${c.tracking_number}`].filter(Boolean).join(", ") }),
+    el("div", { class: `action ${c.state}`, text: `${c.state} after ${c.attempts} call(s): ${c.detail}` }),
+    el("div", { class: "when", text: when(c.at) })) }));
+  const steps = body.history.map((h) => ({ at: h.at, item: el("li", {},
     el("b", { text: h.status }), " ", el("span", { text: h.reason || "" }),
     h.action_id ? el("div", { class: "action", text: `${h.action_kind} by ${h.requested_by}: ${h.action_result}` }) : null,
-    el("div", { class: "when", text: when(h.at) }))));
+    el("div", { class: "when", text: when(h.at) })) }));
+  const timeline = [...steps, ...told].sort((a, b) => new Date(a.at) - new Date(b.at));
+  fill($("#order-timeline"), timeline.map((t) => t.item));
   drawOrderActions(body);
   fill($("#order-shipments tbody"), body.shipments.map((s) => el("tr", {},
     el("td", { text: s.shipment_id }), el("td", { text: s.location_id + (s.destination_location_id ? ` → ${s.destination_location_id}` : "") }),
