@@ -54,6 +54,9 @@ from schemas.common import MAX_ID_CHARS, Address
 from schemas.enums import FulfillmentMethod, OrderActionKind
 from schemas.orders import OrderAction, OrderPlaced
 
+CANCEL_LINES_PREFIX = "shopify-cancel-lines-"
+"""The ids of the CANCEL_LINES this connector makes of Shopify's own edits: the channel sync
+does not tell Shopify of units it removed itself (`connectors.sync.calls`)."""
 REQUESTED_BY = "shopify"
 NO_ADDRESS = "none"
 """The digest of "no address": a pickup order, or one placed without a shipping address."""
@@ -180,11 +183,11 @@ def cancel_id(order_id: str, totals: list[tuple[str, int]]) -> str:
     """``shopify-cancel-lines-<order>-<line>-to-<total>[+<line>-to-<total>...]``: what the
     action brings each line to; a digest of that when it would be longer than an id may be."""
     named = "+".join(f"{line_id}-to-{total}" for line_id, total in totals)
-    action_id = f"shopify-cancel-lines-{order_id}-{named}"
+    action_id = f"{CANCEL_LINES_PREFIX}{order_id}-{named}"
     if len(action_id) <= MAX_ID_CHARS:
         return action_id
     digest = hashlib.sha256(named.encode(errors="surrogatepass")).hexdigest()[:16]
-    return f"shopify-cancel-lines-{order_id}-{digest}"
+    return f"{CANCEL_LINES_PREFIX}{order_id}-{digest}"
 
 
 def address_change(plan: Plan, update: OrderUpdate) -> Plan:

@@ -197,6 +197,7 @@ class OrderStatusChanged(Message):
     backordered: tuple[ShipmentLine, ...] = ()
     action_id: Id | None = None
     action_result: ActionResult | None = None
+    cancelled: tuple[ShipmentLine, ...] = ()  # units an applied CANCEL_LINES cancelled
 
 
 class ActionLine(DomModel):

@@ -9,7 +9,9 @@ demo's own) have no channel API to tell.
   becomes a ``FULFIL`` of exactly its lines, with its tracking. A transfer leaving a DC for
   the pickup store is between our own locations: the channel hears of it when the customer
   collects it (``picked_up``).
-- A ``CANCELLED`` status becomes a ``CANCEL`` of a Shopify order.
+- A ``CANCELLED`` status becomes a ``CANCEL`` of a Shopify order; an applied ``CANCEL_LINES``
+  (its status names the units, ``cancelled``) a ``CANCEL`` of those lines, call id
+  ``shopify:CANCEL:<order id>/<action id>``.
 
 Call ids are deterministic (``<channel>:<kind>:<shipment or order id>``): a redelivered status,
 or a later status repeating the news, asks for the same call, which is made once.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from connectors.order_memory import CANCEL_LINES_PREFIX
 from schemas.channels import ChannelCall
 from schemas.enums import (
     ChannelCallKind,
@@ -72,6 +75,12 @@ def calls_for(status: OrderStatusChanged) -> list[ChannelCall]:
         if channel not in CANCELS_SENT:
             return []
         return [_call(status, channel, ref, ChannelCallKind.CANCEL, status.order_id)]
+    if status.cancelled and status.action_id and channel in CANCELS_SENT:
+        if status.action_id.startswith(CANCEL_LINES_PREFIX):
+            return []  # Shopify's own edit: it removed the units already
+        subject = f"{status.order_id}/{status.action_id}"
+        call = _call(status, channel, ref, ChannelCallKind.CANCEL, subject)
+        return [call.model_copy(update={"lines": status.cancelled})]
     return [
         _call(status, channel, ref, ChannelCallKind.FULFIL, shipment.shipment_id, shipment)
         for shipment in status.shipments

@@ -19,7 +19,9 @@ cancel reached it): that call FAILS, saying so, for a person to refund or reach 
 A shipment of part of a line could find another shipment's units: then the order's
 fulfillments are read first, and what the live ones with the shipment's tracking number carry
 is not fulfilled again. Two calls per shipment, three for a split line. A cancel reads the
-order first: an order Shopify already cancelled (the merchant did it there) is done.
+order first: an order Shopify already cancelled (the merchant did it there) is done. Lines
+cancelled here are a refund that cancels their units (no money moves), its note naming the
+call, so a repeat finds it.
 """
 
 from __future__ import annotations
@@ -129,6 +131,18 @@ def still_to_fulfil(
     return {line_id: units for line_id, units in left.items() if units}
 
 
+def _line_locations(fulfillment_orders: list[dict[str, Any]]) -> dict[str, int]:
+    """The location of each line item's fulfillment order, an open one first."""
+    where: dict[str, int] = {}
+    ranked = sorted(fulfillment_orders, key=lambda fo: fo.get("status") not in OPEN_STATUSES)
+    for fo in ranked:
+        for item in fo.get("line_items", []):
+            where.setdefault(
+                str(item.get("line_item_id")), int(fo.get("assigned_location_id") or 0)
+            )
+    return where
+
+
 def cancel_reason(reason: str | None) -> str:
     """Shopify's cancel reason (customer, inventory, fraud, declined, other) for ours."""
     text = (reason or "").lower()
@@ -194,6 +208,8 @@ class ShopifySync:
         return {"fulfillment": fulfillment}
 
     async def cancel(self, call: ChannelCall) -> Done:
+        if call.lines:
+            return await self.cancel_lines(call)
         order = call.channel_order_ref
         found = await self._get(f"orders/{order}.json", "order", order)
         if (found.get("order") or {}).get("cancelled_at"):
@@ -205,6 +221,41 @@ class ShopifySync:
             body={"reason": cancel_reason(call.reason), "email": True},
         )
         return Done("order cancelled", order)
+
+    async def cancel_lines(self, call: ChannelCall) -> Done:
+        """Units of some lines cancelled: a refund that cancels them (``restock_type``
+        ``cancel``, at the location of the fulfillment order holding them). It moves no money:
+        the merchant refunds what Shopify then shows as owed. The refund's note carries the
+        call id, so a repeat finds it and makes no second one."""
+        order = call.channel_order_ref
+        marker = f"[dom {call.call_id}]"
+        made = await self._get(f"orders/{order}/refunds.json", "refunds", order)
+        if any(marker in (r.get("note") or "") for r in made.get("refunds", [])):
+            return Done("lines already cancelled in Shopify")
+        found = await self._get(
+            f"orders/{order}/fulfillment_orders.json", "fulfillment_orders", order
+        )
+        where = _line_locations(found.get("fulfillment_orders", []))
+        items = []
+        for line_id, units in units_by_line(call.lines).items():
+            if line_id not in where:
+                raise GiveUp(f"line {line_id} is not a line item of Shopify order {order}")
+            items.append(
+                {
+                    "line_item_id": int(line_id),
+                    "quantity": units,
+                    "restock_type": "cancel",
+                    "location_id": where[line_id],
+                }
+            )
+        note = f"{(call.reason or 'lines cancelled')[:200]} {marker}"
+        body = {"refund": {"refund_line_items": items, "notify": True, "note": note}}
+        answer = await self.http.call(
+            "POST", self.prefix + f"orders/{order}/refunds.json", "cancel_lines", body=body
+        )
+        refund = str((answer.body or {}).get("refund", {}).get("id"))
+        cut = ", ".join(f"{i['quantity']} of line {i['line_item_id']}" for i in items)
+        return Done(f"refund {refund} cancelled {cut}", refund)
 
     async def _not_cancelled(self, call: ChannelCall) -> None:
         """A shipment that left after its order was cancelled in Shopify (the location shipped

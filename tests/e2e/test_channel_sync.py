@@ -21,13 +21,20 @@ from connectors.web import DOM_HMAC_HEADER, sign
 from dom.admin import admin_client
 from dom.sync_cli import sync, unread_statuses
 from schemas.dlq import HEADER_ERROR, HEADER_STAGE
-from schemas.enums import FulfillmentStatus, OrderStatus
-from schemas.models import ChannelCall, FulfillmentUpdate, Message, OrderStatusChanged
+from schemas.enums import FulfillmentStatus, OrderActionKind, OrderStatus
+from schemas.models import ActionLine, ChannelCall, FulfillmentUpdate, Message, OrderStatusChanged
 from tests.conftest import free_port
 from tests.e2e.channels import SHOP_TOKEN, SPAPI_TOKEN, RunningSync, Standins, wait_for
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_webhook import RunningConnector
-from tests.unit.factories import at, make_cancel, make_location, make_product, make_stock_event
+from tests.unit.factories import (
+    at,
+    make_cancel,
+    make_location,
+    make_order_action,
+    make_product,
+    make_stock_event,
+)
 
 SECRET = "shpss_sync_0123456789abcdef"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -160,18 +167,35 @@ def test_shopify_hears_of_each_shipment_once_and_of_a_cancel(
             settings = with_urls(settings, standins)
             place_in_shop(standins, shopify_order(7001, {71: ("SKU-1", 1), 72: ("SKU-2", 2)}))
             place_in_shop(standins, shopify_order(7002, {73: ("SKU-1", 1)}))
+            place_in_shop(standins, shopify_order(7003, {74: ("SKU-1", 3), 75: ("SKU-2", 1)}))
             split = routed(pipeline, "WEB-7001")
             assert len(split.shipments) == 2  # one from each DC
             routed(pipeline, "WEB-7002")
+            routed(pipeline, "WEB-7003")
             tracking = ship_all(pipeline, split)
             pipeline.produce([make_cancel("WEB-7002", event_id="cancel-7002")])
+            cut = make_order_action(
+                "WEB-7003",
+                OrderActionKind.CANCEL_LINES,
+                action_id="cut-7003",
+                lines=[ActionLine(line_id="74", quantity=2)],
+                reason="the customer called",
+            )
+            pipeline.produce([cut])
 
             with RunningSync(settings) as running:
                 made = fulfillments(standins, 7001, 2)
                 wait_for(
                     "7002 cancelled", lambda: standins.shop_order(7002)["order"]["cancelled_at"]
                 )
-                wait_for("3 calls done", lambda: running.counts().get("shopify.DONE", 0) >= 3)
+                [refund] = wait_for("7003's refund", lambda: standins.shop_order(7003)["refunds"])
+                wait_for("4 calls done", lambda: running.counts().get("shopify.DONE", 0) >= 4)
+
+            # The cancelled units are cancelled in the shop, no more.
+            assert [
+                (i["line_item_id"], i["quantity"], i["restock_type"])
+                for i in refund["refund_line_items"]
+            ] == [(74, 2, "cancel")]
 
             # One fulfillment per shipment, with exactly its lines and its tracking.
             expected = {
@@ -191,17 +215,19 @@ def test_shopify_hears_of_each_shipment_once_and_of_a_cancel(
             assert len(standins.shop_order(7001)["fulfillments"]) == 2
             assert len(standins.shop_calls("POST", "fulfillments.json")) == 2
             assert len(standins.shop_calls("POST", "/cancel.json")) == 1
+            assert len(standins.shop_calls("POST", "/refunds.json")) == 1
             # Each call is DONE; a repeat that was made at all (the sync saw the status before
             # its own record of the call) found the shop had it already, or nothing left.
-            record = calls_on_record(pipeline, lambda c: len(c) >= 3)
+            record = calls_on_record(pipeline, lambda c: len(c) >= 4)
             assert {(c.call_id, c.state.value) for c in record} == {
                 *((f"shopify:FULFIL:{s.shipment_id}", "DONE") for s in split.shipments),
                 ("shopify:CANCEL:WEB-7002", "DONE"),
+                ("shopify:CANCEL:WEB-7003/cut-7003", "DONE"),
             }
             first: dict[str, str] = {}
             for call in record:
                 if call.call_id in first:
-                    assert call.detail.startswith(("already", "nothing left to fulfil")), call
+                    assert call.detail.startswith(("already", "nothing left", "lines already")), call
                 first.setdefault(call.call_id, call.detail)
             assert first["shopify:CANCEL:WEB-7002"] == "order cancelled"
     finally:

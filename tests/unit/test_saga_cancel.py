@@ -169,6 +169,8 @@ def test_cancelling_one_line_releases_only_its_sku_and_refulfils_the_other() -> 
     [answer] = answers(world)
     assert answer.action_result is ActionResult.APPLIED
     assert answer.reason.startswith("cancelled 1 of line 1 by alice (customer call)")
+    # The channel learns which units went: the answer names them.
+    assert [(x.line_id, x.sku, x.quantity) for x in answer.cancelled] == [("1", "SKU-A", 1)]
     assert cancels(world) == [(SHIPMENT, f"{SHIPMENT}:cancel")]
     assert world.at("SKU-A", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=0)
     assert world.at("SKU-B", "DC-EAST") == inventory.LocationStock(on_hand=5, reserved=1)
@@ -256,6 +258,7 @@ def test_refused_line_cancels_change_nothing() -> None:
         (ActionResult.REFUSED, "name at least one line to cancel (line id and units)"),
     ]
     assert len(world.published) == published + 3  # the three answers, nothing else
+    assert all(a.cancelled == () for a in answers(world))
     assert world.at("SKU-1", "DC-EAST").reserved == 2
     assert world.orders["ORD-1"].cancelled_units == {}
 

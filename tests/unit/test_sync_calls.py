@@ -208,3 +208,23 @@ def test_a_package_names_its_items_and_a_carrier_amazon_knows_or_other() -> None
     assert ups["carrierCode"] == "UPS" and "carrierName" not in ups
     with pytest.raises(GiveUp, match="no tracking number"):
         package_detail(call.model_copy(update={"tracking_number": None}))
+
+
+def test_lines_cancelled_by_an_action_are_one_cancel_of_those_lines() -> None:
+    answer = make_status_changed(
+        "WEB-9",
+        OrderStatus.ALLOCATED,
+        shipments=(),
+        action_id="A-1",
+        action_result="APPLIED",
+        cancelled=(ShipmentLine(line_id="111", sku="SKU-1", quantity=1),),
+    )
+    [call] = calls_for(answer)
+    assert call.call_id == "shopify:CANCEL:WEB-9/A-1"
+    assert [(x.line_id, x.quantity) for x in call.lines] == [("111", 1)]
+    assert calls_for(answer.model_copy(update={"cancelled": ()})) == []  # refused: none
+    assert calls_for(answer.model_copy(update={"order_id": "MKT-9"})) == []
+    # Units Shopify removed itself (an edit in its admin, through the connector) are not
+    # told back to it.
+    edit = answer.model_copy(update={"action_id": "shopify-cancel-lines-WEB-9-111-to-1"})
+    assert calls_for(edit) == []

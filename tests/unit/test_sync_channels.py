@@ -171,6 +171,36 @@ def test_a_cancel_is_made_once_and_a_line_the_shop_lacks_is_given_up() -> None:
     assert len([c for c in shop.recorder.calls_json() if c["path"].endswith("/cancel.json")]) == 1
 
 
+def test_cancelled_lines_are_a_refund_that_cancels_them_once() -> None:
+    shop = StandinShop(access_token=TOKEN, leak_rate=100.0)
+    shop.create_order(order_json(507, {71: 3, 72: 1}))
+    call = make_channel_call(
+        "WEB-507",
+        call_id="shopify:CANCEL:WEB-507/A-1",
+        kind=ChannelCallKind.CANCEL,
+        shipment_id=None,
+        lines=(ShipmentLine(line_id="71", sku="S", quantity=2),),
+        reason="cancelled 2 of line 71 by shopify",
+    )
+
+    async def twice(shopify: ShopifySync, _: AmazonSync) -> list[str]:
+        return [(await shopify.perform(call)).detail, (await shopify.perform(call)).detail]
+
+    first, again = run(shop, twice)
+
+    [refund] = shop.order_view(507)["refunds"]
+    [item] = refund["refund_line_items"]
+    assert (item["line_item_id"], item["quantity"], item["restock_type"]) == (71, 2, "cancel")
+    assert "[dom shopify:CANCEL:WEB-507/A-1]" in refund["note"]
+    [fo] = shop.order_view(507)["fulfillment_orders"]
+    assert {i["line_item_id"]: i["fulfillable_quantity"] for i in fo["line_items"]} == {
+        71: 1,
+        72: 1,
+    }
+    assert first.startswith("refund ") and first.endswith(" cancelled 2 of line 71")
+    assert again == "lines already cancelled in Shopify"
+
+
 def test_a_wrong_token_is_given_up_and_throttling_is_tried_again_after_the_wait() -> None:
     shop = StandinShop(access_token=TOKEN, bucket_size=2, leak_rate=0.5)
     shop.create_order(order_json(505, {51: 1}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from schemas.models import ActionResult, Message, OrderAction
+from schemas.models import ActionResult, Message, OrderAction, OrderStatusChanged, ShipmentLine
 from streams.core.saga.cancel import stop_shipments, subtract_lines
 from streams.core.saga.context import Routing, SagaContext
 from streams.core.saga.output import action_answer
@@ -33,13 +33,36 @@ MAX_REASON_CHARS = 1_000
 def cancel_lines(
     state: OrderState, action: OrderAction, ctx: SagaContext, routing: Routing
 ) -> Outputs:
-    """Apply a ``CANCEL_LINES`` action, or refuse it with a reason a person can act on."""
+    """Apply a ``CANCEL_LINES`` action, or refuse it with a reason a person can act on. The
+    applied answer names the units it cancelled (``cancelled``), for the channel to cancel."""
     wanted: dict[str, int] = defaultdict(int)
     for line in action.lines:
         wanted[line.line_id] += line.quantity
     problem = _problem(state, wanted)
     if problem is not None:
         return [action_answer(state, action, ActionResult.REFUSED, problem, ctx.now)]
+    skus = {x.line_id: x.sku for x in state.order.lines}
+    cancelled = tuple(
+        ShipmentLine(line_id=line_id, sku=skus[line_id], quantity=units)
+        for line_id, units in sorted(wanted.items())
+    )
+    return [
+        r.model_copy(update={"cancelled": cancelled}) if _answers(r, action) else r
+        for r in _apply(state, action, wanted, ctx, routing)
+    ]
+
+
+def _answers(record: Message, action: OrderAction) -> bool:
+    return isinstance(record, OrderStatusChanged) and record.action_id == action.action_id
+
+
+def _apply(
+    state: OrderState,
+    action: OrderAction,
+    wanted: dict[str, int],
+    ctx: SagaContext,
+    routing: Routing,
+) -> Outputs:
     cuts = _take_from_shipments(state, _take_from_waiting(state, wanted))
     for line_id, units in wanted.items():
         state.cancelled_units[line_id] = state.cancelled_units.get(line_id, 0) + units
