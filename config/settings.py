@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     sync_host: str = "127.0.0.1"
     sync_port: int = 8091  # /metrics, /healthz, /stats
 
+    # The channels whose sellable figures go on dom.channel-availability.v1, comma-separated,
+    # or "all". Each published channel adds a record per sku whose figure moves (about 0.8
+    # per order each at the demo's mix): by default the ones sold through an outside API
+    # (the web store, the marketplace); POS, wholesale and the call centre sell from the
+    # pipeline itself. Routing follows every channel's policy whatever is published.
+    channel_availability_for: str = "WEB,MARKETPLACE"
+
     # The operator console (`dom console`): who may sign in (`dom users`, a SQLite file; unset:
     # DATA_DIR/console/users.sqlite), how long a sign-in lasts, and how many failed sign-ins a
     # user name or a client address may have in a window before it must wait (429).

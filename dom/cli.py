@@ -152,6 +152,9 @@ def _register() -> None:
 
     for command in (rules, orders, tail, connect, feed, demo, console, users, bench, sync, standin):
         main.add_command(command)
+    from dom.channels_cli import channels
+
+    main.add_command(channels)
 
 
 _register()

@@ -1,7 +1,8 @@
 """``make run``: bring up what the pipeline needs on this machine and run it until Ctrl-C.
 
 It starts the local broker (unless ``DOM_KAFKA_BOOTSTRAP`` names a cluster), creates the
-registry's topics, starts the stages, the HTTP connector, the stand-in shop and marketplace
+registry's topics, publishes the default channel policies (``deploy/channels/``) for channels
+that have none, starts the stages, the HTTP connector, the stand-in shop and marketplace
 (``dom standin``) with the channel sync reporting back to them (``dom sync``), loads the demo
 world and the default rules and drives demo traffic (``dom demo``: its web customers order in
 the stand-in shop), and shows the live summary in the foreground. Ctrl-C stops everything
@@ -64,6 +65,14 @@ def _spawn(
             start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
         )
     return Child(name, proc, log)
+
+
+def _channel_defaults(settings: Settings) -> list[str]:
+    """The default channel policies of ``deploy/channels/`` for channels that have none yet
+    (a policy an operator set is left alone)."""
+    from dom.channels_cli import publish_defaults
+
+    return publish_defaults(settings, updated_by="dom run", only_missing=True)
 
 
 def _registered(verb: str) -> bool:
@@ -238,6 +247,8 @@ def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
             click.echo(f"using the cluster at {settings.kafka_bootstrap}")
         for result in create_topics(settings):
             click.echo(f"  {result.outcome:8} {result.name}")
+        for line in _channel_defaults(settings):
+            click.echo(f"  {line}")
         since_ms = int(time.time() * 1000)  # the summary shows this run, from its start
         log_dir = settings.data_dir / "logs"
         workers, urls = _start_workers(settings, log_dir)

@@ -1,7 +1,8 @@
 """The network as the topics hold it now, read once: what ``dom rules dry-run`` routes on.
 
 The same ``NetworkView`` the workers keep up to date is filled from the compacted topics
-(locations, products, availability, rules), and an in-memory :class:`Simulation` routes on it.
+(locations, products, availability, rules, channel policies), and an in-memory
+:class:`Simulation` routes on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from streams.core.saga.simulate import Simulation, inventory_from
 from streams.order_stage import carton_catalogue
 from streams.views import NetworkView
 
-SNAPSHOT_TOPICS = (registry.LOCATIONS, registry.PRODUCTS, registry.AVAILABILITY, registry.RULES)
+SNAPSHOT_TOPICS = (
+    registry.LOCATIONS,
+    registry.PRODUCTS,
+    registry.AVAILABILITY,
+    registry.RULES,
+    registry.CHANNELS,
+)
 
 
 def _codec(settings: Settings) -> Codec:
@@ -32,7 +39,8 @@ def _codec(settings: Settings) -> Codec:
 
 
 def network_view(settings: Settings) -> NetworkView:
-    """Locations, products, availability and live rules, as compaction would keep them."""
+    """Locations, products, availability, live rules and channel policies, as compaction would
+    keep them."""
     view = NetworkView()
     codec = _codec(settings)
     for topic in SNAPSHOT_TOPICS:
@@ -60,6 +68,7 @@ def simulation(settings: Settings, view: NetworkView, rules: RuleSet) -> Simulat
         rules=rules,
         products=view.products,
         catalogue=carton_catalogue(settings),
+        channels=view.channel_plan(),
     )
     return Simulation(inventory_from(view.availability.values()), ctx)
 

@@ -93,6 +93,18 @@ class OrderPurge(Message):
     issued_at: Timestamp
 
 
+class ChannelRefresh(Message):
+    """Asks a sku's owner to figure the sku's channel availability again: the channel policies
+    or the locations changed (``streams/inventory_stage.py`` sends it for the skus whose
+    figures the change moves). Applied any number of times, it publishes only what changed."""
+
+    avro_name: ClassVar[str] = "dom.v1.ChannelRefresh"
+
+    sku: Id
+    plan: str = ""
+    issued_at: Timestamp
+
+
 class BatchedRecord(DomModel):
     """One record of a :class:`RecordBatch`: its key and its encoded value."""
 

@@ -69,6 +69,7 @@ from schemas.orders import (
     Shipment,
     ShipmentLine,
 )
+from schemas.sellable import ChannelAvailability, ChannelPolicy
 
 
 class Location(Message):
@@ -196,6 +197,8 @@ TOP_LEVEL_MODELS: Mapping[str, type[Message]] = MappingProxyType(
             Availability,
             OrderAction,
             ChannelCall,
+            ChannelPolicy,
+            ChannelAvailability,
         )
     }
 )
@@ -209,7 +212,9 @@ __all__ = [
     "Capability",
     "Carton",
     "Channel",
+    "ChannelAvailability",
     "ChannelCall",
+    "ChannelPolicy",
     "Customer",
     "DomModel",
     "FulfillmentAction",

@@ -62,6 +62,8 @@ CONTRACT_RECORDS: tuple[str, ...] = tuple(
         "Availability",
         "OrderAction",
         "ChannelCall",
+        "ChannelPolicy",
+        "ChannelAvailability",
     )
 )
 _HISTORY_FILE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.avsc")

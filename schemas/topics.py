@@ -107,6 +107,14 @@ RULES = Topic(
     compacted=True,
     description="Operator rules; a tombstone deletes",
 )
+CHANNELS = Topic(
+    "dom.channels.v1",
+    "channel",
+    _records("ChannelPolicy"),
+    Direction.INBOUND,
+    compacted=True,
+    description="What each sales channel may sell from; a tombstone: every location, no buffer",
+)
 
 ORDER_STATUS = Topic(
     "dom.order-status.v1",
@@ -144,6 +152,14 @@ AVAILABILITY = Topic(
     compacted=True,
     description="Available-to-promise per SKU and location",
 )
+CHANNEL_AVAILABILITY = Topic(
+    "dom.channel-availability.v1",
+    "channel_sku",
+    _records("ChannelAvailability"),
+    Direction.OUTBOUND,
+    compacted=True,
+    description="What each sales channel may sell of each SKU (key <channel>|<sku>)",
+)
 CHANNEL_SYNC = Topic(
     "dom.channel-sync.v1",
     "call_id",
@@ -176,11 +192,13 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     RETURNS,
     ORDER_ACTIONS,
     RULES,
+    CHANNELS,
     ORDER_STATUS,
     FULFILLMENT_COMMANDS,
     PACKAGING_COMMANDS,
     RETURN_LABEL_COMMANDS,
     AVAILABILITY,
+    CHANNEL_AVAILABILITY,
     CHANNEL_SYNC,
     DLQ,
 )
@@ -189,9 +207,9 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
 SKU_COMMANDS = Topic(
     "dom.internal.sku-commands.v1",
     "sku",
-    _records("SkuCommand"),
+    _records("SkuCommand", "ChannelRefresh"),
     Direction.INTERNAL,
-    description="Reserve/release/consume requests to the owner of a sku",
+    description="Reserve/release/consume requests, and channel refreshes, to the owner of a sku",
     batched=True,
 )
 SKU_RESULTS = Topic(

@@ -12,6 +12,7 @@ from typing import Any
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec
+from streams.core.channels.plan import published_channels
 from streams.inventory_stage import build_inventory_stage
 from streams.masters_stage import build_masters_stage
 from streams.metrics import PipelineMetrics
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> Pipeline:
     metrics = PipelineMetrics()
     health = metrics.health
     runtime = Runtime(settings, codec, metrics)
-    view = NetworkView()
+    view = NetworkView(published_channels(settings.channel_availability_for))
     health.view_ready = view.ready.is_set
     inventory = build_inventory_stage(runtime, settings, codec, view)
     orders = build_order_stage(runtime, settings, codec, view)
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> Pipeline:
             registry.AVAILABILITY,
             registry.FULFILLMENT_COMMANDS,
             registry.RULES,
+            registry.CHANNELS,
         )
     ]
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> Pipeline:
                 locations_topic=settings.topic(registry.LOCATIONS.name),
                 rules_topic=settings.topic(registry.RULES.name),
                 availability_topic=settings.topic(registry.AVAILABILITY.name),
+                channels_topic=settings.topic(registry.CHANNELS.name),
                 # only today's load counts: never decode every command ever sent
                 today_topics=[settings.topic(registry.FULFILLMENT_COMMANDS.name)],
             )

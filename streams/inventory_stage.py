@@ -4,7 +4,9 @@ It consumes stock events and the order saga's sku commands (both keyed by sku, s
 the worker owning the sku's table partition), applies them with the pure core, stores the new
 value, and answers each command. Once per batch it announces the availability of every sku the
 batch touched: the topic is compacted, channels want the latest figures, and a burst of
-reservations on one sku is one record instead of one per command.
+reservations on one sku is one record instead of one per command. With it go the figures of
+the sales channels that changed (:mod:`streams.inventory_channels`), and a ``ChannelRefresh``
+input has a sku figured again after the channel policies or the locations changed.
 
 Nothing an input holds stops it. A stock event is refused (dead-lettered, with the reason) when
 its figures would leave the contract's range, or when its location does not exist once the
@@ -26,8 +28,10 @@ from pydantic_core import from_json, to_json
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
-from schemas.internal import SkuAction, SkuCommand
+from schemas.internal import ChannelRefresh, SkuAction, SkuCommand
 from schemas.models import StockEvent
+from streams.core import replays
+from streams.core.channels.sku import needs_refigure, publish_again
 from streams.core.inventory import backorders
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.sku_owner import (
@@ -42,6 +46,7 @@ from streams.core.inventory.sku_owner import (
     stock_cause,
 )
 from streams.core.inventory.stock import SkuInventory, StockRefused
+from streams.inventory_channels import ChannelFigures, register_channel_refresh
 from streams.location_gate import LocationGate
 from streams.metrics import PipelineMetrics
 from streams.runtime import BatchTable, Runtime, Sends
@@ -51,6 +56,8 @@ log = logging.getLogger(__name__)
 STAGE = "inventory"
 KEEP_SKUS = 5000
 """Decoded sku inventories kept between batches: the busy skus."""
+INPUTS = (StockEvent, SkuCommand, ChannelRefresh)
+Input = StockEvent | SkuCommand | ChannelRefresh
 
 
 def build_inventory_stage(
@@ -58,9 +65,12 @@ def build_inventory_stage(
 ) -> Any:
     """Register the inventory stage, its table and its timers; return the table."""
     table = runtime.table("inventory")
-    skus = sku_table(table)
+    figures = ChannelFigures(view)
+    skus = sku_table(table, figures)
     gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
-    stage = InventoryStage(skus, codec, view, gate, settings.backorder_expiry_s, runtime.metrics)
+    stage = InventoryStage(
+        skus, figures, codec, view, gate, settings.backorder_expiry_s, runtime.metrics
+    )
 
     @contextlib.asynccontextmanager
     async def ready() -> AsyncIterator[None]:
@@ -81,6 +91,8 @@ def build_inventory_stage(
         refuse=stage.refuse,
         ready=ready,
     )
+
+    register_channel_refresh(runtime, table, view)
 
     @runtime.every(expiry_scan_interval(settings.backorder_expiry_s))
     async def expire_backorders() -> None:
@@ -150,6 +162,7 @@ class InventoryStage:
     def __init__(
         self,
         skus: BatchTable[SkuInventory],
+        figures: ChannelFigures,
         codec: Codec,
         view: NetworkView,
         gate: LocationGate,
@@ -157,6 +170,7 @@ class InventoryStage:
         metrics: PipelineMetrics | None = None,
     ) -> None:
         self.skus = skus
+        self.figures = figures
         self.expiry_s = expiry_s
         self.promising: dict[bytes, int] = {}
         """Skus of this worker with units set aside, and since when (the oldest): what the
@@ -168,22 +182,20 @@ class InventoryStage:
         self.metrics = metrics or PipelineMetrics()
 
     async def handle(self, event: Any, sends: Sends) -> None:
-        try:
-            record: StockEvent | SkuCommand = self.codec.decode_as(  # type: ignore[assignment]
-                event.value, StockEvent, SkuCommand
-            )
-        except DecodeError as exc:
-            sends.dead_letter(event, exc.reason, STAGE, "undecodable")
+        record = self._decode(event, sends)
+        if record is None:
             return
-        if event.key != record.sku.encode():
-            reason = f"key must be the sku {record.sku!r}"
-            sends.dead_letter(event, reason, STAGE, "bad_key")
-            if isinstance(record, SkuCommand):  # not this partition's sku: "no", unapplied
-                sends.add([refusal(record, reason, _time_of(event))])
-            return
-        state = self.skus.get(event.key) or inventory.empty(record.sku)
+        stored = self.skus.get(event.key)
+        state = stored or inventory.empty(record.sku)
         if inventory.done_before(state, *sends.where(event)):
             self.metrics.replays_skipped.labels(STAGE).inc()  # its records all went out
+            return
+        if self.skus.last_input(event.key) is None and replays.rereads(
+            state.read_to, sends.read_from()
+        ):  # this batch reads again what an earlier one of the sku read: publish it all again
+            state = publish_again(state)
+        if isinstance(record, ChannelRefresh):
+            self.refresh(stored, state, event, sends)
             return
         if isinstance(record, StockEvent) and not await self.gate.knows(record.location_id):
             where = f"unknown location {record.location_id}"
@@ -213,12 +225,40 @@ class InventoryStage:
         # whose changelog write a crash lost (the local store kept it, the changelog did not).
         self.skus.put(event.key, _read(new_state, event, sends), event)
 
+    def _decode(self, event: Any, sends: Sends) -> Input | None:
+        """The input's record, or None when it is dead-lettered (undecodable, or keyed by
+        another sku: a command is then answered "no", unapplied)."""
+        try:
+            record: Input = self.codec.decode_as(event.value, *INPUTS)  # type: ignore[assignment]
+        except DecodeError as exc:
+            sends.dead_letter(event, exc.reason, STAGE, "undecodable")
+            return None
+        if event.key != record.sku.encode():
+            reason = f"key must be the sku {record.sku!r}"
+            sends.dead_letter(event, reason, STAGE, "bad_key")
+            if isinstance(record, SkuCommand):
+                sends.add([refusal(record, reason, _time_of(event))])
+            return None
+        return record
+
+    def refresh(
+        self, stored: SkuInventory | None, state: SkuInventory, event: Any, sends: Sends
+    ) -> None:
+        """Figure the sku's channels again (the plan changed). Its value is written (and so
+        settled, its figures published) only when a figure moves, or when it must publish
+        them again (``state`` is then not the stored value)."""
+        if stored is None:
+            return  # a sku never stocked: no figure to publish
+        if state is stored and not needs_refigure(state, self.view.channel_plan()):
+            return  # figured already, by a batch since the refresh was sent
+        self.skus.put(event.key, _read(state, event, sends), event)
+
     def refuse(self, event: Any, reason: str, sends: Sends) -> None:
         """A command the stage could not apply is answered ``ok`` False all the same."""
         try:
             command = self.codec.decode_as(event.value, SkuCommand)
         except DecodeError:
-            return  # a stock event (or undecodable): its dead letter is all there is to say
+            return  # a stock event, a refresh (or undecodable): its dead letter is all to say
         if event.key != command.sku.encode():
             return  # answered by handle()
         if command.action == SkuAction.RESERVE:
@@ -242,18 +282,24 @@ class InventoryStage:
                 self.promising.pop(key, None)
             else:
                 self.promising[key] = since
-        records = [
-            availability_record(state, _time_of(self.skus.last_input(key)))
-            for key, state in changed.items()
-        ]
+
+        def now_of(key: bytes) -> datetime:
+            return _time_of(self.skus.last_input(key))
+
+        records = [availability_record(state, now_of(key)) for key, state in changed.items()]
+        channels = self.figures.records(changed, now_of)
         for availability in records:
             self.view.apply(availability)  # this worker routes on its own news at once
         sends.add(records)
+        sends.add(channels)
 
 
-def sku_table(table: Any) -> BatchTable[SkuInventory]:
-    """The inventory table as the stage reads and writes it: decoded sku inventories."""
-    return BatchTable(table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS)
+def sku_table(table: Any, figures: ChannelFigures) -> BatchTable[SkuInventory]:
+    """The inventory table as the stage reads and writes it: decoded sku inventories, each
+    changed one settled with its channel figures before it is written."""
+    return BatchTable(
+        table, _decode_inventory, _encode_inventory, keep=KEEP_SKUS, settle=figures.settle
+    )
 
 
 def _read(state: SkuInventory, event: Any, sends: Sends) -> SkuInventory:

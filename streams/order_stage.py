@@ -293,6 +293,7 @@ class OrderStage:
             label_format=saga.label_format,
             limits=saga.limits,
             backorders=saga.backorders,
+            channels=view.channel_plan(),
         )
 
 

@@ -1,5 +1,5 @@
 """Every worker's read-only view of the network: locations, products, availability, load,
-and the operators' rules.
+the operators' rules and the channel policies.
 
 Routing on one worker needs the locations (a compacted topic), every sku's availability (the
 compacted availability topic the inventory stage publishes) and how many shipments each
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,12 +24,16 @@ from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.models import (
     Availability,
+    Channel,
+    ChannelPolicy,
     FulfillmentCommand,
     Location,
     Message,
     Product,
     Rule,
 )
+from streams.core.channels.plan import ChannelPlan, Site
+from streams.core.channels.policy import from_record
 from streams.core.routing.model import Capability, LocationInfo, LocationKind
 from streams.core.rules.ruleset import RuleError, RuleSet
 from streams.runtime.side_consumer import Reader, TopicPartition, reader
@@ -89,9 +93,11 @@ class AvailabilityBook(Mapping[str, Availability]):
 
 
 class NetworkView:
-    """The latest location, product, availability and rule records, and today's shipments."""
+    """The latest location, product, availability, rule and channel policy records, and
+    today's shipments."""
 
-    def __init__(self) -> None:
+    def __init__(self, published_channels: Iterable[Channel] | None = None) -> None:
+        self.published_channels = published_channels  # None: every channel's figures
         self.rules = RuleSet()
         # rule id -> (version, why it was refused), until a newer valid version arrives
         self.rule_errors: dict[str, tuple[int, str]] = {}
@@ -101,6 +107,8 @@ class NetworkView:
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}
         self.availability = AvailabilityBook()
+        self.channel_policies: dict[str, ChannelPolicy] = {}  # channel -> its live policy
+        self._channel_plan: ChannelPlan | None = None
         self._load: Counter[str] = Counter()
         self._load_day: date | None = None
         self._infos: list[LocationInfo] | None = None
@@ -119,6 +127,10 @@ class NetworkView:
         elif isinstance(record, Location):
             self.locations[record.location_id] = record
             self._infos = None
+            self._channel_plan = None
+        elif isinstance(record, ChannelPolicy):
+            self.channel_policies[record.channel.value] = record
+            self._channel_plan = None
         elif isinstance(record, Product):
             self.products[record.sku] = record
         elif isinstance(record, FulfillmentCommand):
@@ -174,6 +186,13 @@ class NetworkView:
         """A tombstone on the locations topic."""
         self.locations.pop(location_id, None)
         self._infos = None
+        self._channel_plan = None
+
+    def forget_channel_policy(self, channel: str) -> None:
+        """A tombstone on the channels topic: the channel is back to every location, no
+        buffer."""
+        self.channel_policies.pop(channel, None)
+        self._channel_plan = None
 
     def _count_shipment(self, command: FulfillmentCommand) -> None:
         day = command.created_at.date()
@@ -206,6 +225,18 @@ class NetworkView:
         if record is None:
             return {}
         return {x.location_id: x.available for x in record.locations}
+
+    def channel_plan(self) -> ChannelPlan:
+        """The channel policies over the locations as they are now (rebuilt only when a policy
+        or a location changed)."""
+        if self._channel_plan is None:
+            sites = (
+                Site(loc.location_id, LocationKind(loc.kind.value), loc.active)
+                for loc in self.locations.values()
+            )
+            policies = {p.channel: from_record(p) for p in self.channel_policies.values()}
+            self._channel_plan = ChannelPlan(policies, sites, self.published_channels)
+        return self._channel_plan
 
     def location_kind(self, location_id: str) -> str | None:
         """``DC`` or ``STORE`` (None: not known)."""
@@ -243,6 +274,7 @@ async def follow_topics(
     locations_topic: str,
     rules_topic: str | None = None,
     availability_topic: str | None = None,
+    channels_topic: str | None = None,
     today_topics: Collection[str] = (),
 ) -> None:
     """Read every partition of ``topics`` into ``view``, forever: from the beginning (the
@@ -277,7 +309,7 @@ async def follow_topics(
                     if message.topic == availability_topic and message.key and message.value:
                         view.availability.put_raw(message.key.decode(), message.value, codec)
                         continue
-                    _fold(view, codec, message, locations_topic, rules_topic)
+                    _fold(view, codec, message, locations_topic, rules_topic, channels_topic)
             for tp in list(targets):
                 # The position, not the last record: a partition may end on offsets that
                 # hold no record (an upstream transaction's marker, compacted offsets).
@@ -336,6 +368,7 @@ def _fold(
     message: Any,
     locations_topic: str,
     rules_topic: str | None,
+    channels_topic: str | None = None,
 ) -> None:
     topic, key, value = message.topic, message.key, message.value
     try:
@@ -344,6 +377,8 @@ def _fold(
                 view.forget_location(key.decode())
             elif key and topic == rules_topic:
                 view.forget_rule(key.decode())
+            elif key and topic == channels_topic:
+                view.forget_channel_policy(key.decode())
             return
         record = codec.decode(value)
         if not _keyed_by_its_id(record, key):

@@ -30,6 +30,19 @@ def done_before(marks: Marks, source: str, offset: int, at_ms: int) -> bool:
     return mark is not None and offset < mark[0] and at_ms <= mark[2]
 
 
+def rereads(marks: Marks, batch_from: Mapping[str, int]) -> bool:
+    """Whether a batch that began at ``batch_from`` (per partition it reads) reads again what
+    an earlier batch of the key read: in one of those partitions the key read at or past where
+    the batch began. That earlier batch's records may never have gone out (the stage was
+    killed, or stopped before its inputs were acknowledged): what it published must be
+    published again. Consecutive batches never overlap, so this holds only of a replay."""
+    return any(
+        mark[1] >= began
+        for name, mark in marks.items()
+        if (began := batch_from.get(name)) is not None
+    )
+
+
 def note_read(
     marks: Marks, source: str, offset: int, at_ms: int, batch_from: Mapping[str, int]
 ) -> Marks:

@@ -9,7 +9,10 @@ A stage gets a :class:`Runtime` and uses nothing else of it:
   records to ``sends`` and dead-letters what it cannot apply;
 - ``runtime.every(seconds)``: a timer, skipped while the partitions move;
 - ``runtime.task(fn)``: a background task of the worker;
-- ``await runtime.send(record)``: a record sent outside any batch (a timer's command).
+- ``await runtime.send(record)``: a record sent outside any batch (a timer's command), and
+  ``await runtime.send_all(records)`` for many, packed as a batch's are;
+- ``runtime.generation()`` and ``runtime.rebalancing()``: whether the partitions moved or are
+  moving (a timer that works across several steps checks them between steps).
 
 The guarantees the layer gives, each checked by a test (the README's "Runtime guarantees"):
 state before records, inputs acknowledged only once every record they caused is delivered,
@@ -32,7 +35,15 @@ from streams.health import WorkerHealth
 from streams.metrics import PipelineMetrics
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.faust_app import faust_app, run_worker
-from streams.runtime.outbox import Finish, Handler, Outbox, Refuse, Sends, Tombstone
+from streams.runtime.outbox import (
+    Finish,
+    Handler,
+    Outbox,
+    Refuse,
+    Sends,
+    Tombstone,
+    confirm_delivery,
+)
 from streams.runtime.raw import raw_table, raw_topic
 from streams.runtime.watch import watch_lag_and_tables
 from streams.runtime.web import register_pages
@@ -128,6 +139,21 @@ class Runtime:
     async def send(self, record: Any) -> None:
         """Send ``record`` outside any batch (the producer's retries see it delivered)."""
         await self.outbox.send(record)
+
+    async def send_all(self, records: Sequence[Any], sender: str) -> None:
+        """Send ``records`` outside any batch, those of a batched topic packed per partition
+        as a stage batch's are, and wait until the broker took every one (raise
+        ``DeliveryFailed``, naming ``sender``, if it refused any)."""
+        await confirm_delivery(sender, await self.outbox.send_all(records))
+
+    def generation(self) -> int:
+        """The consumer generation: it changes whenever the worker's partitions are assigned."""
+        generation: int = self.app.consumer_generation_id
+        return generation
+
+    def rebalancing(self) -> bool:
+        """Whether the partitions are moving (from revocation until the tables are recovered)."""
+        return bool(self.app.rebalancing)
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,11 @@ half-way: :meth:`BatchTable.rollback` puts back the value as it was before that 
 the table (its value is the kept one when the batch has not changed the key yet) or, for a
 key the batch already changed, from the encoding taken when the failing input read it.
 
+A stage may give a ``settle`` function: what a changed value becomes once the batch is done
+with it, just before it is encoded (the inventory's channel figures, figured once per sku and
+batch however many inputs changed it). The settled value is the one written, kept, and given
+to the stage's ``finish``.
+
 The write-back is in two steps so that a value that cannot be stored stops only the inputs
 that made it (:mod:`streams.runtime.outbox`): :meth:`BatchTable.encode_changed` encodes every
 changed key and reports those that fail; :meth:`BatchTable.reset` and :meth:`BatchTable.restore`
@@ -53,8 +58,10 @@ class BatchTable(Generic[V]):
         *,
         mutable: bool = False,
         keep: int = 0,
+        settle: Callable[[bytes, V], V] | None = None,
     ) -> None:
         self.table = table
+        self._settle = settle
         self._decode = decode
         self._encode = encode
         self._mutable = mutable
@@ -132,6 +139,7 @@ class BatchTable(Generic[V]):
             if value is None:
                 continue
             try:
+                value = self._settled(key, value)
                 self._encoded[key] = self._encode(value)
             except Exception as exc:  # a value the input made that cannot be stored
                 errors[key] = f"cannot store the new value of {key!r}: {exc!r}"
@@ -144,9 +152,18 @@ class BatchTable(Generic[V]):
         value = self._values[key]
         if value is None:  # cannot happen: put() takes a value
             raise ValueError(f"{key!r} has no value to store")
+        value = self._settled(key, value)
         raw = self._encode(value)
         self._encoded[key] = raw
         return raw, value
+
+    def _settled(self, key: bytes, value: V) -> V:
+        """The key's changed value as the stage settles it for the write-back (kept so)."""
+        if self._settle is None:
+            return value
+        settled = self._settle(key, value)
+        self._values[key] = settled
+        return settled
 
     def reset(self, key: bytes) -> None:
         """Forget what the batch did to the key: its value is the table's again."""

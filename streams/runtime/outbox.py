@@ -185,9 +185,10 @@ class Sends:
 
 Handler = Callable[[Any, Sends], Awaitable[None]]
 Finish = Callable[[dict[bytes, Any], Sends], None]
-"""Called once a batch's inputs are applied, with the values its table changed, before they are
-written; it may add records. It may be called again for some of those keys (alone, after
-their inputs were applied again): the last call for a key is the one that counts."""
+"""Called once a batch's inputs are applied, with the values its table changed (settled, see
+:class:`BatchTable`), before they are written; it may add records. It may be called again for
+some of those keys (alone, after their inputs were applied again, once per value that passed):
+the records of each of those calls go out, in order."""
 Refuse = Callable[[Any, str, Sends], None]
 """A stage's answer to an input it could not apply (event, reason); it may add records and
 write the input's key (to remember the refusal)."""
@@ -451,8 +452,10 @@ class Outbox:
         self, key: bytes, inputs: list[Any], batch: _Batch, table: BatchTable[Any], sends: Sends
     ) -> None:
         """Apply a key's inputs again, each tried alone: keep those the key can be stored and
-        finished after, refuse the others; the key's ``finish`` records are its last good
-        value's."""
+        finished after, refuse the others. The key's ``finish`` records are those of each good
+        value, in order: a topic that keeps the latest record per key ends on the last good
+        value's, and a ``finish`` that publishes only what changed since the value before (the
+        inventory's channel figures) loses none of its changes."""
         good: tuple[bytes | None, Any] = (None, None)  # the table's value
         finished = Sends()
         for event in inputs:
@@ -467,7 +470,8 @@ class Outbox:
                 if error is not None:
                     table.restore(key, *good)  # it cannot be stored: its answer still goes
             if passed is not None:
-                good, finished = passed
+                good, out = passed
+                finished.extend(out)
             sends.extend(own)
         sends.extend(finished)
 

@@ -1,8 +1,8 @@
-"""HTTP on every worker: per-location availability of a sku, an order's state, the rules, and
-the worker's health.
+"""HTTP on every worker: per-location availability of a sku, an order's state, the rules, the
+channel policies, and the worker's health.
 
-``/inventory/{sku}`` and ``/rules`` answer from the worker's network view (every worker has
-all skus and rules);
+``/inventory/{sku}``, ``/rules`` and ``/channels`` answer from the worker's network view (every
+worker has all skus, rules and channel policies);
 ``/orders/{order_id}`` is routed by Faust to the worker owning the order's partition;
 ``/orders/`` lists the work queues of live orders (streams/core/saga/queues.py): each worker
 has only its own partitions, so the one asked asks every other worker that holds some for
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import faust
@@ -25,7 +25,9 @@ from faust.web import Request, Response, View
 from streams.core.saga.queues import merge, parse_query, scan
 from streams.core.saga.state import OrderState
 from streams.health import WorkerHealth
-from streams.views import NetworkView
+
+if TYPE_CHECKING:  # streams.views imports the runtime: a name for annotations only
+    from streams.views import NetworkView
 
 ASK_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 """How long the worker asked waits for another worker's queues before naming it unanswered."""
@@ -50,6 +52,11 @@ def register_pages(app: faust.App, view: NetworkView, orders: Any, health: Worke
     class RulesPage(View):
         async def get(self, request: Request) -> Response:
             return self.json(rules_view(view))
+
+    @app.page("/channels/")
+    class ChannelsPage(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(channels_view(view))
 
     @app.page("/orders/{order_id}/")
     class OrderPage(View):
@@ -152,3 +159,24 @@ def rules_view(view: NetworkView) -> dict[str, Any]:
             for rule_id, (version, error) in sorted(view.rule_errors.items())
         ],
     }
+
+
+def channels_view(view: NetworkView) -> dict[str, Any]:
+    """Each channel's policy in force on this worker (None: the default, every location and no
+    buffer), what it means, and the locations its orders may be routed to (None: every one);
+    ``plan`` names the plan the worker figures channel availability under."""
+    plan = view.channel_plan()
+    channels = []
+    for policy in plan.policies():
+        name = policy.channel.value
+        record = view.channel_policies.get(name)
+        allowed = plan.locations_for(name)
+        channels.append(
+            {
+                "channel": name,
+                "policy": record.model_dump(mode="json") if record is not None else None,
+                "means": policy.describe(),
+                "locations": sorted(allowed) if allowed is not None else None,
+            }
+        )
+    return {"plan": plan.fingerprint, "channels": channels}

@@ -227,7 +227,9 @@ def test_shopify_hears_of_each_shipment_once_and_of_a_cancel(
             first: dict[str, str] = {}
             for call in record:
                 if call.call_id in first:
-                    assert call.detail.startswith(("already", "nothing left", "lines already")), call
+                    assert call.detail.startswith(("already", "nothing left", "lines already")), (
+                        call
+                    )
                 first.setdefault(call.call_id, call.detail)
             assert first["shopify:CANCEL:WEB-7002"] == "order cancelled"
     finally:

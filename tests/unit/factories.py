@@ -56,6 +56,7 @@ from schemas.models import (
     StockEvent,
     StockEventKind,
 )
+from schemas.sellable import ChannelAvailability, ChannelPolicy
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 """The default time of every record; tests that need a sequence add offsets to it."""
@@ -452,6 +453,26 @@ def make_channel_call(order_id: str = "WEB-1", **overrides: Any) -> ChannelCall:
     return ChannelCall(**{**fields, **overrides})
 
 
+def make_channel_policy(channel: Channel = Channel.MARKETPLACE, **overrides: Any) -> ChannelPolicy:
+    """The marketplace sells only what the DCs hold, less 2 units of each sku."""
+    fields: dict[str, Any] = {
+        "channel": channel,
+        "location_kinds": (LocationKind.DC,),
+        "buffer_units": 2,
+        "updated_by": "ops@example.com",
+        "updated_at": T0,
+    }
+    return ChannelPolicy(**{**fields, **overrides})
+
+
+def make_channel_availability(
+    channel: Channel = Channel.MARKETPLACE, sku: str = "SKU-1", **overrides: Any
+) -> ChannelAvailability:
+    """The marketplace may sell 5 of SKU-1."""
+    fields: dict[str, Any] = {"channel": channel, "sku": sku, "available": 5, "updated_at": at(1)}
+    return ChannelAvailability(**{**fields, **overrides})
+
+
 FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.Location": make_location,
     "dom.v1.Product": make_product,
@@ -469,5 +490,7 @@ FACTORIES: dict[str, Callable[..., Message]] = {
     "dom.v1.Availability": make_availability,
     "dom.v1.OrderAction": make_order_action,
     "dom.v1.ChannelCall": make_channel_call,
+    "dom.v1.ChannelPolicy": make_channel_policy,
+    "dom.v1.ChannelAvailability": make_channel_availability,
 }
 """One factory per top-level record, by Avro full name."""

@@ -14,6 +14,7 @@ from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, Message
 from streams import inventory_stage
 from streams.core.inventory.stock import EVENT_MEMORY, MAX_UNITS, from_dict
+from streams.inventory_channels import ChannelFigures
 from streams.inventory_stage import InventoryStage, sku_table
 from streams.location_gate import LocationGate
 from streams.runtime.outbox import BATCH_MAX
@@ -38,12 +39,13 @@ class Inventory:
     def __init__(self, stored: dict[bytes, bytes] | None = None) -> None:
         self.run = Run("inventory")
         self.table = self.run.table(stored or {})
-        self.skus = sku_table(self.table)
         self.view = NetworkView()
         for location_id in ("LOC-A", "LOC-B"):
             self.view.apply(make_location(location_id))
+        figures = ChannelFigures(self.view)
+        self.skus = sku_table(self.table, figures)
         gate = KnownGate(self.view, {}, "locations")
-        self.stage = InventoryStage(self.skus, self.run.codec, self.view, gate)
+        self.stage = InventoryStage(self.skus, figures, self.run.codec, self.view, gate)
         self.run.outbox.on_refused("inventory", self.stage.refuse)
 
     def event(self, record: Message, key: str | None = None) -> FakeEvent:

@@ -115,3 +115,36 @@ def test_a_copy_landing_after_a_rules_deletion_does_not_bring_it_back() -> None:
     assert view.rules.get("R-1") is None
     view.apply(make_rule("R-1", version=4))  # created again, above every version it had
     assert view.rules.get("R-1") is not None
+
+
+def test_the_view_follows_the_channel_policies_and_a_tombstone_resets_one() -> None:
+    from schemas.enums import Channel, LocationKind
+    from tests.unit.factories import make_channel_policy
+
+    codec, view = Codec(), NetworkView()
+    for location in (make_location("DC-1"), make_location("ST-1", kind=LocationKind.STORE)):
+        view.apply(location)
+    default = view.channel_plan()
+    assert default.locations_for("MARKETPLACE") is None
+
+    def fold(key: bytes, value: bytes | None) -> None:
+        _fold(view, codec, _Message("channels", key, value), "locations", "rules", "channels")
+
+    policy = codec.encode(make_channel_policy())
+    fold(b"WEB", policy)  # keyed by another channel: skipped (the masters stage reports it)
+    assert view.channel_plan() is default
+    fold(b"MARKETPLACE", policy)
+    limited = view.channel_plan()
+    assert limited.locations_for("MARKETPLACE") == {"DC-1"}
+    assert limited.policy("MARKETPLACE").buffer_units == 2
+    assert limited.fingerprint != default.fingerprint
+    assert view.channel_plan() is limited  # built once until something changes
+
+    view.apply(make_location("ST-1", kind=LocationKind.STORE, active=False))
+    assert view.channel_plan().fingerprint not in (limited.fingerprint, default.fingerprint)
+    view.apply(make_location("ST-1", kind=LocationKind.STORE))
+    assert view.channel_plan().fingerprint == limited.fingerprint
+
+    fold(b"MARKETPLACE", None)  # reset: every location, no buffer
+    assert view.channel_plan().fingerprint == default.fingerprint
+    assert view.channel_plan().policy(Channel.MARKETPLACE).every_location

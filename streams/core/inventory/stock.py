@@ -14,7 +14,11 @@ carries, beside the figures, the markers that make redelivery harmless:
   replay of an input applied in a batch whose records all went out, however far back (a
   consumer group rewound by an operator), is skipped whole (:func:`done_before`). So the
   memories above need only cover the sku's inputs of the last batch that read each partition
-  (a batch holds at most 500 inputs).
+  (a batch holds at most 500 inputs);
+- ``channels``: what ``dom.channel-availability.v1`` holds of the sku, per channel (the figures
+  last published), and ``channels_plan``, the fingerprint of the channel plan they were figured
+  under (:mod:`streams.core.channels.plan`): the owner publishes a channel's figure only when it
+  differs from the one published, and a plan change finds the skus figured under another plan.
 
 Every function is pure: it returns a new value (or the same object when nothing changed) and
 never mutates its input.
@@ -186,6 +190,12 @@ class SkuInventory:
     of an order that left the line and joined it again (a repeated id is taken for a replay
     and ignored). A value stored before it existed counts from 0: a wake whose id an earlier
     one had is ignored, and its units offered again after ``PROMISE_TTL_MS``."""
+
+    channels: Mapping[str, int] = field(default_factory=dict)
+    """channel -> what the channel may sell of the sku, as last published (a channel missing:
+    never published, or to be published again)."""
+    channels_plan: str = ""
+    """The fingerprint of the channel plan ``channels`` were figured under."""
 
     def at(self, location_id: str) -> LocationStock:
         return self.locations.get(location_id) or LocationStock()
@@ -471,6 +481,8 @@ def to_dict(state: SkuInventory) -> dict[str, Any]:
         "rises": state.rises,
         "expiries": state.expiries,
         "wakes": state.wakes,
+        "channels": dict(state.channels),
+        "channels_plan": state.channels_plan,
     }
 
 
@@ -512,6 +524,8 @@ def from_dict(data: Mapping[str, Any]) -> SkuInventory:
         rises=int(data.get("rises", 0)),
         expiries=int(data.get("expiries", 0)),
         wakes=int(data.get("wakes", 0)),
+        channels={str(c): int(n) for c, n in data.get("channels", {}).items()},
+        channels_plan=str(data.get("channels_plan", "")),
     )
 
 

@@ -80,7 +80,10 @@ class RoutingRequest:
 
     ``preferred_locations`` win over cost among plans with equally few shipments (earlier
     entries first); ``forced_location`` makes that location the only source;
-    ``max_shipments`` tightens the policy's limit for this order.
+    ``max_shipments`` tightens the policy's limit for this order. ``channel_locations``, when
+    given, are the only locations the order's sales channel may be served from (its channel
+    policy, named by ``channel``): no other location is a source, for a shipment, a transfer
+    or a pickup from the store's own stock.
     """
 
     order_id: str
@@ -93,6 +96,18 @@ class RoutingRequest:
     preferred_locations: tuple[str, ...] = ()
     forced_location: str | None = None
     max_shipments: int | None = None
+    channel: str | None = None
+    channel_locations: frozenset[str] | None = None
+
+    def outside_channel(self, location_id: str) -> bool:
+        """Whether the order's channel policy leaves ``location_id`` out."""
+        allowed = self.channel_locations
+        return allowed is not None and location_id not in allowed
+
+    @property
+    def channel_limit(self) -> str:
+        """Why a location outside the channel's locations is no source (an exclusion)."""
+        return f"outside the {self.channel} channel policy"
 
 
 RoutingCost = Callable[[LocationInfo, Destination], float | None]

@@ -19,6 +19,12 @@ pickup at the store with transfers, and the shortfall policy decides about the r
 capacity does not apply to the pickup store itself: the customer chose it, and any transfer
 lands there anyway.
 
+Channel policy (``RoutingRequest.channel_locations``): an order from a sales channel is served
+only by the locations its channel's policy names (``streams.core.channels``): the others are no
+candidates to ship, no transfer sources and no pickup source, excluded with that reason. When
+the locations left cannot serve a line some other location could, the explanation says that
+the channel's policy limited it.
+
 Rule steering (``RoutingRequest``): ``excluded_locations`` / ``excluded_kinds`` remove
 sources, ``forced_location`` leaves only that source (an ineligible forced location means a
 backorder, not a rejection: it may come back), ``preferred_locations`` beat cost among plans
@@ -76,6 +82,8 @@ __all__ = [
 ]
 
 Stock = Mapping[str, Mapping[str, int]]
+IDS_SHOWN = 3
+"""Locations a channel-policy note names before "and more"."""
 
 
 def decide_route(
@@ -117,6 +125,8 @@ def _exclusion_reason(location: LocationInfo, request: RoutingRequest) -> str | 
     capability = location.ship_capability
     if capability not in location.capabilities:
         return f"no {capability.value}"
+    if request.outside_channel(location.location_id):
+        return request.channel_limit
     if request.forced_location is not None and location.location_id != request.forced_location:
         return "not the forced location"
     if location.location_id in request.excluded_locations:
@@ -209,7 +219,8 @@ def _route_ship(
         candidates,
         excluded,
     )
-    return _with_explanation(decision, note + text)
+    limited = _channel_note(request, decision, locations, stock)
+    return _with_explanation(decision, limited + note + text)
 
 
 def _ship_candidates(
@@ -264,7 +275,8 @@ def _route_pickup(
     decision = _decide(request, plan, policy)
     note = _store_note(request, store, at_store)
     context = PickupContext(request, plan, decision.outcome, store, short, note, policy.explain_top)
-    return _with_explanation(decision, explain_pickup(context, sources, excluded))
+    limited = _channel_note(request, decision, locations, stock)
+    return _with_explanation(decision, limited + explain_pickup(context, sources, excluded))
 
 
 def _transfer_candidates(
@@ -313,6 +325,8 @@ def _store_note(
     """Why the store's own stock is not used, or None when it is."""
     if at_store is not None:
         return None
+    if request.outside_channel(store.location_id):
+        return request.channel_limit
     if request.forced_location not in (None, store.location_id):
         return f"{request.forced_location} forced by rule"
     if store.location_id in request.excluded_locations:
@@ -320,6 +334,34 @@ def _store_note(
     if store.kind in request.excluded_kinds:
         return f"{store.kind.value} excluded by rule"
     return None
+
+
+def _channel_note(
+    request: RoutingRequest,
+    decision: RoutingDecision,
+    locations: Sequence[LocationInfo],
+    stock: Stock,
+) -> str:
+    """When the order's channel policy kept stock out that its backordered lines could have
+    used: which locations hold it, for the reason the customer's channel hears."""
+    if not decision.backordered or request.channel_locations is None:
+        return ""
+    short = {line.sku for line in decision.backordered}
+    holders = sorted(
+        loc.location_id
+        for loc in locations
+        if loc.active
+        and request.outside_channel(loc.location_id)
+        and any((stock.get(sku) or {}).get(loc.location_id, 0) > 0 for sku in short)
+    )
+    if not holders:
+        return ""
+    shown = ", ".join(holders[:IDS_SHOWN]) + (" and more" if len(holders) > IDS_SHOWN else "")
+    return (
+        f"limited by the {request.channel} channel policy: {shown} "
+        f"{'holds' if len(holders) == 1 else 'hold'} {', '.join(sorted(short))} but "
+        f"{'does' if len(holders) == 1 else 'do'} not serve {request.channel}; "
+    )
 
 
 def _short_skus(lines: tuple[OrderLine, ...], location_id: str, stock: Stock) -> tuple[str, ...]:

@@ -211,7 +211,9 @@ def _start_attempt(
     state.repromising = quiet
     state.attempt_lines = lines
     state.attempt_reason = reason
-    request, steering, hold = steer(state, routing_request(state, lines), ctx.rules, ctx.products)
+    request, steering, hold = steer(
+        state, routing_request(state, lines, ctx.channels), ctx.rules, ctx.products
+    )
     if hold is not None:
         add_rule_hold(state, hold)
         state.backordered = []

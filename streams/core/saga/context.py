@@ -15,6 +15,7 @@ from datetime import datetime
 from schemas.enums import LabelFormat, ServiceLevel
 from schemas.internal import SkuAction
 from schemas.models import Location, Message, Product
+from streams.core.channels.plan import ChannelPlan
 from streams.core.packing.cartons import BoxCatalogue, default_catalogue
 from streams.core.routing.model import LocationInfo, RoutingPolicy
 from streams.core.rules.ruleset import RuleSet
@@ -55,7 +56,8 @@ class BackorderPolicy:
 class SagaContext:
     """What the saga reads besides its own state: the network, stock, policy and the clock.
 
-    ``location_records`` are the full location records (addresses, for return labels).
+    ``location_records`` are the full location records (addresses, for return labels);
+    ``channels`` the channel policies, which limit the locations an order's channel may use.
     """
 
     locations: Sequence[LocationInfo]
@@ -70,6 +72,7 @@ class SagaContext:
     label_format: LabelFormat = LabelFormat.ZPL
     limits: OrderLimits = field(default_factory=OrderLimits)
     backorders: BackorderPolicy = field(default_factory=BackorderPolicy)
+    channels: ChannelPlan = field(default_factory=ChannelPlan)
 
 
 StartAttempt = Callable[..., Outputs]

@@ -59,7 +59,7 @@ def move_shipment(
         for x in ctx.locations
         if x.location_id not in excluded and (target is None or x.location_id == target)
     ]
-    request = routing_request(state, list(shipment.lines))
+    request = routing_request(state, list(shipment.lines), ctx.channels)
     request = replace(request, excluded_locations=frozenset(excluded))
     decision = decide_route(request, candidates, StockView(state, ctx.stock), ctx.policy)
     if (not decision.shipments or decision.backordered) and not by_timer:

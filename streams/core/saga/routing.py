@@ -1,10 +1,12 @@
-"""What routing sees of an order in the saga: the request built from its state, and the
-stock view overlaid with the fresher figures that reservation results carried."""
+"""What routing sees of an order in the saga: the request built from its state (limited to the
+locations its sales channel's policy allows), and the stock view overlaid with the fresher
+figures that reservation results carried."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from streams.core.channels.plan import ChannelPlan
 from streams.core.routing.geo import Destination
 from streams.core.routing.model import FulfillmentMethod, OrderLine, RoutingRequest
 from streams.core.saga.state import Line, OrderState
@@ -20,8 +22,13 @@ def merge_lines(lines: Sequence[Line]) -> list[Line]:
     return list(merged.values())
 
 
-def routing_request(state: OrderState, lines: list[Line]) -> RoutingRequest:
+def routing_request(
+    state: OrderState, lines: list[Line], channels: ChannelPlan | None = None
+) -> RoutingRequest:
+    """The request that routes ``lines`` of the order; ``channels`` limits its sources to the
+    locations the order's channel may be served from."""
     order = state.order
+    channel = order.channel.value
     ship_to = order.ship_to
     destination = (
         None
@@ -41,6 +48,8 @@ def routing_request(state: OrderState, lines: list[Line]) -> RoutingRequest:
         ship_to=destination,
         pickup_location_id=order.pickup_location_id,
         excluded_locations=frozenset(state.excluded_locations),
+        channel=channel,
+        channel_locations=channels.locations_for(channel) if channels is not None else None,
     )
 
 

@@ -82,7 +82,7 @@ def _better_elsewhere(state: OrderState, shipment: SagaShipment, ctx: SagaContex
         for sku, units in held.items()
     }
     request = replace(
-        routing_request(state, list(shipment.lines)),
+        routing_request(state, list(shipment.lines), ctx.channels),
         excluded_locations=frozenset(state.excluded_locations),
     )
     decision = decide_route(request, ctx.locations, stock, ctx.policy)
