@@ -72,7 +72,10 @@ def _channel_defaults(settings: Settings) -> list[str]:
     (a policy an operator set is left alone)."""
     from dom.channels_cli import publish_defaults
 
-    return publish_defaults(settings, updated_by="dom run", only_missing=True)
+    try:
+        return publish_defaults(settings, updated_by="dom run", only_missing=True)
+    except Exception as exc:  # the run goes on with every channel's default; say why
+        return [f"channel defaults not published ({exc}); `dom channels publish-defaults`"]
 
 
 def _registered(verb: str) -> bool:

@@ -3,9 +3,10 @@ command line needs to show the live rules or replay recent orders."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config.settings import Settings
 
@@ -30,9 +31,7 @@ def read_to_end(settings: Settings, topic_name: str, timeout: float = 30.0) -> l
             raise RuntimeError(f"topic {name}: {metadata.error}; run `dom topics create`")
         ends: dict[int, int] = {}
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(name, partition), timeout=timeout
-            )
+            low, high = _watermarks(consumer, TopicPartition(name, partition), timeout)
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(name, p, 0) for p in ends])
@@ -58,3 +57,27 @@ def latest_by_key(messages: list[Message]) -> dict[bytes, bytes | None]:
         if key is not None:
             latest[key] = message.value()
     return latest
+
+
+RETRIABLE = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+"""What a topic created a moment ago answers until its partitions have leaders."""
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in RETRIABLE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
