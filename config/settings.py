@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     sync_port: int = 8091  # /metrics, /healthz, /stats
 
     # The channels whose sellable figures go on dom.channel-availability.v1, comma-separated,
-    # or "all". Each published channel adds a record per sku whose figure moves (about 0.8
-    # per order each at the demo's mix): by default the ones sold through an outside API
+    # or "all". Each published channel adds a record per sku whose figure moves (about one
+    # per order each in `dom bench`): by default the ones sold through an outside API
     # (the web store, the marketplace); POS, wholesale and the call centre sell from the
     # pipeline itself. Routing follows every channel's policy whatever is published.
     channel_availability_for: str = "WEB,MARKETPLACE"
