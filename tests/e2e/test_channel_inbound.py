@@ -191,8 +191,8 @@ def test_lines_removed_in_shopify_are_cancelled_once(
             assert shopify(connector, "orders-edited", edit_1, "wh-e1")[1]["action_ids"] == [cut_1]
             after_1 = fixture("shopify_order_updated.json")
             assert shopify(connector, "orders-updated", after_1, "wh-u1")[0] == 200
-            # The pipeline applies it and routes what is left again: a later edit, minutes
-            # after in a real shop, finds it done (an action on an order being routed is refused).
+            # The pipeline applies it and routes what is left again (an edit arriving while
+            # that routing is in flight would wait for it: streams/core/saga/actions.py).
             statuses(pipeline, lambda r: answered(cut_1)(r) and routed(ORDER, 2)(r))
             # Edit 2 removes line 2: orders/updated first this time.
             after_2 = fixture("shopify_order_updated.json")

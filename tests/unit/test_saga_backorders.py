@@ -212,10 +212,9 @@ def test_what_a_partial_allocation_left_is_served_from_stock_its_routing_could_n
     assert line.orders["ORD-1"].waiting == {}
 
 
-def test_a_retry_while_a_wake_is_reserving_says_the_order_is_being_routed() -> None:
-    """A woken order whose routing planned every line waits for nothing while it reserves:
-    a retry then is told to look again, not that nothing is backordered (the order's status
-    still says it waits)."""
+def test_a_retry_while_a_wake_is_reserving_is_answered_when_the_routing_ends() -> None:
+    """A woken order whose routing planned every line waits for nothing while it reserves: a
+    retry then waits for that routing, and is answered after it (nothing is left to retry)."""
     from schemas.models import ActionResult, OrderActionKind
     from tests.unit.factories import make_order_action
 
@@ -227,13 +226,20 @@ def test_a_retry_while_a_wake_is_reserving_says_the_order_is_being_routed() -> N
     line.inventory["SKU-1"], wakes = serve_line(before, after, T0, cause="s-9")
     [wake] = wakes
     state, outputs = apply_input(line.orders["ORD-1"], wake, line.ctx())
-    assert state is not None and SkuAction.RESERVE in [c.action for c in outputs_of(outputs)]
+    assert state is not None
+    [reserve] = [c for c in outputs_of(outputs) if c.action is SkuAction.RESERVE]
     retry = make_order_action("ORD-1", OrderActionKind.RETRY_BACKORDER, action_id="A-1")
-    _, [answer] = apply_input(state, retry, line.ctx())
-    assert isinstance(answer, OrderStatusChanged)
-    assert answer.action_result is ActionResult.REFUSED
-    assert answer.reason == "order ORD-1 is being routed right now; look again in a moment"
-    assert answer.status.value == "BACKORDERED"
+    assert apply_input(state, retry, line.ctx())[1] == []
+
+    line.inventory["SKU-1"], [result] = answer_command(line.inventory["SKU-1"], reserve, T0)
+    _, outputs = apply_input(state, result, line.ctx())
+
+    statuses = [x for x in outputs if isinstance(x, OrderStatusChanged)]
+    assert [(s.status.value, s.action_id, s.action_result) for s in statuses] == [
+        ("ALLOCATED", None, None),
+        ("ALLOCATED", "A-1", ActionResult.REFUSED),
+    ]
+    assert statuses[-1].reason == "order ORD-1 has nothing backordered"
 
 
 def test_an_order_short_of_many_skus_waits_in_the_first_lines_only() -> None:

@@ -10,10 +10,20 @@ from schemas.models import (
     FulfillmentAction,
     FulfillmentStatus,
     OrderActionKind,
+    OrderStatusChanged,
+    ShipmentLine,
 )
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.sku_owner import apply_command
-from tests.unit.factories import T0, make_cancel, make_order, make_return_request
+from streams.core.saga.actions import MAX_DEFERRED
+from streams.core.saga.apply import apply_input
+from tests.unit.factories import (
+    T0,
+    make_cancel,
+    make_order,
+    make_order_action,
+    make_return_request,
+)
 from tests.unit.test_returns import apply as apply_returns
 from tests.unit.test_returns import shipped
 from tests.unit.test_saga import World, placed, report
@@ -263,15 +273,60 @@ def test_refused_line_cancels_change_nothing() -> None:
     assert world.orders["ORD-1"].cancelled_units == {}
 
 
-def test_a_line_cancel_while_the_order_is_being_routed_is_refused() -> None:
+def test_a_line_cancel_while_the_order_is_being_routed_waits_for_the_routing() -> None:
+    """Reservations in flight: the cancel is answered when the routing ends, and applied to
+    what it allocated (the stage passes every input through `apply_input`, which does it)."""
     world = World({"SKU-1": {"DC-EAST": 5}})
-    world.place(make_order())
+    world.place(make_order(lines=[("SKU-1", 2)]))
 
-    cancel_lines(world, "A-1", ("1", 1))
+    wanted = [ActionLine(line_id="1", quantity=1)]
+    action = make_order_action(
+        kind=OrderActionKind.CANCEL_LINES, action_id="A-1", lines=wanted, reason="customer call"
+    )
+    state, outputs = apply_input(world.orders["ORD-1"], action, world.ctx)
+    assert state is not None and outputs == []  # nothing to say yet
+    assert apply_input(state, action, world.ctx)[1] == []  # a redelivery waits no second time
+    assert [a.action_id for a in state.deferred] == ["A-1"]
+    world.apply_commands()
+    [result] = list(world.results)
+    state, outputs = apply_input(state, result, world.ctx)
+    world.send(outputs)
 
+    assert world.statuses() == ["RECEIVED", "ALLOCATED", "ALLOCATED"]
     answer = answers(world)[-1]
-    assert answer.action_result is ActionResult.REFUSED
-    assert "being routed right now" in answer.reason
+    assert (answer.action_id, answer.action_result) == ("A-1", ActionResult.APPLIED)
+    assert answer.cancelled == (ShipmentLine(line_id="1", sku="SKU-1", quantity=1),)
+    assert state.deferred == [] and state.cancelled_units == {"1": 1}
+
+
+def test_actions_beyond_what_an_order_keeps_waiting_are_refused() -> None:
+    world = World({"SKU-1": {"DC-EAST": 5}})
+    world.place(make_order(lines=[("SKU-1", 2)]))
+    state = world.orders["ORD-1"]
+    for n in range(MAX_DEFERRED + 1):
+        action = make_order_action(kind=OrderActionKind.RETRY_BACKORDER, action_id=f"A-{n}")
+        _, outputs = apply_input(state, action, world.ctx)
+    [refusal] = outputs
+    assert isinstance(refusal, OrderStatusChanged)
+    assert refusal.action_result is ActionResult.REFUSED
+    assert refusal.reason == "order ORD-1 is being routed right now; look again in a moment"
+    assert len(state.deferred) == MAX_DEFERRED
+
+
+def test_actions_waiting_on_an_order_cancelled_meanwhile_are_refused_saying_so() -> None:
+    world = World({"SKU-1": {"DC-EAST": 5}})
+    world.place(make_order(lines=[("SKU-1", 2)]))
+    wanted = [ActionLine(line_id="1", quantity=1)]
+    action = make_order_action(kind=OrderActionKind.CANCEL_LINES, action_id="A-1", lines=wanted)
+    state, _ = apply_input(world.orders["ORD-1"], action, world.ctx)
+    assert state is not None
+
+    _, outputs = apply_input(state, make_cancel(), world.ctx)
+
+    answers_ = [x for x in outputs if isinstance(x, OrderStatusChanged) and x.action_id]
+    assert [(a.action_id, a.action_result, a.reason) for a in answers_] == [
+        ("A-1", ActionResult.REFUSED, "order ORD-1 is cancelled")
+    ]
 
 
 def test_a_line_cancel_too_late_counts_the_units_as_shipped() -> None:

@@ -11,6 +11,12 @@ units (at once where the location had not accepted, else once it confirms). ``RE
 removes one hold or all; when the last goes, the order is routed again, and the rule versions
 whose holds were released do not hold it again. ``CANCEL_LINES`` is
 :mod:`streams.core.saga.cancel_lines`.
+
+An order being routed (its reservations in flight) cannot have lines cancelled, its address
+changed, a shipment moved or its backorder retried until that routing ends: such an action
+waits in the order's state (up to `MAX_DEFERRED`) and is applied, and answered, in its turn
+when the routing ends (`run_deferred`). So an edit a channel makes while a rejected shipment
+is being re-routed is not lost; a person sees the answer a moment later.
 """
 
 from __future__ import annotations
@@ -40,6 +46,17 @@ from streams.core.saga.state import LEFT, OrderState, ShipmentState
 
 Outputs = list[Message]
 MAX_REASON_CHARS = 1_000
+MAX_DEFERRED = 16
+"""Actions an order keeps waiting while it is being routed; more are refused."""
+DEFERRED_KINDS = frozenset(
+    {
+        OrderActionKind.CANCEL_LINES,
+        OrderActionKind.CHANGE_SHIP_TO,
+        OrderActionKind.MOVE_SHIPMENT,
+        OrderActionKind.RETRY_BACKORDER,
+    }
+)
+"""What waits for a routing in flight to end (holds act on it at once)."""
 """The most of a requester's free text copied into the order's holds and statuses."""
 
 
@@ -55,6 +72,24 @@ def on_order_action(
     if state.seen(input_id(action)):
         return []
     state.mark(input_id(action))
+    waits = state.pending and not state.cancelled and action.kind in DEFERRED_KINDS
+    if waits and len(state.deferred) < MAX_DEFERRED:
+        state.deferred.append(action)
+        return []  # answered when applied, once the routing in flight ends
+    return _act(state, action, ctx, routing)
+
+
+def run_deferred(state: OrderState, ctx: SagaContext, routing: Routing) -> Outputs:
+    """The actions that came while the order was being routed, applied and answered in
+    their order now that it is not; one that routes the order again leaves the rest waiting
+    for that routing to end."""
+    outputs: Outputs = []
+    while state.deferred and not state.pending:
+        outputs += _act(state, state.deferred.pop(0), ctx, routing)
+    return outputs
+
+
+def _act(state: OrderState, action: OrderAction, ctx: SagaContext, routing: Routing) -> Outputs:
     order_id = state.order.order_id
     if state.cancelled:
         return [_refuse(state, action, f"order {order_id} is cancelled", ctx)]

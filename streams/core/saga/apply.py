@@ -40,6 +40,7 @@ from streams.core.routing.route import decide_route
 from streams.core.saga.actions import (
     add_rule_hold,
     on_order_action,
+    run_deferred,
     unknown_order_answer,
 )
 from streams.core.saga.actions import input_id as action_input_id
@@ -95,6 +96,8 @@ def apply_input(
         outputs = on_order_action(state, record, ctx, Routing(_start_attempt, _sku_commands))
     else:
         outputs = on_fulfillment_update(state, record, ctx)
+    if state.deferred and not state.pending:
+        outputs += run_deferred(state, ctx, Routing(_start_attempt, _sku_commands))
     outputs += sync_waiting(state, ctx)
     state.remember_replies(input_id, outputs)
     return state, outputs

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from schemas.common import Message, message_type
-from schemas.models import OrderHold, OrderPlaced
+from schemas.models import OrderAction, OrderHold, OrderPlaced
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
@@ -211,6 +211,8 @@ class OrderState(BaseModel):
     # is there, so its places are taken as if it had seen nothing (woken by what is free now)
     repromising: bool = False  # the routing in flight serves a woken backorder (quiet if not)
     ship_to_changes: int = 0  # numbers the commands that carry a changed address
+    deferred: list[OrderAction] = Field(default_factory=list)  # actions that came while it
+    # was being routed, applied when that routing ends (streams/core/saga/actions.py)
     read_to: dict[str, tuple[int, int, int]] = Field(default_factory=dict)  # what it read of
     # each input partition: a replay of an input before its last batch is skipped whole
     # (streams/core/replays.py); one of that batch is answered from ``replies``, or by state
