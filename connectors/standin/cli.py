@@ -62,11 +62,11 @@ def standin(
     confirm_rate: float,
     confirm_burst: int,
 ) -> None:
-    """Stand-ins for Shopify's REST Admin API (2025-01) and Amazon's SP-API.
+    """Stand-ins for Shopify's Admin API (2025-01, REST and GraphQL) and Amazon's SP-API.
 
-    Shopify under /admin/api/2025-01/, SP-API under /orders/v0/ and /feeds/2021-06-30/, their
-    control APIs under /_standin/shopify/ and /_standin/spapi/ (orders, calls, faults,
-    throttle, reset).
+    Shopify under /admin/api/2025-01/ (graphql.json for GraphQL), SP-API under /orders/v0/
+    and /feeds/2021-06-30/, their control APIs under /_standin/shopify/ and /_standin/spapi/
+    (orders, products, inventory, calls, faults, throttle, graphql-throttle, reset).
     """
     from aiohttp import web  # only when the command runs
 

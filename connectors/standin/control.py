@@ -25,6 +25,7 @@ _REFUSALS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    422: web.HTTPUnprocessableEntity,
 }
 
 

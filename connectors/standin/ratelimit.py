@@ -1,15 +1,19 @@
-"""The two rate limiters the stand-ins answer with, as their providers document them.
+"""The rate limiters the stand-ins answer with, as their providers document them.
 
 - Shopify's REST Admin API: a leaky bucket per app and shop. Every request drops one marble
   in; the bucket leaks continuously at the plan's rate; a request that finds it full is
   refused with 429. Standard plan: bucket 40, leak 2 requests/s; Plus: ten times that
   (https://shopify.dev/docs/api/admin-rest/usage/rate-limits,
   https://shopify.dev/docs/api/usage/limits).
+- Shopify's GraphQL Admin API: a bucket of cost points per app and shop
+  (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits). It holds up to
+  ``maximumAvailable`` points and restores ``restoreRate`` points a second; a request whose
+  requested cost is more than what is available is throttled, and is charged nothing.
 - Amazon SP-API: a token bucket per operation (usage plan). Tokens are added at the rate up
   to the burst; each request spends one; with none left the request is throttled
   (https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits).
 
-Both take the time as an argument (seconds on any monotonic clock): the servers pass their
+All take the time as an argument (seconds on any monotonic clock): the servers pass their
 injected clock, so a test moves time forward without sleeping.
 """
 
@@ -53,6 +57,48 @@ class LeakyBucket:
     def header(self, now: float) -> str:
         """The ``X-Shopify-Shop-Api-Call-Limit`` value, e.g. ``32/40``."""
         return f"{self.used(now)}/{self.size}"
+
+
+@dataclass
+class CostBucket:
+    """Shopify's GraphQL calculated-cost limit for one app on one shop. Starts full."""
+
+    maximum: float = 2000.0
+    restore_rate: float = 100.0
+    available: float | None = None
+    updated: float | None = None
+
+    def _restore(self, now: float) -> float:
+        if self.available is None or self.updated is None:
+            self.available = self.maximum
+        else:
+            elapsed = max(0.0, now - self.updated)
+            self.available = min(self.maximum, self.available + elapsed * self.restore_rate)
+        self.updated = now
+        return self.available
+
+    def take(self, cost: int, now: float) -> bool:
+        """Charge ``cost`` points at ``now``; ``False`` (and nothing charged) when fewer are
+        available."""
+        available = self._restore(now)
+        if available + _EPSILON < cost:
+            return False
+        self.available = available - cost
+        return True
+
+    def refund(self, points: int, now: float) -> None:
+        """Give back what a request was charged beyond its actual cost."""
+        self.available = min(self.maximum, self._restore(now) + points)
+
+    def status(self, now: float) -> dict[str, float | int]:
+        """``throttleStatus`` as Shopify writes it: the limits as floats, what is available as
+        whole points (e.g. ``{"maximumAvailable": 2000.0, "currentlyAvailable": 1990,
+        "restoreRate": 100.0}``)."""
+        return {
+            "maximumAvailable": float(self.maximum),
+            "currentlyAvailable": math.floor(self._restore(now) + _EPSILON),
+            "restoreRate": float(self.restore_rate),
+        }
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """A stand-in Shopify shop: the state behind the REST Admin API routes (`shopify_app`), the
 shop's side of the webhooks, and the knobs a test or the demo turns.
 
-`StandinShop` holds the orders (`shopify_orders.OrderBook`), the app's call-limit bucket, the
-call log and the armed faults. It is constructed with the shop's facts (access token, the
-one API version it speaks, domain, ids, default location, plan limits, webhook target) and
-two clocks: ``now`` (monotonic seconds, for the bucket) and ``wall`` (timestamps in the JSON).
+`StandinShop` holds the orders (`shopify_orders.OrderBook`), the catalogue and its inventory
+levels (`shopify_inventory.Catalogue`), the app's two rate limits (the REST call-limit bucket
+and the GraphQL cost bucket), the call log and the armed faults. It is constructed with the
+shop's facts (access token, the one API version it speaks, name, domain, ids, default
+location, plan limits, webhook target) and two clocks: ``now`` (monotonic seconds, for the
+buckets) and ``wall`` (timestamps in the JSON).
 
 Webhooks (https://shopify.dev/docs/apps/build/webhooks): with a target configured, placing
 an order POSTs the ``orders/create`` payload to it, signed like Shopify signs: header
@@ -31,9 +33,10 @@ from typing import Any
 import aiohttp
 
 from connectors.standin.clock import utc_now
-from connectors.standin.ratelimit import LeakyBucket
+from connectors.standin.ratelimit import CostBucket, LeakyBucket
 from connectors.standin.recorder import Recorder
 from connectors.standin.shopify_actions import apply_cancel
+from connectors.standin.shopify_inventory import Catalogue
 from connectors.standin.shopify_orders import OrderBook, fulfillment_order_json, order_json
 
 DEFAULT_VERSION = "2025-01"
@@ -69,9 +72,13 @@ class StandinShop:
         api_version: str = DEFAULT_VERSION,
         shop_domain: str = "standin-shop.myshopify.com",
         shop_id: int = 548380009,
+        name: str = "Stand-in Shop",
         location_id: int = 24826418,
+        location_name: str = "Shop location",
         bucket_size: int = 40,
         leak_rate: float = 2.0,
+        graphql_maximum: float = 2000.0,
+        graphql_restore_rate: float = 100.0,
         webhook: WebhookTarget | None = None,
         now: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utc_now,
@@ -80,27 +87,43 @@ class StandinShop:
         self.api_version = api_version
         self.shop_domain = shop_domain
         self.shop_id = shop_id
+        self.name = name
         self.location_id = location_id
+        self.location_name = location_name
         self.webhook = webhook
         self.now = now
         self.wall = wall
+        self.created_at = wall().isoformat(timespec="seconds")
         self._limits = (bucket_size, leak_rate)
+        self._graphql_limits = (graphql_maximum, graphql_restore_rate)
         self.recorder = Recorder()
         self.bucket = LeakyBucket(bucket_size, leak_rate)
+        self.graphql_bucket = CostBucket(graphql_maximum, graphql_restore_rate)
         self.book = self._new_book()
+        self.catalogue = self._new_catalogue()
 
     def _new_book(self) -> OrderBook:
         return OrderBook(shop_id=self.shop_id, location_id=self.location_id, wall=self.wall)
 
+    def _new_catalogue(self) -> Catalogue:
+        return Catalogue(location_id=self.location_id, wall=self.wall)
+
     def reset(self) -> None:
-        """Forget every order, call and fault; the bucket is empty and sized as constructed."""
+        """Forget every order, product, inventory level, call and fault; the REST bucket is
+        empty and the GraphQL bucket full, both sized as constructed."""
         self.book = self._new_book()
+        self.catalogue = self._new_catalogue()
         self.bucket = LeakyBucket(*self._limits)
+        self.graphql_bucket = CostBucket(*self._graphql_limits)
         self.recorder.clear()
 
     def throttle(self, bucket_size: int, leak_rate: float) -> None:
         """Another plan's limits (e.g. Plus: 400, 20/s), starting from an empty bucket."""
         self.bucket = LeakyBucket(bucket_size, leak_rate)
+
+    def graphql_throttle(self, maximum_available: float, restore_rate: float) -> None:
+        """Other GraphQL cost limits (Shopify Plus restores 1000 points/s), starting full."""
+        self.graphql_bucket = CostBucket(maximum_available, restore_rate)
 
     def create_order(self, order_json: Any, assignments: Mapping[int, int] | None = None) -> int:
         """Take an order as its ``orders/create`` webhook carries it; its id. Line items go to

@@ -1,6 +1,7 @@
-"""The stand-in shop over HTTP: the REST Admin API routes and the shop's control routes.
+"""The stand-in shop over HTTP: the Admin API routes (REST and GraphQL) and the shop's
+control routes.
 
-API, under ``/admin/api/{version}/`` (https://shopify.dev/docs/api/admin-rest/2025-01):
+REST, under ``/admin/api/{version}/`` (https://shopify.dev/docs/api/admin-rest/2025-01):
 
 - ``GET orders/{id}/fulfillment_orders.json`` -> ``200 {"fulfillment_orders": [...]}``
 - ``POST fulfillments.json`` -> ``201 {"fulfillment": {...}}``
@@ -9,22 +10,31 @@ API, under ``/admin/api/{version}/`` (https://shopify.dev/docs/api/admin-rest/20
 - ``POST orders/{id}/refunds.json`` -> ``201 {"refund": {...}}``;
   ``GET orders/{id}/refunds.json`` -> ``200 {"refunds": [...]}``
 - ``GET orders/{id}.json`` -> ``200 {"order": {...}}``
+- ``GET shop.json`` -> ``200 {"shop": {...}}``; ``GET locations.json`` -> ``200
+  {"locations": [...]}``; ``GET products.json`` -> ``200 {"products": [...]}`` with
+  ``limit``, ``fields`` and cursor pagination in the ``Link`` header (`shopify_catalog`)
+
+GraphQL: ``POST /admin/api/{version}/graphql.json`` (`shopify_graphql`): the
+``inventorySetQuantities`` mutation and a few queries, rate-limited by calculated cost.
 
 Every API call passes the same gate, in Shopify's order: a version other than the shop's
 answers 404 (Shopify answers 404 for a version it does not know; for a retired one it falls
 forward to the oldest supported version, https://shopify.dev/docs/api/usage/versioning: the
 stand-in speaks one version and refuses the rest, so that a client pinned to the wrong one
-fails loudly); a wrong ``X-Shopify-Access-Token`` answers 401; then the call takes its marble
-from the leaky bucket (429 with ``Retry-After`` when full); then an armed fault, if one
-matches, answers instead; then the endpoint. Past authentication every answer carries
-``X-Shopify-Shop-Api-Call-Limit: <used>/<size>`` ("All REST API responses include" it,
-https://shopify.dev/docs/api/admin-rest/usage/rate-limits) and ``X-Shopify-API-Version``.
+fails loudly); a wrong ``X-Shopify-Access-Token`` answers 401; then a REST call takes its
+marble from the leaky bucket (429 with ``Retry-After`` when full; GraphQL calls are not
+counted there but pay their cost from their own bucket once the document is known valid);
+then an armed fault, if one matches, answers instead; then the endpoint. Past
+authentication every REST answer carries ``X-Shopify-Shop-Api-Call-Limit: <used>/<size>``
+("All REST API responses include" it, https://shopify.dev/docs/api/admin-rest/usage/rate-limits)
+and every answer ``X-Shopify-API-Version``. Every API call is recorded with its body.
 
 Control, under ``/_standin/shopify/``: ``POST orders`` (an order JSON, optionally with
 ``assignments``: ``201 {"order_id", "webhook_status", "webhook_error"}``), ``GET orders/{id}``,
-``POST orders/{id}/cancel`` (as the merchant would in the admin: webhooks follow), ``GET
-calls``, ``GET``/``POST faults``, ``POST throttle`` (``{"bucket_size", "leak_rate"}``),
-``POST reset``.
+``POST orders/{id}/cancel`` (as the merchant would in the admin: webhooks follow), ``POST
+products`` and ``GET inventory`` (the catalogue, `shopify_catalog_control`), ``GET calls``,
+``GET``/``POST faults``, ``POST throttle`` (``{"bucket_size", "leak_rate"}``), ``POST
+graphql-throttle`` (``{"maximum_available", "restore_rate"}``), ``POST reset``.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ from connectors.standin.control import json_object, recorder_routes, refuse, val
 from connectors.standin.recorder import CallRecord, FaultSpec, parse_body
 from connectors.standin.shopify import StandinShop, WebhookResult
 from connectors.standin.shopify_actions import cancel_order, create_fulfillment, create_refund
+from connectors.standin.shopify_catalog import list_products, location_json, shop_json
+from connectors.standin.shopify_catalog_control import catalogue_control_routes
+from connectors.standin.shopify_graphql import graphql_answer
 from connectors.standin.shopify_models import (
     INTERNAL,
     THROTTLED,
@@ -58,31 +71,39 @@ VERSION_HEADER = "X-Shopify-API-Version"
 DOCUMENTED_RETRY_AFTER = 2.0  # the docs' example 429 says "Retry-After: 2.0"
 CONTROL = "/_standin/shopify"
 
-Action = Callable[[OrderBook, web.Request, Any], tuple[int, Any]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Answer = tuple[int, Any, dict[str, str]]
+Action = Callable[[StandinShop, web.Request, Any], Answer]
+BookAction = Callable[[OrderBook, web.Request, Any], tuple[int, Any]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Gate = Callable[[StandinShop, web.Request, Any, Action], Answer]
 
 
 def api_routes(shop: StandinShop) -> list[web.RouteDef]:
     base = "/admin/api/{version}"
     order = base + r"/orders/{order_id:\d+}"
     return [
-        web.get(f"{order}/fulfillment_orders.json", _api(shop, _fulfillment_orders)),
-        web.post(f"{base}/fulfillments.json", _api(shop, _fulfil)),
-        web.get(f"{order}/fulfillments.json", _api(shop, _fulfillments)),
-        web.post(f"{order}/cancel.json", _api(shop, _cancel)),
-        web.post(f"{order}/refunds.json", _api(shop, _refund)),
-        web.get(f"{order}/refunds.json", _api(shop, _refunds)),
-        web.get(f"{order}.json", _api(shop, _order)),
+        web.get(f"{order}/fulfillment_orders.json", _api(shop, _book(_fulfillment_orders))),
+        web.post(f"{base}/fulfillments.json", _api(shop, _book(_fulfil))),
+        web.get(f"{order}/fulfillments.json", _api(shop, _book(_fulfillments))),
+        web.post(f"{order}/cancel.json", _api(shop, _book(_cancel))),
+        web.post(f"{order}/refunds.json", _api(shop, _book(_refund))),
+        web.get(f"{order}/refunds.json", _api(shop, _book(_refunds))),
+        web.get(f"{order}.json", _api(shop, _book(_order))),
+        web.get(f"{base}/shop.json", _api(shop, _shop)),
+        web.get(f"{base}/locations.json", _api(shop, _locations)),
+        web.get(f"{base}/products.json", _api(shop, _products)),
+        web.post(f"{base}/graphql.json", _api(shop, _graphql, gate=_graphql_gate)),
         # Last: anything else under the API answers Shopify's JSON 404 after the same gate.
-        web.route("*", base + "/{tail:.*}", _api(shop, _nothing_here)),
+        web.route("*", base + "/{tail:.*}", _api(shop, _book(_nothing_here))),
     ]
 
 
-def _api(shop: StandinShop, action: Action) -> Handler:
+def _api(shop: StandinShop, action: Action, gate: Gate | None = None) -> Handler:
+    passing = gate if gate is not None else _rest_gate
+
     async def handle(request: web.Request) -> web.StreamResponse:
         body = parse_body(await request.read(), load_json)
-        status, payload, headers = _answer(shop, request, body, action)
+        status, payload, headers = passing(shop, request, body, action)
         shop.recorder.record(
             CallRecord(request.method, request.path, request.query_string, status, shop.now(), body)
         )
@@ -91,25 +112,57 @@ def _api(shop: StandinShop, action: Action) -> Handler:
     return handle
 
 
-def _answer(shop: StandinShop, request: web.Request, body: Any, action: Action) -> Answer:
+def _refusal(shop: StandinShop, request: web.Request) -> Answer | None:
+    """The version's 404 or the token's 401, before anything is counted."""
     if request.match_info.get("version") != shop.api_version:
         return 404, {"errors": "Not Found"}, {}
     token = request.headers.get(TOKEN_HEADER, "")
     if not hmac.compare_digest(token.encode(), shop.access_token.encode()):
         return 401, {"errors": UNAUTHORIZED}, {}
+    return None
+
+
+def _rest_gate(shop: StandinShop, request: web.Request, body: Any, action: Action) -> Answer:
+    refused = _refusal(shop, request)
+    if refused is not None:
+        return refused
     now = shop.now()
     admitted, wait = shop.bucket.take(now)
     headers = {CALL_LIMIT_HEADER: shop.bucket.header(now), VERSION_HEADER: shop.api_version}
     if not admitted:
         return 429, {"errors": THROTTLED}, {**headers, "Retry-After": _seconds(wait)}
+    return _past_limits(shop, request, body, action, headers)
+
+
+def _graphql_gate(shop: StandinShop, request: web.Request, body: Any, action: Action) -> Answer:
+    """Version and token as for REST; no REST marble: GraphQL pays by cost, in the action."""
+    refused = _refusal(shop, request)
+    if refused is not None:
+        return refused
+    return _past_limits(shop, request, body, action, {VERSION_HEADER: shop.api_version})
+
+
+def _past_limits(
+    shop: StandinShop, request: web.Request, body: Any, action: Action, headers: dict[str, str]
+) -> Answer:
     fault = shop.recorder.take_fault(request.method, request.path)
     if fault is not None:
         return _fault_answer(fault, headers)
     try:
-        status, payload = action(shop.book, request, body)
+        status, payload, extra = action(shop, request, body)
     except ShopifyError as refusal:
-        status, payload = refusal.status, refusal.body
-    return status, payload, headers
+        status, payload, extra = refusal.status, refusal.body, {}
+    return status, payload, {**headers, **extra}
+
+
+def _book(action: BookAction) -> Action:
+    """An order endpoint, which needs only the order book and sets no header of its own."""
+
+    def on_book(shop: StandinShop, request: web.Request, body: Any) -> Answer:
+        status, payload = action(shop.book, request, body)
+        return status, payload, {}
+
+    return on_book
 
 
 def _seconds(wait: float) -> str:
@@ -171,6 +224,23 @@ def _nothing_here(book: OrderBook, request: web.Request, body: Any) -> tuple[int
     raise not_found()
 
 
+def _shop(shop: StandinShop, request: web.Request, body: Any) -> Answer:
+    return 200, {"shop": shop_json(shop)}, {}
+
+
+def _locations(shop: StandinShop, request: web.Request, body: Any) -> Answer:
+    return 200, {"locations": [location_json(shop)]}, {}
+
+
+def _products(shop: StandinShop, request: web.Request, body: Any) -> Answer:
+    return list_products(shop, request)
+
+
+def _graphql(shop: StandinShop, request: web.Request, body: Any) -> Answer:
+    status, payload = graphql_answer(shop, body, request.content_type)
+    return status, payload, {}
+
+
 class PlaceOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -208,6 +278,7 @@ def control_routes(shop: StandinShop) -> list[web.RouteDef]:
 
     return [
         *_order_control_routes(shop),
+        *catalogue_control_routes(CONTROL, shop),
         web.post(f"{CONTROL}/throttle", throttle),
         web.post(f"{CONTROL}/reset", reset),
         *recorder_routes(CONTROL, shop.recorder),
