@@ -166,13 +166,21 @@ class Settings(BaseSettings):
     # The channel sync (`dom sync`): shipments and cancels told back to the channels. A channel
     # without its URL is not called (its orders' news is counted as not configured).
     # Shopify's REST Admin API: the shop (https://<shop>.myshopify.com), an Admin API access
-    # token of a custom app (scopes: write_orders, write_merchant_managed_fulfillment_orders),
+    # token of a custom app (scopes: write_orders, write_merchant_managed_fulfillment_orders,
+    # and for stock: read_products, write_inventory),
     # the pinned API version, and how fast the shop's call bucket leaks (2/s; Plus: 20/s).
     shopify_shop_url: str | None = None
     shopify_access_token: SecretStr | None = None
     shopify_access_token_file: Path | None = None
     shopify_api_version: str = "2025-01"
     shopify_leak_rate: float = Field(default=2.0, gt=0)
+    # The web channel's sellable figures (dom.channel-availability.v1) are set as Shopify's
+    # "available" at one Shopify location: this one, or the shop's primary location. Scopes:
+    # read_products, write_inventory. Products are matched by variant SKU, read from the shop
+    # at start and again (at most every catalogue_refresh_s) when a figure names an unknown SKU.
+    shopify_push_stock: bool = True
+    shopify_location_id: int | None = None
+    shopify_catalogue_refresh_s: float = Field(default=600.0, gt=0)
     # Amazon SP-API: the regional endpoint (https://sellingpartnerapi-na.amazon.com), an LWA
     # access token, and the marketplace the orders are sold on.
     spapi_endpoint: str | None = None

@@ -99,6 +99,8 @@ def demo(
     client = connector_client(settings, connector, shop) if connector else None
     started = datetime.now(UTC)
     world = build_world(now=started, skus=skus, stores=stores, seed=seed)
+    if client is not None and shop:  # before the stock, whose web figures the sync pushes
+        click.echo("demo shop: " + client.stock_shop([p.sku for p in world.products]))
     publish_world(settings, world)
     publish_rules(ctx, rules_file)
     if world_only:

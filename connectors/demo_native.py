@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
@@ -249,6 +250,25 @@ class ConnectorClient:
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 return False
             time.sleep(0.5)
+
+    def stock_shop(self, skus: Sequence[str], timeout: float = 30.0) -> str:
+        """The stand-in shop sells the world's skus (a product each), so that the sync can set
+        the web channel's figures there; waits up to ``timeout`` for the shop to answer. What
+        happened, in words (a shop that has them already refuses them again: 422)."""
+        if self.shop_url is None:
+            return "no shop"
+        url = f"{self.shop_url}/_standin/shopify/products"
+        deadline = time.monotonic() + timeout
+        while True:
+            kind, detail = _post_json(url, {"skus": list(skus)}, self.timeout)
+            if kind != "unreachable" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        if kind == "accepted":
+            return f"the shop sells {len(skus)} skus"
+        if kind == "4xx" and detail.startswith("422"):
+            return "the shop sells these skus already"
+        return f"the shop's catalogue was not stocked ({kind}: {detail})"
 
     def send(self, post: ChannelPost) -> None:
         """Post in the background; the answer shows up in :meth:`answers`."""

@@ -286,7 +286,14 @@ def _summary_until_stopped(
     watcher = threading.Thread(target=_watch, args=(children, stop, exited), daemon=True)
     watcher.start()
     try:
-        run_summary(settings, urls, stop, since_ms=since_ms, health_urls=health_urls)
+        run_summary(
+            settings,
+            urls,
+            stop,
+            since_ms=since_ms,
+            health_urls=health_urls,
+            sync_stats_url=f"http://127.0.0.1:{settings.sync_port}/stats",
+        )
     finally:
         stop.set()
     for child in exited:

@@ -95,6 +95,7 @@ class SummaryState:
         self._low_stock_recent = low_stock_recent
         self.channel_calls: Counter[str] = Counter()  # "<channel> <what>", once per call
         self._calls_seen: OrderedDict[str, set[str]] = OrderedDict()  # call -> states counted
+        self.stock_pushes: dict[str, int] = {}  # the sync's stock push counts, from its /stats
         self.orders_since_outcome = 0  # orders seen since the last routing outcome
         self.waiting_since: float | None = None  # the first of them
 
@@ -352,7 +353,15 @@ CALL_LABELS = (
 def _channels_panel(state: SummaryState) -> Any:
     calls = state.channel_calls
     rows = [(label, f"{calls[key]}") for key, label in CALL_LABELS if calls[key]]
+    stock = state.stock_pushes
+    if stock:
+        rows.append(("Shopify: stock figures set", f"{stock.get('pushed', 0)}"))
+        rows.append(("  in calls (batched)", f"{stock.get('calls', 0)}"))
+        if stock.get("refused") or stock.get("failed"):
+            bad = stock.get("refused", 0) + stock.get("failed", 0)
+            rows.append(("  refused or failed (dom.dlq.v1)", f"[red]{bad}[/]"))
     retried = sum(n for key, n in calls.items() if key.endswith(" retried"))
+    retried += stock.get("retried", 0)
     failed = sum(n for key, n in calls.items() if key.endswith(" failed"))
     if retried or failed:
         rows.append(("calls retried (throttled or failing)", f"[yellow]{retried}[/]"))
@@ -453,11 +462,14 @@ def run_summary(
     since_ms: int | None = None,
     console: Console | None = None,
     health_urls: Sequence[str] = (),
+    sync_stats_url: str | None = None,
 ) -> SummaryState:
     """Tail the pipeline's topics and redraw every second until ``stop`` is set or Ctrl-C;
-    ``health_urls`` are the workers' ``/health/`` pages, asked every few seconds."""
+    ``health_urls`` are the workers' ``/health/`` pages, asked every few seconds, and
+    ``sync_stats_url`` the channel sync's ``/stats`` (its stock pushes)."""
     from rich.live import Live
 
+    from dom.sync_stats import SyncStatsPoller
     from dom.worker_health import HealthPoller, health_lines
     from schemas.codec import Codec
 
@@ -467,9 +479,11 @@ def run_summary(
     state = SummaryState()
     consumer = tail_consumer(settings, [t.name for t in SUMMARY_TOPICS], since_ms)
     poller = HealthPoller(health_urls).start()
+    sync_stats = SyncStatsPoller(sync_stats_url).start()
 
     def screen() -> RenderableType:
         now = time.time()
+        state.stock_pushes = sync_stats.stock()
         return render(state, urls, now, health_lines(poller.answers(), now))
 
     try:
@@ -485,5 +499,6 @@ def run_summary(
         pass
     finally:
         poller.stop()
+        sync_stats.stop()
         consumer.close()
     return state

@@ -96,6 +96,17 @@ def _row(call: ChannelCall) -> dict[str, Any]:
     }
 
 
+def _running_stock(settings: Settings) -> dict[str, int] | None:
+    """The running sync's stock push counts (from its ``/stats``; they are not journalled:
+    refused and failed figures are on ``dom.dlq.v1``), or None when no sync answers."""
+    from dom.sync_stats import SyncStatsPoller
+
+    host = "127.0.0.1" if settings.sync_host == "0.0.0.0" else settings.sync_host
+    poller = SyncStatsPoller(f"http://{host}:{settings.sync_port}/stats")
+    poller.fetch_once()
+    return poller.stock() if poller.last is not None and poller.last.get("stock") else None
+
+
 @sync.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @click.pass_obj
@@ -106,18 +117,22 @@ def status(settings: Settings, as_json: bool) -> None:
     pending = by_state(calls, *OPEN_STATES)
     failed = by_state(calls, ChannelCallState.FAILED)
     unread = unread_statuses(settings)
+    stock = _running_stock(settings)
     if as_json:
         document = {
             "counts": dict(sorted(counts.items())),
             "pending": [_row(c) for c in pending],
             "failed": [_row(c) for c in failed],
             "unread_statuses": unread,
+            "stock": stock,
         }
         click.echo(json.dumps(document, indent=2))
         return
     for name, count in sorted(counts.items()):
         click.echo(f"{name}: {count}")
     click.echo(f"statuses not read yet: {'sync never ran' if unread is None else unread}")
+    if stock is not None:
+        click.echo("shopify stock figures: " + ", ".join(f"{k} {v}" for k, v in stock.items()))
     for title, rows in (("pending", pending), ("failed", failed)):
         click.echo(f"{title}: {len(rows)}")
         for call in rows:

@@ -7,6 +7,9 @@
   answer says how full it is (``X-Shopify-Shop-Api-Call-Limit: 32/40``) and it leaks at a fixed
   rate (2 calls a second on a standard plan, 20 on Plus). Waiting before the bucket is full
   costs less than the 429 that follows when it is.
+- `CostBudget`: Shopify's GraphQL Admin API limits by calculated query cost instead: every
+  answer's ``extensions.cost.throttleStatus`` says how many points are left and how fast they
+  come back (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits).
 """
 
 from __future__ import annotations
@@ -86,3 +89,39 @@ class CallBudget:
         if self.size > 0:
             level = max(0.0, self.used - (now - self.seen_at) * self.leak_per_s)
             self.used, self.seen_at = level + 1, now
+
+
+@dataclass
+class CostBudget:
+    """Points left in a GraphQL cost bucket, as the last answer's ``throttleStatus`` said."""
+
+    available: float = 0.0
+    maximum: float = 0.0
+    restore_per_s: float = 0.0
+    seen_at: float = 0.0
+
+    def observe(self, throttle_status: object, now: float) -> None:
+        """Take in ``{"maximumAvailable", "currentlyAvailable", "restoreRate"}``."""
+        if not isinstance(throttle_status, dict):
+            return
+        try:
+            self.maximum = float(throttle_status["maximumAvailable"])
+            self.available = float(throttle_status["currentlyAvailable"])
+            self.restore_per_s = float(throttle_status["restoreRate"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self.seen_at = now
+
+    def wait(self, cost: float, now: float) -> float:
+        """Seconds until the bucket holds ``cost`` points (0 before any answer was seen)."""
+        if self.restore_per_s <= 0:
+            return 0.0
+        return max(0.0, (cost - self._level(now)) / self.restore_per_s)
+
+    def spend(self, cost: float, now: float) -> None:
+        """Count a request made now (its answer will correct the figure)."""
+        if self.restore_per_s > 0:
+            self.available, self.seen_at = self._level(now) - cost, now
+
+    def _level(self, now: float) -> float:
+        return min(self.maximum, self.available + (now - self.seen_at) * self.restore_per_s)

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -54,6 +54,7 @@ class GiveUp(ChannelError):
 class Answer:
     status: int
     body: Any  # parsed JSON, or the text when it is not JSON, or None when empty
+    headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive from aiohttp
 
 
 class CallMetrics:
@@ -124,7 +125,7 @@ class ChannelHttp:
         self._count(name, str(status), started)
         if self.budget is not None:
             self.budget.observe(headers.get(CALL_LIMIT_HEADER), self.clock())
-        answer = Answer(status, _parse(raw))
+        answer = Answer(status, _parse(raw), headers)
         if 200 <= status < 300 or status in handles:
             return answer
         said = f"{method} {path} answered {status}: {quote(answer.body)}"

@@ -26,6 +26,7 @@ from connectors.sync.calls import AMAZON, SHOPIFY
 from connectors.sync.http import CallMetrics, ChannelHttp
 from connectors.sync.service import ChannelApi, SyncService, consumer_config, run
 from connectors.sync.shopify import ShopifySync
+from connectors.sync.stock import ShopifyStock
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,29 @@ def _secret(value: SecretStr | None, setting: str) -> str:
     return value.get_secret_value()
 
 
+def _shopify_http(
+    settings: Settings, session: aiohttp.ClientSession, metrics: CallMetrics, *, rest: bool
+) -> ChannelHttp:
+    """The shop's API with its token; REST calls are paced by the call-limit bucket, GraphQL
+    ones by their cost (`connectors.sync.stock`)."""
+    token = _secret(settings.shopify_access_token, "DOM_SHOPIFY_ACCESS_TOKEN")
+    return ChannelHttp(
+        session,
+        SHOPIFY,
+        settings.shopify_shop_url or "",
+        {"X-Shopify-Access-Token": token, "Accept": "application/json"},
+        metrics,
+        budget=CallBudget(settings.shopify_leak_rate) if rest else None,
+    )
+
+
 def build_channels(
     settings: Settings, session: aiohttp.ClientSession, metrics: CallMetrics
 ) -> dict[str, ChannelApi]:
     """The channels whose URL is set, ready to call; a URL without its token is an error."""
     channels: dict[str, ChannelApi] = {}
     if settings.shopify_shop_url:
-        token = _secret(settings.shopify_access_token, "DOM_SHOPIFY_ACCESS_TOKEN")
-        http = ChannelHttp(
-            session,
-            SHOPIFY,
-            settings.shopify_shop_url,
-            {"X-Shopify-Access-Token": token, "Accept": "application/json"},
-            metrics,
-            budget=CallBudget(settings.shopify_leak_rate),
-        )
+        http = _shopify_http(settings, session, metrics, rest=True)
         channels[SHOPIFY] = ShopifySync(http, settings.shopify_api_version)
     if settings.spapi_endpoint:
         token = _secret(settings.spapi_access_token, "DOM_SPAPI_ACCESS_TOKEN")
@@ -65,6 +74,26 @@ def build_channels(
         )
         channels[AMAZON] = AmazonSync(http, settings.spapi_marketplace_id)
     return channels
+
+
+def build_stock(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    metrics: CallMetrics,
+    channels: dict[str, ChannelApi],
+) -> ShopifyStock | None:
+    """The web channel's stock push, when a shop is configured and the push is not off; it
+    shares the REST call bucket with the shop's fulfillments."""
+    shop = channels.get(SHOPIFY)
+    if not settings.shopify_push_stock or not isinstance(shop, ShopifySync):
+        return None
+    return ShopifyStock(
+        shop.http,
+        _shopify_http(settings, session, metrics, rest=False),
+        settings.shopify_api_version,
+        location_id=settings.shopify_location_id,
+        refresh_s=settings.shopify_catalogue_refresh_s,
+    )
 
 
 class SyncCollector(Collector):
@@ -85,6 +114,15 @@ class SyncCollector(Collector):
             if state:
                 family.add_metric([channel, state], count)
         yield family
+        stock = CounterMetricFamily(
+            "dom_channel_stock_figures",
+            "The web channel's sellable figures set in the shop (pushed), refused by it, or"
+            " not pushed after retries (failed); each failed or refused one is dead-lettered.",
+            labels=["channel", "result"],
+        )
+        for result in ("pushed", "refused", "failed"):
+            stock.add_metric([SHOPIFY, result], self._service.stock_counts[result])
+        yield stock
         yield CounterMetricFamily(
             "dom_channel_sync_dead_letters",
             "Statuses sent to the dead-letter topic by the sync.",
@@ -111,7 +149,11 @@ def http_app(service: SyncService, registry: CollectorRegistry) -> web.Applicati
 
 
 def _stats(service: SyncService) -> dict[str, Any]:
-    return {"channels": sorted(service.channels), "counts": dict(sorted(service.counts.items()))}
+    return {
+        "channels": sorted(service.channels),
+        "counts": dict(sorted(service.counts.items())),
+        "stock": dict(sorted(service.stock_counts.items())) if service.stock else None,
+    }
 
 
 async def serve_sync(settings: Settings, stop: asyncio.Event) -> None:
@@ -124,7 +166,8 @@ async def serve_sync(settings: Settings, stop: asyncio.Event) -> None:
         if not channels:
             log.warning("no channel configured (DOM_SHOPIFY_SHOP_URL, DOM_SPAPI_ENDPOINT)")
         producer = ContractProducer(settings)
-        service = SyncService(settings, channels, producer)
+        stock = build_stock(settings, session, metrics, channels)
+        service = SyncService(settings, channels, producer, stock=stock)
         registry.register(SyncCollector(service))
         consumer = Consumer(consumer_config(settings))
         runner = web.AppRunner(http_app(service, registry))

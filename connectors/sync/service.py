@@ -1,7 +1,8 @@
 """The channel sync process: order statuses in, calls to the channels out, each one recorded.
 
-It is a consumer group of its own (``<prefix>dom-sync``) reading ``dom.order-status.v1`` and
-its own record, ``dom.channel-sync.v1`` (for the retries operators ask for). A batch of
+It is a consumer group of its own (``<prefix>dom-sync``) reading ``dom.order-status.v1``, its
+own record, ``dom.channel-sync.v1`` (for the retries operators ask for), and, with a shop to
+push stock to, ``dom.channel-availability.v1`` (`connectors.sync.stock`). A batch of
 messages is worked order by order (an order's calls in their order, several orders at once),
 then its records are confirmed by the broker, then its offsets are committed: a crash
 re-reads the batch, and each channel's checks (`connectors.sync.shopify`) keep a call from
@@ -10,7 +11,9 @@ being made twice.
 A call that fails is tried again with backoff (`connectors.sync.backoff`), throttling aside,
 up to ``DOM_SYNC_MAX_ATTEMPTS``. A call that cannot be made (the channel refused it, or
 retries ran out) is recorded ``FAILED`` and the status that asked for it goes to
-``dom.dlq.v1`` with the reason, stage ``sync``. The pipeline goes on either way.
+``dom.dlq.v1`` with the reason, stage ``sync``. The pipeline goes on either way. So do stock
+figures: a batch's latest figure per sku is pushed (several skus a call); one that cannot be
+pushed goes to ``dom.dlq.v1`` with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from confluent_kafka import Consumer, Message
 
@@ -30,12 +33,14 @@ from connectors.producer import ContractProducer
 from connectors.sync.backoff import Backoff
 from connectors.sync.calls import Done, calls_for, reached
 from connectors.sync.http import ChannelError, GiveUp, TryAgain
+from connectors.sync.stock import ShopifyStock
 from schemas.channels import ChannelCall
 from schemas.codec import DecodeError
 from schemas.dlq import dead_letter
-from schemas.enums import ChannelCallState
+from schemas.enums import Channel, ChannelCallState
 from schemas.orders import OrderStatusChanged
-from schemas.topics import CHANNEL_SYNC, DLQ, ORDER_STATUS
+from schemas.sellable import ChannelAvailability
+from schemas.topics import CHANNEL_AVAILABILITY, CHANNEL_SYNC, DLQ, ORDER_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,17 @@ class ChannelApi(Protocol):
 
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+STOCK_CHANNEL = Channel.WEB  # whose figures the shop gets
+
+
+class GaveUp(Exception):
+    """A call given up after ``attempts``: refused for good, or out of retries."""
+
+    def __init__(self, detail: str, attempts: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.attempts = attempts
 
 
 class SyncService:
@@ -67,9 +83,14 @@ class SyncService:
         backoff: Backoff | None = None,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stock: ShopifyStock | None = None,
     ) -> None:
         self.settings = settings
         self.channels = channels
+        self.stock = stock
+        # figures of the web channel: pushed, refused (by the shop), held (sku not sold
+        # there yet), failed (the call gave up); and the calls made
+        self.stock_counts: Counter[str] = Counter()
         self.producer = producer
         self.backoff = backoff or Backoff(
             settings.sync_backoff_base_s, settings.sync_backoff_cap_s, settings.sync_max_attempts
@@ -81,15 +102,29 @@ class SyncService:
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._status_topic = settings.topic(ORDER_STATUS.name)
         self._journal_topic = settings.topic(CHANNEL_SYNC.name)
+        self.stock_topic = settings.topic(CHANNEL_AVAILABILITY.name)
+
+    def topics(self) -> list[str]:
+        """What the service reads."""
+        own = [self._status_topic, self._journal_topic]
+        return own + ([self.stock_topic] if self.stock is not None else [])
 
     async def work(self, messages: Iterable[Message]) -> None:
-        """Every message, an order's in order, several orders at once; returns when all are
-        done (recorded or dead-lettered)."""
+        """Every message, an order's in order, several orders at once, and the batch's stock
+        figures; returns when all are done (recorded, pushed or dead-lettered)."""
         by_key: dict[bytes | None, list[Message]] = {}
+        figures: list[Message] = []
         for message in messages:
-            if message.error() is None:
+            if message.error() is not None:
+                continue
+            if message.topic() == self.stock_topic:
+                figures.append(message)
+            else:
                 by_key.setdefault(message.key(), []).append(message)
-        await asyncio.gather(*(self._work_in_order(group) for group in by_key.values()))
+        await asyncio.gather(
+            *(self._work_in_order(group) for group in by_key.values()),
+            self._push_stock(figures),
+        )
 
     async def _work_in_order(self, messages: list[Message]) -> None:
         async with self._slots:
@@ -125,27 +160,102 @@ class SyncService:
     async def make(self, call: ChannelCall, source: Message) -> None:
         """Make ``call`` until done or given up, recording where it stands."""
         api = self.channels[call.channel]
+
+        def retrying(detail: str) -> None:
+            self._record(call, ChannelCallState.RETRYING, 1, detail)
+
+        try:
+            done, attempts = await self.retried(lambda: api.perform(call), retrying)
+        except GaveUp as exc:
+            self._failed(call, source, exc.attempts, exc.detail)
+            return
+        self._record(call, ChannelCallState.DONE, attempts, done.detail, done.channel_ref)
+        self._remember(call.call_id)
+
+    async def retried(
+        self, attempt: Callable[[], Awaitable[T]], first_failure: Callable[[str], None]
+    ) -> tuple[T, int]:
+        """``attempt`` until it works (its result and the attempts it took), with backoff on
+        `TryAgain` (``first_failure`` is told of the first); `GaveUp` when refused for good,
+        out of attempts, or out of time."""
         started, attempts, failures = time.monotonic(), 0, 0
         while True:
             attempts += 1
             try:
-                done = await api.perform(call)
+                return await attempt(), attempts
             except TryAgain as exc:
                 failures += 0 if exc.throttled else 1
                 waited = time.monotonic() - started
                 if self.backoff.exhausted(failures) or waited > self.settings.sync_max_wait_s:
-                    self._failed(call, source, attempts, f"retries exhausted: {exc.detail}")
-                    return
+                    raise GaveUp(f"retries exhausted: {exc.detail}", attempts) from exc
                 if attempts == 1:
-                    self._record(call, ChannelCallState.RETRYING, attempts, exc.detail)
+                    first_failure(exc.detail)
                 await self.sleep(self.backoff.delay(max(failures, 1), exc.retry_after))
-                continue
             except GiveUp as exc:
-                self._failed(call, source, attempts, exc.detail)
-                return
-            self._record(call, ChannelCallState.DONE, attempts, done.detail, done.channel_ref)
-            self._remember(call.call_id)
+                raise GaveUp(exc.detail, attempts) from exc
+
+    async def idle(self) -> None:
+        """Nothing came: held figures go out if their skus' products were read meanwhile."""
+        await self._push_stock([])
+
+    async def _push_stock(self, messages: list[Message]) -> None:
+        """The web channel's latest figure per sku in ``messages``, set in the shop (and the
+        held ones whose sku the shop sells by now)."""
+        if self.stock is None or not (messages or self.stock.held):
             return
+        latest: dict[str, tuple[int, Message]] = {}
+        for message in messages:
+            figure = self._figure_of(message)
+            if figure is not None:
+                latest[figure.sku] = (figure.available, message)
+        stock = self.stock
+        try:
+            await self.retried(lambda: stock.learn(latest), self._stock_retrying)
+        except GaveUp as exc:
+            self._stock_failed([m for _, m in latest.values()], f"products not read: {exc.detail}")
+            return
+        batches = stock.batches({sku: n for sku, (n, _) in latest.items()})
+        self.stock_counts["held"] = len(stock.held)
+        for batch in batches:
+            await self._push_batch(batch, latest)
+
+    async def _push_batch(
+        self, batch: dict[str, int], sources: Mapping[str, tuple[int, Message]]
+    ) -> None:
+        stock = self.stock
+        assert stock is not None
+        try:
+            pushed, attempts = await self.retried(lambda: stock.push(batch), self._stock_retrying)
+        except GaveUp as exc:
+            held = [sources[sku][1] for sku in batch if sku in sources]
+            self._stock_failed(held, exc.detail)
+            return
+        self.stock_counts["calls"] += attempts
+        self.stock_counts["pushed"] += pushed.set
+        for sku, reason in pushed.refused.items():
+            self.stock_counts["refused"] += 1
+            if sku in sources:
+                self._dead_letter(sources[sku][1], f"shopify refused the figure of {sku}: {reason}")
+
+    def _figure_of(self, message: Message) -> ChannelAvailability | None:
+        if message.value() is None:
+            return None
+        try:
+            figure = self.producer.codec.decode_as(message.value() or b"", ChannelAvailability)
+        except DecodeError as exc:
+            self._dead_letter(message, f"undecodable: {exc.reason}")
+            return None
+        return figure if figure.channel == STOCK_CHANNEL else None
+
+    def _stock_retrying(self, detail: str) -> None:
+        self.stock_counts["retried"] += 1
+        log.warning("stock push to the shop failed, trying again: %s", detail)
+
+    def _stock_failed(self, sources: list[Message], detail: str) -> None:
+        log.error("stock figures of %d skus not pushed: %s", len(sources), detail)
+        self.stock_counts["failed"] += len(sources)
+        for message in sources:
+            self._dead_letter(message, f"stock push: {detail}")
 
     def _failed(self, call: ChannelCall, source: Message, attempts: int, detail: str) -> None:
         log.error("%s failed after %d attempts: %s", call.call_id, attempts, detail)
@@ -203,11 +313,11 @@ async def run(service: SyncService, consumer: Consumer, stop: asyncio.Event) -> 
     """Poll, work, confirm, commit, until ``stop``; an unconfirmed record stops the process
     before its offsets are committed (a restart works the batch again)."""
     loop = asyncio.get_running_loop()
-    settings = service.settings
-    consumer.subscribe([settings.topic(ORDER_STATUS.name), settings.topic(CHANNEL_SYNC.name)])
+    consumer.subscribe(service.topics())
     while not stop.is_set():
         messages = await loop.run_in_executor(None, consumer.consume, BATCH, POLL_S)
         if not messages:
+            await service.idle()
             continue
         await service.work(messages)
         failed_before = service.producer.report.failed

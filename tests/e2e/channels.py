@@ -137,6 +137,10 @@ class RunningSync:
     def counts(self) -> dict[str, int]:
         return dict(http("GET", self.url("/stats"))[1]["counts"])
 
+    def stock(self) -> dict[str, int]:
+        """The stock push's counts: pushed, refused, held, failed, calls, retried."""
+        return dict(http("GET", self.url("/stats"))[1]["stock"] or {})
+
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll ``check`` until it returns something true; that value, or a failure naming it."""
