@@ -187,6 +187,7 @@ class Settings(BaseSettings):
     spapi_access_token: SecretStr | None = None
     spapi_access_token_file: Path | None = None
     spapi_marketplace_id: str = "ATVPDKIKX0DER"
+    spapi_seller_id: str = ""  # the seller (merchant token) feeds name in their header
     # Attempts a call gets when the channel fails (5xx, no answer); throttling (429) does not
     # count, but a call waits on throttling at most sync_max_wait_s in all. Then it is FAILED
     # and its status goes to the dead-letter topic (`dom sync retry` tries it again).

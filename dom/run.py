@@ -146,6 +146,7 @@ def _start_channels(settings: Settings, log_dir: Path) -> tuple[list[Child], lis
         "DOM_SHOPIFY_LEAK_RATE": "20",
         "DOM_SPAPI_ENDPOINT": _standin_url(),
         "DOM_SPAPI_ACCESS_TOKEN": "Atza|standin-access-token",
+        "DOM_SPAPI_SELLER_ID": "A1STANDINSELLER",
     }
     sync = _spawn("sync", ["dom.cli", "sync"], settings, log_dir, shop)
     urls = [

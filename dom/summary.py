@@ -347,6 +347,7 @@ CALL_LABELS = (
     ("shopify tracking", "Shopify: tracking numbers sent"),
     ("shopify CANCEL", "Shopify: cancels reported"),
     ("amazon FULFIL", "Marketplace: shipments confirmed"),
+    ("amazon CANCEL", "Marketplace: cancels reported"),
 )
 
 

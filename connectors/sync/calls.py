@@ -9,9 +9,9 @@ demo's own) have no channel API to tell.
   becomes a ``FULFIL`` of exactly its lines, with its tracking. A transfer leaving a DC for
   the pickup store is between our own locations: the channel hears of it when the customer
   collects it (``picked_up``).
-- A ``CANCELLED`` status becomes a ``CANCEL`` of a Shopify order; an applied ``CANCEL_LINES``
-  (its status names the units, ``cancelled``) a ``CANCEL`` of those lines, call id
-  ``shopify:CANCEL:<order id>/<action id>``.
+- A ``CANCELLED`` status becomes a ``CANCEL`` of the order; an applied ``CANCEL_LINES`` (its
+  status names the units, ``cancelled``) a ``CANCEL`` of those lines, call id
+  ``<channel>:CANCEL:<order id>/<action id>``.
 
 Call ids are deterministic (``<channel>:<kind>:<shipment or order id>``): a redelivered status,
 or a later status repeating the news, asks for the same call, which is made once.
@@ -39,9 +39,8 @@ CHANNELS = (SHOPIFY, AMAZON)
 ORDER_ID_PREFIXES = {"WEB-": SHOPIFY, "MKT-": AMAZON}
 """What each connector puts in front of the channel's own order id."""
 
-CANCELS_SENT = frozenset({SHOPIFY})
-"""Channels told of a cancel. A marketplace order is cancelled by the buyer or by Amazon (the
-news reaches us as a document); a seller-side cancel needs its order feed, not built yet."""
+CANCELS_SENT = frozenset({SHOPIFY, AMAZON})
+"""Channels told of a cancel (each client finds one the channel made itself done)."""
 COLLECTED_KINDS = frozenset({FulfillmentKind.PICKUP, FulfillmentKind.TRANSFER})
 
 

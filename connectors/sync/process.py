@@ -72,7 +72,7 @@ def build_channels(
             {"x-amz-access-token": token, "Accept": "application/json"},
             metrics,
         )
-        channels[AMAZON] = AmazonSync(http, settings.spapi_marketplace_id)
+        channels[AMAZON] = AmazonSync(http, settings.spapi_marketplace_id, settings.spapi_seller_id)
     return channels
 
 

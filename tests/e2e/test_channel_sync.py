@@ -311,40 +311,59 @@ def test_a_throttled_or_failing_shop_loses_nothing(
         pipeline.stop_all()
 
 
-def test_a_shipped_marketplace_order_is_confirmed_with_its_tracking(
+def list_on_marketplace(
+    standins: Standins, connector: RunningConnector, document: dict[str, Any]
+) -> None:
+    """The order exists at the marketplace, and its document reaches the connector."""
+    standins.control(
+        "POST",
+        "spapi/orders",
+        {
+            "AmazonOrderId": document["AmazonOrderId"],
+            "MarketplaceId": document["MarketplaceId"],
+            "OrderItems": [
+                {k: item[k] for k in ("OrderItemId", "SellerSKU", "QuantityOrdered")}
+                for item in document["OrderItems"]
+            ],
+        },
+    )
+    body = json.dumps(document).encode()
+    status, answer = connector.post(
+        "/marketplace/orders", body, {DOM_HMAC_HEADER: sign(SECRET, body)}
+    )
+    assert status == 202, answer
+
+
+def test_a_shipped_marketplace_order_is_confirmed_and_a_cancelled_one_cancelled_there(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = sync_settings(make_settings)
+    settings = sync_settings(make_settings, spapi_seller_id="A1STANDINSELLER")
     pipeline = start_pipeline(settings, tmp_path)
     document = json.loads((FIXTURES / "marketplace_order.json").read_text())
     amazon_id = document["AmazonOrderId"]
+    other = {**copy.deepcopy(document), "AmazonOrderId": "113-0000000-0000077"}
     try:
         with RunningConnector(settings) as connector, Standins() as standins:
             settings = with_urls(settings, standins)
-            standins.control(
-                "POST",
-                "spapi/orders",
-                {
-                    "AmazonOrderId": amazon_id,
-                    "MarketplaceId": document["MarketplaceId"],
-                    "OrderItems": [
-                        {k: item[k] for k in ("OrderItemId", "SellerSKU", "QuantityOrdered")}
-                        for item in document["OrderItems"]
-                    ],
-                },
-            )
-            body = json.dumps(document).encode()
-            status, answer = connector.post(
-                "/marketplace/orders", body, {DOM_HMAC_HEADER: sign(SECRET, body)}
-            )
-            assert status == 202, answer
+            list_on_marketplace(standins, connector, document)
+            list_on_marketplace(standins, connector, other)
             order = routed(pipeline, f"MKT-{amazon_id}")
+            routed(pipeline, "MKT-113-0000000-0000077")
             tracking = ship_all(pipeline, order, carrier="FedEx")
+            pipeline.produce(
+                [make_cancel("MKT-113-0000000-0000077", event_id="cancel-77", reason="fraud")]
+            )
 
             with RunningSync(settings):
                 seen = wait_for(
                     "the confirmation",
                     lambda: standins.control("GET", f"spapi/orders/{amazon_id}")["confirmations"],
+                )
+                cancelled = wait_for(
+                    "the cancel",
+                    lambda: standins.control("GET", "spapi/orders/113-0000000-0000077")[
+                        "cancellations"
+                    ],
                 )
 
             confirmed = {c["packageDetail"]["trackingNumber"]: c["packageDetail"] for c in seen}
@@ -357,6 +376,13 @@ def test_a_shipped_marketplace_order_is_confirmed_with_its_tracking(
                 }
             shown = standins.control("GET", f"spapi/orders/{amazon_id}")["order"]
             assert shown["OrderStatus"] == "Shipped"
+            # The cancel went through the acknowledgement feed: the whole order, once.
+            [cancellation] = cancelled
+            assert {i["orderItemId"]: i["quantity"] for i in cancellation["items"]} == {
+                item["OrderItemId"]: item["QuantityOrdered"] for item in other["OrderItems"]
+            }
+            [feed] = standins.control("GET", "spapi/feeds")["feeds"]
+            assert feed["feedType"] == "POST_ORDER_ACKNOWLEDGEMENT_DATA"
     finally:
         pipeline.stop_all()
 

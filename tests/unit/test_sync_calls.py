@@ -72,7 +72,7 @@ def test_a_transfer_is_told_when_the_customer_collects_it_not_when_it_leaves_the
     assert call.picked_up and call.tracking_number is None and call.carrier is None
 
 
-def test_a_cancelled_shopify_order_is_one_cancel_call_and_a_marketplace_one_none() -> None:
+def test_a_cancelled_order_is_one_cancel_call_to_its_channel() -> None:
     cancelled = make_status_changed(
         "WEB-9", OrderStatus.CANCELLED, reason="backorder expired", shipments=()
     )
@@ -85,7 +85,9 @@ def test_a_cancelled_shopify_order_is_one_cancel_call_and_a_marketplace_one_none
     # A later CANCELLED status (a location confirming its cancel) asks for the same call.
     again = cancelled.model_copy(update={"event_id": "other", "reason": "DC confirmed"})
     assert [c.call_id for c in calls_for(again)] == ["shopify:CANCEL:WEB-9"]
-    assert calls_for(cancelled.model_copy(update={"order_id": "MKT-1"})) == []
+    [market] = calls_for(cancelled.model_copy(update={"order_id": "MKT-1"}))
+    assert (market.call_id, market.channel_order_ref) == ("amazon:CANCEL:MKT-1", "1")
+    assert calls_for(cancelled.model_copy(update={"order_id": "POS-1"})) == []
 
 
 FULFILLMENT_ORDERS = [
@@ -223,7 +225,8 @@ def test_lines_cancelled_by_an_action_are_one_cancel_of_those_lines() -> None:
     assert call.call_id == "shopify:CANCEL:WEB-9/A-1"
     assert [(x.line_id, x.quantity) for x in call.lines] == [("111", 1)]
     assert calls_for(answer.model_copy(update={"cancelled": ()})) == []  # refused: none
-    assert calls_for(answer.model_copy(update={"order_id": "MKT-9"})) == []
+    [market] = calls_for(answer.model_copy(update={"order_id": "MKT-9"}))
+    assert market.call_id == "amazon:CANCEL:MKT-9/A-1" and market.lines == call.lines
     # Units Shopify removed itself (an edit in its admin, through the connector) are not
     # told back to it.
     edit = answer.model_copy(update={"action_id": "shopify-cancel-lines-WEB-9-111-to-1"})

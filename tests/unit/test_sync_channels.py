@@ -261,3 +261,91 @@ def test_the_marketplace_confirms_each_package_once_with_its_items_and_tracking(
     assert len(view["packages"]) == 1
     assert view["order"]["OrderStatus"] == "Shipped"
     assert first == again == f"shipment confirmed as package {package['packageReferenceId']}"
+
+
+def market_order(spapi: StandinSpApi, order_id: str, items: dict[str, int]) -> None:
+    spapi.add_order(
+        {
+            "AmazonOrderId": order_id,
+            "MarketplaceId": "ATVPDKIKX0DER",
+            "OrderItems": [
+                {"OrderItemId": code, "SellerSKU": f"SKU-{code}", "QuantityOrdered": n}
+                for code, n in items.items()
+            ],
+        }
+    )
+
+
+def market_cancel(order_id: str, lines: dict[str, int] | None = None) -> ChannelCall:
+    subject = f"MKT-{order_id}" + ("/A-1" if lines else "")
+    return make_channel_call(
+        f"MKT-{order_id}",
+        call_id=f"amazon:CANCEL:{subject}",
+        channel="amazon",
+        channel_order_ref=order_id,
+        kind=ChannelCallKind.CANCEL,
+        shipment_id=None,
+        lines=tuple(
+            ShipmentLine(line_id=k, sku=f"SKU-{k}", quantity=n) for k, n in (lines or {}).items()
+        ),
+        tracking_number=None,
+        carrier=None,
+        reason="backorder expired: no stock came",
+    )
+
+
+def amazon_run(spapi: StandinSpApi, body: Callable[[AmazonSync], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with clients(StandinShop(access_token=TOKEN), spapi) as (_, amazon):
+            return await body(amazon)
+
+    return asyncio.run(main())
+
+
+def test_a_marketplace_cancel_goes_through_the_acknowledgement_feed_once() -> None:
+    spapi = StandinSpApi(access_token=AMAZON_TOKEN)
+    market_order(spapi, "114-0000001-0000001", {"9001": 2, "9002": 1})
+    call = market_cancel("114-0000001-0000001")
+
+    async def twice(amazon: AmazonSync) -> list[str]:
+        return [(await amazon.perform(call)).detail, (await amazon.perform(call)).detail]
+
+    first, again = amazon_run(spapi, twice)
+
+    view = spapi.order_view("114-0000001-0000001")
+    assert view["order"]["OrderStatus"] == "Canceled"
+    [cancellation] = view["cancellations"]
+    assert {i["orderItemId"]: i["quantity"] for i in cancellation["items"]} == {
+        "9001": 2,
+        "9002": 1,
+    }
+    assert first.startswith("cancel of the order sent in feed ")
+    assert again == "already cancelled on the marketplace"  # read first: no second feed
+
+
+def test_a_marketplace_line_cancel_names_its_items_with_a_reason() -> None:
+    spapi = StandinSpApi(access_token=AMAZON_TOKEN)
+    market_order(spapi, "114-0000001-0000002", {"9001": 2, "9002": 1})
+
+    async def cancel(amazon: AmazonSync) -> str:
+        return (await amazon.perform(market_cancel("114-0000001-0000002", {"9002": 1}))).detail
+
+    said = amazon_run(spapi, cancel)
+
+    [cancellation] = spapi.order_view("114-0000001-0000002")["cancellations"]
+    assert cancellation["items"] == [
+        {"orderItemId": "9002", "quantity": 1, "reason": "NoInventory"}
+    ]
+    assert said.startswith("cancel of items 9002 sent in feed ")
+
+
+def test_a_marketplace_cancel_amazon_cannot_take_is_given_up_saying_why() -> None:
+    spapi = StandinSpApi(access_token=AMAZON_TOKEN)
+    market_order(spapi, "114-0000001-0000003", {"9001": 2})
+
+    async def part(amazon: AmazonSync) -> None:
+        await amazon.perform(market_cancel("114-0000001-0000003", {"9001": 1}))
+
+    with pytest.raises(GiveUp, match="cancels whole items only"):
+        amazon_run(spapi, part)
+    assert spapi.order_view("114-0000001-0000003")["cancellations"] == []
