@@ -31,6 +31,8 @@ SECRETS = (
     "webhook_secret",
     "shopify_access_token",
     "spapi_access_token",
+    "spapi_lwa_client_secret",
+    "spapi_refresh_token",
 )
 """The settings that are secrets: SecretStr (shown as ``**********``), and readable from a file."""
 SECRET_CLIENT_KEYS = frozenset(
@@ -187,6 +189,15 @@ class Settings(BaseSettings):
     spapi_access_token: SecretStr | None = None
     spapi_access_token_file: Path | None = None
     spapi_marketplace_id: str = "ATVPDKIKX0DER"
+    # Or, as SP-API is used in production, Login with Amazon: the app's client id and secret
+    # and the seller's refresh token, traded for an access token that lasts an hour (renewed
+    # before it runs out, and when SP-API says it expired). Set, they win over the token.
+    spapi_lwa_client_id: str | None = None
+    spapi_lwa_client_secret: SecretStr | None = None
+    spapi_lwa_client_secret_file: Path | None = None
+    spapi_refresh_token: SecretStr | None = None
+    spapi_refresh_token_file: Path | None = None
+    spapi_lwa_endpoint: str = "https://api.amazon.com/auth/o2/token"
     spapi_seller_id: str = ""  # the seller (merchant token) feeds name in their header
     # Attempts a call gets when the channel fails (5xx, no answer); throttling (429) does not
     # count, but a call waits on throttling at most sync_max_wait_s in all. Then it is FAILED

@@ -145,7 +145,11 @@ def _start_channels(settings: Settings, log_dir: Path) -> tuple[list[Child], lis
         "DOM_SHOPIFY_ACCESS_TOKEN": "shpat_standin",
         "DOM_SHOPIFY_LEAK_RATE": "20",
         "DOM_SPAPI_ENDPOINT": _standin_url(),
-        "DOM_SPAPI_ACCESS_TOKEN": "Atza|standin-access-token",
+        # Login with Amazon, as production does: the stand-in issues the hourly tokens.
+        "DOM_SPAPI_LWA_ENDPOINT": f"{_standin_url()}/auth/o2/token",
+        "DOM_SPAPI_LWA_CLIENT_ID": "amzn1.application-oa2-client.standin",
+        "DOM_SPAPI_LWA_CLIENT_SECRET": "standin-client-secret",
+        "DOM_SPAPI_REFRESH_TOKEN": "Atzr|standin-refresh-token",
         "DOM_SPAPI_SELLER_ID": "A1STANDINSELLER",
     }
     sync = _spawn("sync", ["dom.cli", "sync"], settings, log_dir, shop)

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.standin.clock import utc_now
+from connectors.standin.lwa import TokenDesk
 from connectors.standin.ratelimit import TokenBucket
 from connectors.standin.recorder import Recorder
 from connectors.standin.spapi_feeds import FeedDesk
@@ -59,8 +60,10 @@ class StandinSpApi:
         now: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utc_now,
         request_ids: Callable[[], str] = new_request_id,
+        lwa: TokenDesk | None = None,
     ) -> None:
         self.access_token = access_token
+        self.lwa = lwa or TokenDesk()  # tokens issued at /auth/o2/token are good too
         self.merchant_id = merchant_id
         self.feed_delay = feed_delay
         self.now = now

@@ -13,11 +13,14 @@ API (https://github.com/amzn/selling-partner-api-models, ``ordersV0.json`` and
 - ``POST /feeds/2021-06-30/feeds`` (createFeed) -> ``202``;
   ``GET /feeds/2021-06-30/feeds/{feedId}`` (getFeed) -> ``200``
 - ``PUT``/``GET /_standin/s3/{documentId}``: the presigned URLs (S3's behaviour, no token)
+- ``POST /auth/o2/token``: Login with Amazon, a refresh token for an access token (`lwa`)
 
 Every API call passes the same gate: a wrong or missing ``x-amz-access-token`` answers ``403
 {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied.",
 "details": ""}]}`` (Amazon's wording, e.g.
-https://repost.aws/questions/QUDFcBdVvnQlCv2JWd4VitMg/sp-api-access-to-requested-resource-is-denied);
+https://repost.aws/questions/QUDFcBdVvnQlCv2JWd4VitMg/sp-api-access-to-requested-resource-is-denied),
+and one Login with Amazon issued that has expired (`lwa`, an hour after) ``403`` with
+``"message": "The access token you provided has expired."``;
 the operation's token bucket then admits it or answers ``429 {"errors": [{"code":
 "QuotaExceeded", "message": "You exceeded your quota for the requested resource.", ...}]}``;
 an armed fault answers instead of the operation if one matches. Headers as the models list
@@ -43,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.json_input import load_json
 from connectors.standin.control import json_object, recorder_routes, refuse, validated
+from connectors.standin.lwa import token_route
 from connectors.standin.recorder import CallRecord, FaultSpec, parse_body
 from connectors.standin.spapi import StandinSpApi
 from connectors.standin.spapi_feeds import S3_PATH
@@ -60,6 +64,7 @@ REQUEST_ID_HEADER = "x-amzn-RequestId"
 RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
 CONTROL = "/_standin/spapi"
 DENIED = {"code": "Unauthorized", "message": "Access to requested resource is denied."}
+EXPIRED = {"code": "Unauthorized", "message": "The access token you provided has expired."}
 QUOTA = {"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}
 # The stand-in's wording for faults armed without a body (Amazon's 5xx bodies vary).
 INTERNAL = {"code": "InternalFailure", "message": "We encountered an internal error."}
@@ -74,6 +79,7 @@ def api_routes(api: StandinSpApi) -> list[web.RouteDef]:
     order = "/orders/v0/orders/{orderId}"
     feeds = "/feeds/2021-06-30"
     return [
+        token_route(api.lwa, api.now),
         web.get(order, _api(api, "getOrder", _get_order)),
         web.get(f"{order}/orderItems", _api(api, "getOrderItems", _get_order_items)),
         web.post(f"{order}/shipmentConfirmation", _api(api, "confirmShipment", _confirm_shipment)),
@@ -107,7 +113,10 @@ def _answer(
 ) -> Answer:
     bare = {REQUEST_ID_HEADER: api.request_ids()}
     token = request.headers.get(TOKEN_HEADER, "")
-    if not hmac.compare_digest(token.encode(), api.access_token.encode()):
+    issued = api.lwa.state(token, api.now())
+    if issued == "expired":
+        return 403, _errors(EXPIRED), bare
+    if issued == "unknown" and not hmac.compare_digest(token.encode(), api.access_token.encode()):
         return 403, _errors(DENIED), bare
     bucket = api.buckets[operation]
     if not bucket.take(api.now()):

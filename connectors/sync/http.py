@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -25,6 +25,14 @@ from connectors.sync.backoff import CallBudget, retry_after_seconds
 
 MAX_QUOTED_BODY = 500
 CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
+
+
+class Credentials(Protocol):
+    """Headers that prove who calls, renewed as they expire (`connectors.sync.lwa`)."""
+
+    async def headers(self) -> dict[str, str]: ...
+
+    def forget(self) -> None: ...
 
 
 class ChannelError(Exception):
@@ -88,6 +96,7 @@ class ChannelHttp:
         metrics: CallMetrics,
         *,
         budget: CallBudget | None = None,
+        credentials: Credentials | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
@@ -96,6 +105,7 @@ class ChannelHttp:
         self.headers = dict(headers)
         self.metrics = metrics
         self.budget = budget
+        self.credentials = credentials
         self.clock = clock
 
     async def call(
@@ -111,25 +121,31 @@ class ChannelHttp:
         if self.budget is not None:
             await asyncio.sleep(self.budget.wait(self.clock()))
             self.budget.spend(self.clock())
+        headers = dict(self.headers)
+        if self.credentials is not None:
+            headers.update(await self.credentials.headers())
         started = self.clock()
         try:
             async with self.session.request(
-                method, self.base_url + path, headers=self.headers, json=body
+                method, self.base_url + path, headers=headers, json=body
             ) as response:
                 raw = await response.read()
-                headers = response.headers
+                answered = response.headers
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(name, "error", started)
             raise TryAgain(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         self._count(name, str(status), started)
         if self.budget is not None:
-            self.budget.observe(headers.get(CALL_LIMIT_HEADER), self.clock())
-        answer = Answer(status, _parse(raw), headers)
+            self.budget.observe(answered.get(CALL_LIMIT_HEADER), self.clock())
+        answer = Answer(status, _parse(raw), answered)
         if 200 <= status < 300 or status in handles:
             return answer
         said = f"{method} {path} answered {status}: {quote(answer.body)}"
-        retry_after = retry_after_seconds(headers.get("Retry-After"))
+        if status == 403 and self.credentials is not None and "expired" in said:
+            self.credentials.forget()  # renewed by the next attempt, made at once
+            raise TryAgain(said, retry_after=0.0)
+        retry_after = retry_after_seconds(answered.get("Retry-After"))
         if status == 429:
             raise TryAgain(said, retry_after=retry_after, throttled=True)
         if status >= 500:

@@ -24,6 +24,7 @@ from connectors.sync.amazon import AmazonSync
 from connectors.sync.backoff import CallBudget
 from connectors.sync.calls import AMAZON, SHOPIFY
 from connectors.sync.http import CallMetrics, ChannelHttp
+from connectors.sync.lwa import LwaCredentials
 from connectors.sync.service import ChannelApi, SyncService, consumer_config, run
 from connectors.sync.shopify import ShopifySync
 from connectors.sync.stock import ShopifyStock
@@ -55,6 +56,28 @@ def _shopify_http(
     )
 
 
+def _spapi_http(
+    settings: Settings, session: aiohttp.ClientSession, metrics: CallMetrics
+) -> ChannelHttp:
+    """SP-API with Login with Amazon's renewed tokens when its client is set, else with the
+    access token given (an hour's worth: fine for a trial, not for production)."""
+    headers = {"Accept": "application/json"}
+    credentials = None
+    if settings.spapi_lwa_client_id:
+        credentials = LwaCredentials(
+            session,
+            settings.spapi_lwa_endpoint,
+            settings.spapi_lwa_client_id,
+            _secret(settings.spapi_lwa_client_secret, "DOM_SPAPI_LWA_CLIENT_SECRET"),
+            _secret(settings.spapi_refresh_token, "DOM_SPAPI_REFRESH_TOKEN"),
+        )
+    else:
+        token = _secret(settings.spapi_access_token, "DOM_SPAPI_ACCESS_TOKEN")
+        headers["x-amz-access-token"] = token
+    url = settings.spapi_endpoint or ""
+    return ChannelHttp(session, AMAZON, url, headers, metrics, credentials=credentials)
+
+
 def build_channels(
     settings: Settings, session: aiohttp.ClientSession, metrics: CallMetrics
 ) -> dict[str, ChannelApi]:
@@ -64,14 +87,7 @@ def build_channels(
         http = _shopify_http(settings, session, metrics, rest=True)
         channels[SHOPIFY] = ShopifySync(http, settings.shopify_api_version)
     if settings.spapi_endpoint:
-        token = _secret(settings.spapi_access_token, "DOM_SPAPI_ACCESS_TOKEN")
-        http = ChannelHttp(
-            session,
-            AMAZON,
-            settings.spapi_endpoint,
-            {"x-amz-access-token": token, "Accept": "application/json"},
-            metrics,
-        )
+        http = _spapi_http(settings, session, metrics)
         channels[AMAZON] = AmazonSync(http, settings.spapi_marketplace_id, settings.spapi_seller_id)
     return channels
 
