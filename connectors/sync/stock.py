@@ -11,8 +11,8 @@ nothing. REST would take one call per sku (``inventory_levels/set.json``).
 Mapping (learned): skus are matched to inventory items by variant SKU, read from the shop's
 products (``GET products.json``, 250 a page, following the ``Link`` header). A figure for a sku
 the shop does not sell is held, not pushed; the products are read again (at most every
-``DOM_SHOPIFY_CATALOGUE_REFRESH_S``, also while no figure comes) and held figures go out once
-their sku is known.
+``DOM_SHOPIFY_CATALOGUE_REFRESH_S``, every 15 s while the shop sells nothing at all, also
+while no figure comes) and held figures go out once their sku is known.
 
 Pace: GraphQL is limited by calculated cost (a mutation costs 10 points; 100 points a second
 on a standard plan), paced from each answer's ``throttleStatus`` (`backoff.CostBudget`). A
@@ -35,6 +35,7 @@ from connectors.sync.backoff import CostBudget
 from connectors.sync.http import ChannelHttp, GiveUp, TryAgain, quote
 
 BATCH = 250
+EMPTY_SHOP_REFRESH_S = 15.0
 MUTATION_COST = 10.0
 REASON = "correction"
 REFERENCE = "gid://dom-pipeline/ChannelAvailability/WEB"
@@ -125,7 +126,9 @@ class ShopifyStock:
         enough."""
         now = self.clock()
         unknown = any(sku not in self.items for sku in [*skus, *self.held])
-        due = self.learned_at is None or (unknown and now - self.learned_at >= self.refresh_s)
+        # A shop that sold nothing is being set up: read it again soon, not in refresh_s.
+        wait = self.refresh_s if self.items else min(self.refresh_s, EMPTY_SHOP_REFRESH_S)
+        due = self.learned_at is None or (unknown and now - self.learned_at >= wait)
         if not due:
             return
         if self.location_id is None:

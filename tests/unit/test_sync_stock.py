@@ -166,3 +166,21 @@ def test_a_bad_token_is_given_up() -> None:
                 await stock.learn(["SKU-1"])
 
     run(body)
+
+
+def test_a_shop_that_sells_nothing_yet_is_read_again_soon() -> None:
+    shop = stocked([])
+    clock = Clock()
+
+    async def body() -> None:
+        async with client(shop, clock=clock) as stock:
+            await stock.learn(["SKU-1"])
+            assert stock.batches({"SKU-1": 2}) == [] and stock.held == {"SKU-1": 2}
+            shop.catalogue.add([ProductSpec("SKU-1", (VariantSpec("SKU-1"),))])
+            clock.now += 16  # far less than refresh_s (60 here), past the empty shop's 15 s
+            await stock.learn([])
+            [batch] = stock.batches({})
+            await stock.push(batch)
+
+    run(body)
+    assert levels(shop)["SKU-1"] == (2, 1)
