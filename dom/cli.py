@@ -145,6 +145,7 @@ def _register() -> None:
     from dom.bench import bench
     from dom.console.cli import console
     from dom.orders_cli import orders
+    from dom.report_cli import report
     from dom.rules_cli import rules
     from dom.sync_cli import sync
     from dom.tail import tail
@@ -152,6 +153,7 @@ def _register() -> None:
 
     for command in (rules, orders, tail, connect, feed, demo, console, users, bench, sync, standin):
         main.add_command(command)
+    main.add_command(report)
     from dom.channels_cli import channels
 
     main.add_command(channels)

@@ -241,6 +241,8 @@ def _watch(children: list[Child], stop: threading.Event, exited: list[Child]) ->
 @click.option("--no-demo", is_flag=True, help="Run the pipeline without demo traffic.")
 def run(rate: float, skus: int, stores: int, no_demo: bool) -> None:
     """Broker, topics, worker, demo traffic and the live summary, until Ctrl-C."""
+    # The demo shows the KPI reports (`dom report`): their stages run unless the user said no.
+    os.environ.setdefault("DOM_KPIS", "true")
     settings = Settings()
     broker: LocalKafka | None = None
     children: list[Child] = []

@@ -183,6 +183,16 @@ DLQ = Topic(
     max_message_bytes=MAX_DEAD_LETTER_BYTES,
 )
 
+KPIS = Topic(
+    "dom.kpis.v1",
+    "key",
+    _records("KpiValue"),
+    Direction.OUTBOUND,
+    compacted=True,
+    description="KPI buckets per series, hour or day window (DOM_TIMEZONE) and dimension, as "
+    "they stand; keyed series|grain|window_start|dimension (dom report reads it)",
+)
+
 CONTRACT_TOPICS: tuple[Topic, ...] = (
     LOCATIONS,
     PRODUCTS,
@@ -200,6 +210,7 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     AVAILABILITY,
     CHANNEL_AVAILABILITY,
     CHANNEL_SYNC,
+    KPIS,
     DLQ,
 )
 
@@ -222,7 +233,17 @@ SKU_RESULTS = Topic(
     batched=True,
 )
 
-INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS)
+KPI_DELTAS = Topic(
+    "dom.internal.kpi-deltas.v1",
+    "family",
+    _records("KpiDelta", "KpiRetire"),
+    Direction.INTERNAL,
+    description="What each input of the KPI facts stage adds to each KPI bucket, and the KPI "
+    "retention commands, to the owner of the bucket's family",
+    batched=True,
+)
+
+INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS, KPI_DELTAS)
 
 ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
 
@@ -255,7 +276,20 @@ RULES_CHANGELOG = _changelog(
     "rules", "rule_id", "The rules stage's table: what it read of each rule, in order"
 )
 
-CHANGELOG_TOPICS: tuple[Topic, ...] = (ORDERS_CHANGELOG, INVENTORY_CHANGELOG, RULES_CHANGELOG)
+KPI_FACTS_CHANGELOG = _changelog(
+    "kpi-facts", "order_id", "The KPI facts stage's table: what each order has counted"
+)
+KPI_BUCKETS_CHANGELOG = _changelog(
+    "kpi-buckets", "bucket", "The KPI bucket stage's table: each bucket's sums"
+)
+
+CHANGELOG_TOPICS: tuple[Topic, ...] = (
+    ORDERS_CHANGELOG,
+    INVENTORY_CHANGELOG,
+    RULES_CHANGELOG,
+    KPI_FACTS_CHANGELOG,
+    KPI_BUCKETS_CHANGELOG,
+)
 """Not part of the contract (their values are the stages' own JSON), but the pipeline's."""
 
 

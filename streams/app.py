@@ -14,6 +14,7 @@ from schemas import topics as registry
 from schemas.codec import Codec
 from streams.core.channels.plan import published_channels
 from streams.inventory_stage import build_inventory_stage
+from streams.kpi_stage import build_kpi_stages
 from streams.masters_stage import build_masters_stage
 from streams.metrics import PipelineMetrics
 from streams.order_stage import build_order_stage
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> Pipeline:
     orders = build_order_stage(runtime, settings, codec, view)
     build_rules_stage(runtime, settings, codec, view)
     build_masters_stage(runtime, settings, codec)
+    if settings.kpis:
+        build_kpi_stages(runtime, settings, codec, view)
     watched = [
         settings.topic(t.name)
         for t in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,21 @@ from config.settings import Settings
 from tests.e2e.harness import Pipeline
 
 
-@pytest.fixture
-def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
-    """The test's topics and one running worker, ``w1``; every worker is stopped afterwards."""
+@contextmanager
+def one_worker(settings: Settings, tmp_path: Path, **env: str) -> Iterator[Pipeline]:
+    """The test's topics and one running worker, ``w1`` (with ``env`` set: ``DOM_`` settings
+    the harness does not pass itself); every worker is stopped afterwards."""
     pipeline = Pipeline(settings, tmp_path)
+    pipeline.overrides.update(env)
     pipeline.start_worker("w1")
     try:
         yield pipeline
     finally:
         pipeline.stop_all()
+
+
+@pytest.fixture
+def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
+    """The test's topics and one running worker, ``w1``."""
+    with one_worker(settings, tmp_path) as pipeline:
+        yield pipeline

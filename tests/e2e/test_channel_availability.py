@@ -26,6 +26,7 @@ from schemas.models import (
     OrderStatusChanged,
 )
 from schemas.sellable import ChannelAvailability
+from tests.e2e.conftest import one_worker
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import (
     make_address,
@@ -43,13 +44,8 @@ Figures = list[ChannelAvailability]
 def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
     """One worker, ``w1``, publishing every channel's figures (by default only the web
     store's and the marketplace's are published: DOM_CHANNEL_AVAILABILITY_FOR)."""
-    pipeline = Pipeline(settings, tmp_path)
-    pipeline.overrides["DOM_CHANNEL_AVAILABILITY_FOR"] = "all"
-    pipeline.start_worker("w1")
-    try:
+    with one_worker(settings, tmp_path, DOM_CHANNEL_AVAILABILITY_FOR="all") as pipeline:
         yield pipeline
-    finally:
-        pipeline.stop_all()
 
 
 def dom(settings: Settings, *args: str) -> str:

@@ -25,7 +25,7 @@ from streams.runtime.topic_check import (
 def test_every_table_of_the_worker_has_its_changelog_in_the_topics_create_makes(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(data_dir=tmp_path, topic_prefix="t1.", topic_partitions=4)
+    settings = Settings(data_dir=tmp_path, topic_prefix="t1.", topic_partitions=4, kpis=True)
     pipeline = create_app(settings)
 
     changelogs = {t.changelog_topic_name: t.partitions for t in pipeline.app.tables.values()}
@@ -33,6 +33,8 @@ def test_every_table_of_the_worker_has_its_changelog_in_the_topics_create_makes(
         "t1.dom-orders-changelog": 4,
         "t1.dom-inventory-changelog": 4,
         "t1.dom-rules-changelog": 4,
+        "t1.dom-kpi-facts-changelog": 4,  # the KPI stages' (DOM_KPIS)
+        "t1.dom-kpi-buckets-changelog": 4,
     }
     created = {settings.topic(t.name): t for t in PIPELINE_TOPICS}
     assert set(changelogs) <= set(created)
