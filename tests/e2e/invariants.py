@@ -146,8 +146,10 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
     the stages) and no wake is in flight, and the retry must not get it anything: what it
     gets, a wake should have got it. One that could not use the stock has looked now and is
     passed over, so the next round looks at the next order in its line (a later order never
-    takes the units an earlier one waits for, so only the first can be judged). One being
-    routed as the retry comes (a late wake) is looked at again in the next round."""
+    takes the units an earlier one waits for, so only the first can be judged). A retry that
+    comes while the order is being routed (a late wake) waits for that routing: when it served
+    the order, the retry finds nothing backordered, and the order's latest outcome must say it
+    waits no more; one refused as being routed is looked at again in the next round."""
     place = {o.order_id: (o.placed_at, o.order_id) for o in orders}
     cleared: set[str] = set()  # retried, and could not use the stock
     for round_ in range(CHECK_ROUNDS):
@@ -184,6 +186,7 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
             if a.action_id in wanted and a.action_result is not None
         ]
         busy = {a.order_id for a in answers if "being routed right now" in (a.reason or "")}
+        busy |= _served_meanwhile(pipeline, place, answers)
         refused = [
             f"{a.order_id}: {a.reason}"
             for a in answers
@@ -206,6 +209,21 @@ def check_nothing_waits_on_stock(pipeline: Pipeline, orders: list[OrderPlaced]) 
             + trace_orders(pipeline, {s.split()[0] for s in served[:3]})
         )
         cleared |= set(retried)
+
+
+def _served_meanwhile(
+    pipeline: Pipeline, place: dict[str, Place], answers: list[OrderStatusChanged]
+) -> set[str]:
+    """Orders whose retry found nothing backordered: a routing in flight when it came (a late
+    wake) served them, and their latest outcome says they wait no more (else: a failure)."""
+    served = {a.order_id for a in answers if (a.reason or "").endswith("has nothing backordered")}
+    if not served:
+        return served
+    pipeline.wait_until_idle()
+    latest = _latest_outcomes(pipeline, place)
+    still = sorted(o for o in served if latest[o].status in WAITING and latest[o].backordered)
+    assert not still, f"retries found nothing backordered, yet the orders wait: {still[:5]}"
+    return served
 
 
 def _wait_until_no_wake_in_flight(pipeline: Pipeline, timeout: float = 60.0) -> None:
