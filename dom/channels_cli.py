@@ -70,6 +70,22 @@ def _produce(settings: Settings, records: list[ChannelPolicy]) -> None:
         raise click.ClickException(f"not published: {producer.report.errors}")
 
 
+def write_policy(settings: Settings, channel: str, policy: ChannelPolicy | None) -> None:
+    """Put ``policy`` on ``dom.channels.v1`` under ``channel``'s key; None: a tombstone, the
+    channel back to every location, no buffer (what ``set`` and ``reset`` produce, and the
+    console with them). ClickException when the broker did not confirm it."""
+    if policy is not None:
+        _produce(settings, [policy])
+        return
+    from connectors.producer import ContractProducer
+    from schemas.topics import CHANNELS
+
+    with ContractProducer(settings) as producer:
+        producer.send_raw(CHANNELS.name, channel.encode(), None)
+    if producer.report.failed:
+        raise click.ClickException(f"not reset: {producer.report.errors}")
+
+
 def _describe(channel: str, policy: ChannelPolicy | None) -> str:
     from streams.core.channels.policy import default_policy, from_record
 
@@ -156,14 +172,8 @@ def set_channel(
 @click.pass_obj
 def reset_channel(settings: Settings, channel: str) -> None:
     """Put CHANNEL back to every location, no buffer (a tombstone on dom.channels.v1)."""
-    from connectors.producer import ContractProducer
-    from schemas.topics import CHANNELS
-
     channel = channel.upper()
-    with ContractProducer(settings) as producer:
-        producer.send_raw(CHANNELS.name, channel.encode(), None)
-    if producer.report.failed:
-        raise click.ClickException(f"not reset: {producer.report.errors}")
+    write_policy(settings, channel, None)
     click.echo(f"reset  {_describe(channel, None)}")
 
 

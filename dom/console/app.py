@@ -3,12 +3,14 @@
 
 What the page can do is fixed here: GETs that read, and POSTs under ``/api/rules`` that
 validate, dry-run or publish a rule, for operators ``/api/orders/{id}/actions`` (an order
-action, :mod:`dom.console.actions_api`), and for admins ``/api/users``: each route with the
-permission it needs (see :mod:`dom.console.auth` for the roles). A request must name the
-console's own host; the API answers only a signed-in user (:mod:`dom.console.login_api`). A
-POST must be JSON from the console's own origin (a page elsewhere cannot post a form to it)
-and carry the session's CSRF token, bodies are small, and every answer carries a content
-security policy that only runs the console's own script.
+action, :mod:`dom.console.actions_api`), for rule editors PUT and DELETE
+``/api/channels/{channel}`` (a channel's policy, :mod:`dom.console.channels_api`), and for
+admins ``/api/users``: each route with the permission it needs (see :mod:`dom.console.auth`
+for the roles). A request must name the console's own host; the API answers only a signed-in
+user (:mod:`dom.console.login_api`). A write (POST, PUT, DELETE) must be JSON from the
+console's own origin (a page elsewhere cannot post a form to it) and carry the session's CSRF
+token, bodies are small, and every answer carries a content security policy that only runs the
+console's own script.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from config.settings import Settings
-from dom.console import actions_api, api, login_api, rules_api, users_api, validate
+from dom.console import actions_api, api, channels_api, login_api, rules_api, users_api, validate
 from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
 from dom.console.login_api import AUTH, Auth, guard
@@ -88,6 +90,7 @@ def create_app(
     app[CONSOLE] = console
     app[AUTH] = Auth.from_settings(settings, users or UserStore(settings.console_users_path))
     app[actions_api.SENDER] = actions_api.KafkaActions(settings)  # tests may put a fake
+    channels_api.install(app, settings)  # tests may put a fake reader and writer
     app.cleanup_ctx.append(_users_file(close=users is None))
     app.cleanup_ctx.append(_workers_client)
     if follow_topics:
@@ -121,12 +124,17 @@ def _routes(app: web.Application) -> None:
         ("POST", "/api/rules/dry-run", rules_api.dry_run, view),  # emits nothing
         ("POST", "/api/rules/publish", rules_api.publish, edit),
         ("POST", "/api/rules/{rule_id}/rollback", rules_api.rollback, edit),
+        ("GET", "/api/channels", channels_api.list_channels, view),
+        ("PUT", "/api/channels/{channel}", channels_api.set_channel, edit),
+        ("DELETE", "/api/channels/{channel}", channels_api.reset_channel, edit),
         ("GET", "/api/users", users_api.list_users, admin),
         ("POST", "/api/users", users_api.add_user, admin),
         ("POST", "/api/users/{name}", users_api.change_user, admin),
     ):
-        add = r.add_get if method == "GET" else r.add_post  # a GET answers HEAD too
-        add(path, guard(permission, handler))
+        if method == "GET":
+            r.add_get(path, guard(permission, handler))  # a GET answers HEAD too
+        else:
+            r.add_route(method, path, guard(permission, handler))
 
 
 async def _index(request: web.Request) -> web.FileResponse:

@@ -1,7 +1,8 @@
 """Who may do what in the console, and the checks around signing in, without any HTTP.
 
 Roles are cumulative: a viewer sees everything; an operator may also act on orders; a rule
-editor may also publish, disable and roll back rules; an admin may also manage users.
+editor may also publish, disable and roll back rules and change channel policies; an admin may
+also manage users.
 
 Sessions live in the console's memory (a restart signs everyone out) and expire a fixed time
 after sign-in. The cookie carries a random token; the session also holds a CSRF token the page
@@ -71,7 +72,7 @@ GRANTS = _cumulative()
 WHAT = {
     Permission.VIEW: "see the console",
     Permission.ACT_ON_ORDERS: "act on orders",
-    Permission.EDIT_RULES: "publish, disable or roll back rules",
+    Permission.EDIT_RULES: "publish, disable or roll back rules or change channel policies",
     Permission.MANAGE_USERS: "manage users",
 }
 

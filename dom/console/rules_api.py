@@ -1,11 +1,11 @@
 """The console's rules API: list, history, validate, dry-run, publish, roll back.
 
-This is the only place the console writes, and it writes nothing but ``Rule`` records to
-``dom.rules.v1``, through :class:`connectors.producer.ContractProducer`. Every rule is
-judged by ``compile_rule`` before it goes anywhere, and every version records who made it:
-the signed-in user (an ``updated_by`` in the body is ignored).
-A roll back republishes an earlier version's content as a new version, so the topic keeps
-the whole story and every worker applies it like any other change.
+It writes nothing but ``Rule`` records to ``dom.rules.v1`` (the console's other writes are
+order actions and channel policies), through :class:`connectors.producer.ContractProducer`.
+Every rule is judged by ``compile_rule`` before it goes anywhere, and every version records who
+made it: the signed-in user (an ``updated_by`` in the body is ignored). A roll back
+republishes an earlier version's content as a new version, so the topic keeps the whole story
+and every worker applies it like any other change.
 
 Judging a rule (compiling it, with its trial run) and dry-running it run off the event loop,
 on threads of their own (``_JUDGES``), so the console answers other requests meanwhile; one

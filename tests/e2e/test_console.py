@@ -1,11 +1,13 @@
 """The operator console in a real browser (Debian's headless Chromium, driven by Playwright)
 against a real worker on the real broker: signing in (the session cookie Secure, HttpOnly and
 SameSite=Strict even on plain http://127.0.0.1), an order's routing explanation, a SKU's
-numbers changing live after a stock event, a rule created in the form, dry-run, published by
-the signed-in editor and seen on the next order (then rolled back by another editor), an
-invalid condition refused with its error while nothing is published, and a viewer who can
-look but not publish. A page reached under a foreign host name (DNS rebinding) and a write
-without the session's CSRF token are refused. Screenshots go to ``var/artifacts/console/``."""
+numbers changing live after a stock event, a channel's policy set in its form (a refused
+value shown beside its field) and found on ``dom.channels.v1`` signed by the editor, a rule
+created in the form, dry-run, published by the signed-in editor and seen on the next order
+(then rolled back by another editor), an invalid condition refused with its error while
+nothing is published, and a viewer who can look but not publish or change a policy. A page
+reached under a foreign host name (DNS rebinding) and a write without the session's CSRF token
+are refused. Screenshots go to ``var/artifacts/console/``."""
 
 from __future__ import annotations
 
@@ -24,12 +26,13 @@ from aiohttp import web
 
 from config.settings import Settings
 from dom.admin import create_topics
+from dom.channels_cli import live_policies
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.rules_api import KafkaRuleStore
 from dom.console.users import UserStore
 from schemas.enums import ROUTING_OUTCOMES as OUTCOMES
-from schemas.enums import StockEventKind
+from schemas.enums import LocationKind, StockEventKind
 from schemas.models import OrderStatusChanged
 from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.harness import Pipeline
@@ -210,6 +213,7 @@ def test_console_in_a_browser(settings: Settings, tmp_path: Path, browser: Any) 
 
             look_up_a_routed_order(page, expect, first)
             see_stock_change_live(page, expect, pipeline)
+            set_a_channel_policy(page, expect, settings)
             create_dry_run_publish_and_roll_back(page, expect, pipeline, settings)
             refuse_an_invalid_condition(page, expect, settings)
             a_viewer_cannot_publish(browser, expect, console.url, settings)
@@ -278,6 +282,33 @@ def see_stock_change_live(page: Any, expect: Any, pipeline: Pipeline) -> None:
     page.click('#sku-table th[data-key="available"]')  # descending: the most available first
     expect(page.locator("#sku-table tbody tr").first).to_have_attribute("data-location", "DC-EAST")
     shoot(page, "inventory")
+
+
+def set_a_channel_policy(page: Any, expect: Any, settings: Settings) -> None:
+    page.click("#tab-channels")
+    form = page.locator('form[data-channel="MARKETPLACE"]')
+    expect(form.locator(".summary")).to_have_text("every location; no buffer", timeout=WAIT_MS)
+    form.get_by_label("DC", exact=True).check()
+    form.get_by_label("Buffer units").fill("2")
+    form.get_by_label("Buffer percent").fill("150")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator('[data-error-for="buffer_pct"]')).to_have_text(
+        "buffer_pct must be between 0 and 100", timeout=WAIT_MS
+    )
+    expect(form.locator(".message")).to_contain_text("Not saved")
+    form.get_by_label("Buffer percent").fill("0")
+    form.get_by_role("button", name="Save").click()
+    # the view is read again from the topic: the policy in force, by the signed-in user
+    expect(form.locator(".summary")).to_have_text("DC; buffer 2 units", timeout=WAIT_MS)
+    expect(form.locator(".message")).to_contain_text("set MARKETPLACE by anna")
+    expect(form).to_contain_text("by anna")
+    expect(form.get_by_label("STORE", exact=True)).not_to_be_checked()
+    shoot(page, "channels")
+    policy = live_policies(settings)["MARKETPLACE"]
+    assert (policy.location_kinds, policy.location_ids, policy.buffer_units, policy.buffer_pct) == (
+        (LocationKind.DC,), (), 2, 0
+    )  # fmt: skip
+    assert policy.updated_by == "anna"
 
 
 def fill_rule(page: Any, rule_id: str, condition: str) -> None:
@@ -385,6 +416,11 @@ def a_viewer_cannot_publish(browser: Any, expect: Any, url: str, settings: Setti
     expect(page.locator("#history-table tbody tr")).to_have_count(3, timeout=WAIT_MS)
     expect(page.get_by_role("button", name="Roll back to v2")).to_have_count(0)
     shoot(page, "rules-viewer")
+    page.click("#tab-channels")
+    marketplace = page.locator('form[data-channel="MARKETPLACE"]')
+    expect(marketplace.locator(".summary")).to_have_text("DC; buffer 2 units", timeout=WAIT_MS)
+    expect(page.locator("#channels-list button")).to_have_count(0)
+    expect(marketplace.get_by_label("Buffer units")).to_be_disabled()
     # and the API says no even to a hand-made request with the right token
     rule = {"rule_id": "viewer-rule", "stage": "PACKAGING", "priority": 1,
             "condition": "order.total > 0",

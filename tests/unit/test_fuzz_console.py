@@ -5,8 +5,9 @@ Requests go as a signed-in admin (session cookie and CSRF token), so the fuzz re
 handlers rather than stopping at the 401.
 
 The rule store encodes every rule it is asked to publish with the contract's codec, as the
-Kafka store does: a rule the console accepts but no topic could carry fails here too. The
-last tests are the regressions the fuzz found, one example each.
+Kafka store does, and so does the channel policies' writer: a rule or a policy the console
+accepts but no topic could carry fails here too. The last tests are the regressions the fuzz
+found, one example each.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
 from config.settings import Settings
+from dom.console import channels_api
 from dom.console.app import create_app
 from dom.console.auth import Role
 from dom.console.feed import FeedState
 from dom.console.users import UserStore
 from schemas.codec import Codec
+from schemas.enums import Channel
 from schemas.models import Rule
+from schemas.sellable import ChannelPolicy
 from tests.conftest import free_port
 from tests.unit.http_fuzz import (
     CONTENT_TYPES,
@@ -50,20 +54,37 @@ from tests.unit.test_console_api import GOOD, FakeStore, fake_worker
 
 JSON = {"Content-Type": "application/json"}
 USER, PASSWORD = "fuzzer", "correct horse battery staple"
-# Every field any rules endpoint reads, so that mutations reach each check.
-FORM = {**GOOD, "updated_by": "anna", "version": 1, "last": 20, "enabled": True}
+# Every field any rules or channels endpoint reads, so that mutations reach each check.
+FORM = {
+    **GOOD, "updated_by": "anna", "version": 1, "last": 20, "enabled": True,
+    "location_ids": ["DC-EAST", "ST-1"], "location_kinds": ["DC"], "buffer_units": 2,
+    "buffer_pct": 10, "low_stock_threshold": 1,
+}  # fmt: skip
+WRITES = ("POST", "PUT", "DELETE")
 
 
 class EncodingStore(FakeStore):
-    """The rules topic in memory; a rule goes in only if the contract's codec encodes it."""
+    """The rules and channel policies topics in memory; a rule or a policy goes in only if the
+    contract's codec encodes it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.codec = Codec()
+        self.policies: dict[str, ChannelPolicy] = {}
 
     def publish(self, rule: Rule) -> None:
         self.codec.encode(rule)
         super().publish(rule)
+
+    def read_policies(self) -> dict[str, ChannelPolicy]:
+        return dict(self.policies)
+
+    def write_policy(self, channel: Channel, policy: ChannelPolicy | None) -> None:
+        if policy is None:
+            self.policies.pop(channel.value, None)
+            return
+        self.codec.encode(policy)
+        self.policies[channel.value] = policy
 
 
 class Console:
@@ -123,10 +144,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             follow_topics=False,
             users=users,
         )
+        app[channels_api.READER] = store.read_policies
+        app[channels_api.WRITER] = store.write_policy
         routes.extend(
             (route.method, route.resource.canonical)
             for route in app.router.routes()
-            if route.resource is not None and route.method in ("GET", "POST")
+            if route.resource is not None and route.method in ("GET", *WRITES)
         )
         return app
 
@@ -143,13 +166,17 @@ def api_routes(console: Console, method: str) -> list[str]:
     return sorted(path for m, path in console.routes if m == method and path.startswith("/api/"))
 
 
-rule_ids = st.one_of(st.just("protect-big"), path_segments())
+def api_writes(console: Console) -> list[tuple[str, str]]:
+    return sorted((m, path) for m, path in console.routes if m in WRITES)
+
+
+rule_ids = st.one_of(st.just("protect-big"), st.just("MARKETPLACE"), path_segments())
 
 
 def post_json(console: Console, data: st.DataObject, rule_id: str, body: bytes) -> None:
     """``body`` to one of the API's writes (drawn), its path parameter ``rule_id``."""
-    route = data.draw(st.sampled_from(api_routes(console, "POST")), label="route")
-    reply = console.request("POST", fill_path(route, rule_id), body, **JSON)
+    method, route = data.draw(st.sampled_from(api_writes(console)), label="route")
+    reply = console.request(method, fill_path(route, rule_id), body, **JSON)
     if reply.status in (400, 422):
         assert all(e["field"] and e["message"] for e in reply.json()["errors"]), reply.body
 
@@ -226,7 +253,7 @@ def test_odd_headers_are_answered_with_a_reason(
     console: Console, data: st.DataObject, name: str, value: str
 ) -> None:
     method, route = data.draw(st.sampled_from(sorted(console.routes)), label="route")
-    body = to_body(FORM) if method == "POST" else None
+    body = to_body(FORM) if method in WRITES else None
     console.request(method, fill_path(route, "protect-big"), body, **{**JSON, name: value})
 
 
@@ -234,11 +261,13 @@ def test_odd_headers_are_answered_with_a_reason(
 
 
 def test_a_body_over_the_limit_is_a_413_with_a_reason(console: Console) -> None:
-    for route in api_routes(console, "POST"):
-        if route == "/api/logout":
-            continue  # sent without the session (see Console.request): a 401 before any body
+    for method, route in api_writes(console):
+        if route == "/api/logout" or method == "DELETE":
+            continue  # sent without the session (see Console.request): a 401 before any body;
+            # a reset reads no body
         huge = b"{" + b" " * (64 * 1024) + b"}"
-        reply = console.request("POST", fill_path(route, "protect-big"), huge, **JSON)
+        segment = "MARKETPLACE" if "{channel}" in route else "protect-big"
+        reply = console.request(method, fill_path(route, segment), huge, **JSON)
         assert (reply.status, reply.json()["error"]) == (413, "the request is larger than 64 KiB")
 
 

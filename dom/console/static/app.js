@@ -5,7 +5,8 @@
 const $ = (sel) => document.querySelector(sel);
 const SVG = "http://www.w3.org/2000/svg";
 const state = { config: null, sku: null, skuRows: {}, sort: { key: "location_id", dir: "asc" },
-  order: null, action: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false };
+  order: null, action: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false,
+  channelSaid: null };
 
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -76,6 +77,9 @@ function signedIn(session) {
   $("#rules-read-only").textContent = editor ? `Changes are published as ${session.user}.`
     : `As a ${session.role} you can validate and dry-run rules; publishing needs a rule editor.`;
   show($("#rules-read-only"), true);
+  $("#channels-read-only").textContent = editor ? `Changes are recorded as made by ${session.user}.`
+    : `As a ${session.role} you can see the policies; changing one needs a rule editor.`;
+  show($("#channels-read-only"), true);
 }
 
 async function login(event) {
@@ -122,6 +126,7 @@ function selectTab(name) {
     tab.setAttribute("aria-selected", tab.dataset.tab === name ? "true" : "false");
   }
   if (name === "rules") loadRules();
+  if (name === "channels") loadChannels();
   if (name === "health") loadHealth();
   if (name === "orders") { loadFeed(); loadQueues(); }
   if (name === "inventory") loadLowStock();
@@ -578,6 +583,106 @@ async function rollback(ruleId, version) {
   const history = await api(`/api/rules/${encodeURIComponent(ruleId)}/history`);
   const restored = history.status === 200 && history.body.versions.find((v) => v.version === body.version);
   if (restored) editRule(restored, true);
+}
+
+// ---- channels -----------------------------------------------------------------------------
+
+const KINDS = ["DC", "STORE"];
+
+async function loadChannels() {
+  const { status, body } = await api("/api/channels");
+  show($("#channels-error"), status !== 200);
+  if (status !== 200) {
+    $("#channels-error").textContent = body.error || `HTTP ${status}`;
+    return;
+  }
+  fill($("#channels-list"), body.channels.map(channelForm));
+  const said = state.channelSaid;
+  state.channelSaid = null;
+  if (said) channelMessage(said.channel, said.text, false);
+}
+
+// One channel's policy as a form: what it is now, and the fields to change it.
+function channelForm(entry) {
+  const c = entry.channel, p = entry.policy || {}, id = (name) => `channel-${c}-${name}`;
+  const editor = can("edit_rules");
+  const error = (field) => el("div", { class: "field-error", "data-error-for": field });
+  const number = (name, max) => el("input", { id: id(name), name, type: "number", min: 0, max, step: 1,
+    class: "narrow", value: p[name] ?? 0, disabled: !editor });
+  const kinds = KINDS.map((k) => el("label", {}, el("input", { type: "checkbox", id: id(`kind-${k}`), name: "location_kinds",
+    value: k, checked: (p.location_kinds || []).includes(k), disabled: !editor }), ` ${k}`));
+  const by = entry.policy ? `by ${p.updated_by}, ${when(p.updated_at)}` : "no policy: the default";
+  const form = el("form", { class: "channel-form", "data-channel": c, novalidate: true, autocomplete: "off",
+    "aria-labelledby": id("title") },
+    el("h3", { id: id("title") }, c, el("small", { class: "summary", text: entry.summary }), el("small", { text: by })),
+    el("div", { class: "form-grid" },
+      el("label", { for: id("locations") }, "Locations"),
+      el("div", {}, el("input", { id: id("locations"), name: "location_ids", class: "locations", maxlength: 10000,
+        spellcheck: "false", value: (p.location_ids || []).join(", "), disabled: !editor,
+        placeholder: "location ids, comma separated" }), error("location_ids")),
+      el("span", { class: "form-label", id: id("kinds") }, "Kinds"),
+      el("div", {}, el("div", { class: "kinds", role: "group", "aria-labelledby": id("kinds") }, kinds),
+        error("location_kinds")),
+      el("label", { for: id("buffer_units") }, "Buffer units"),
+      el("div", {}, number("buffer_units"), " held back of each sku", error("buffer_units")),
+      el("label", { for: id("buffer_pct") }, "Buffer percent"),
+      el("div", {}, number("buffer_pct", 100), " % held back too (rounded up)", error("buffer_pct")),
+      el("label", { for: id("low_stock_threshold") }, "Low-stock threshold"),
+      el("div", {}, number("low_stock_threshold"), " below it the channel sees 0", error("low_stock_threshold"))),
+    el("div", { class: "buttons" },
+      editor ? el("button", { type: "submit", text: "Save" }) : null,
+      editor ? el("button", { type: "button", class: "secondary", text: "Reset", onclick: () => resetChannel(c),
+        title: "every location, nothing held back" }) : null),
+    el("p", { class: "message", "aria-live": "polite", hidden: true }),
+    el("div", { class: "field-error", "data-error-for": "body" }));
+  form.addEventListener("submit", (event) => { event.preventDefault(); saveChannel(form, c); });
+  return form;
+}
+
+function channelFormOf(channel) { return document.querySelector(`.channel-form[data-channel="${CSS.escape(channel)}"]`); }
+
+function channelMessage(channel, text, bad) {
+  const node = channelFormOf(channel)?.querySelector(".message");
+  if (!node) return;
+  node.textContent = text;
+  node.className = `message ${bad ? "bad" : ""}`;
+  show(node, true);
+}
+
+function channelErrors(form, errors) {
+  for (const node of form.querySelectorAll("[data-error-for]")) node.textContent = "";
+  for (const e of errors) {
+    const node = form.querySelector(`[data-error-for="${CSS.escape(e.field)}"]`) || form.querySelector('[data-error-for="body"]');
+    node.textContent = e.message;
+  }
+}
+
+async function saveChannel(form, channel) {
+  const value = (name) => form.querySelector(`[name="${name}"]`).value.trim();
+  const whole = (name) => (value(name) === "" ? null : Number(value(name)));
+  const body = {
+    location_ids: value("location_ids").split(",").map((x) => x.trim()).filter(Boolean),
+    location_kinds: [...form.querySelectorAll('[name="location_kinds"]:checked')].map((x) => x.value),
+    buffer_units: whole("buffer_units"), buffer_pct: whole("buffer_pct"), low_stock_threshold: whole("low_stock_threshold"),
+  };
+  await writeChannel(form, channel, "PUT", body, "Not saved");
+}
+
+async function resetChannel(channel) {
+  await writeChannel(channelFormOf(channel), channel, "DELETE", {}, "Not reset");
+}
+
+async function writeChannel(form, channel, method, body, refused) {
+  for (const button of form.querySelectorAll("button")) button.disabled = true;
+  const answer = await api(`/api/channels/${encodeURIComponent(channel)}`, { method, body });
+  for (const button of form.querySelectorAll("button")) button.disabled = false;
+  if (answer.status !== 200) {
+    channelErrors(form, answer.body.errors || []);
+    channelMessage(channel, `${refused}: ${answer.body.error || `HTTP ${answer.status}`}`, true);
+    return;
+  }
+  state.channelSaid = { channel, text: answer.body.message };
+  await loadChannels();
 }
 
 // ---- health -------------------------------------------------------------------------------
