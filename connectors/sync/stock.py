@@ -133,7 +133,12 @@ class ShopifyStock:
             return
         if self.location_id is None:
             found = await self.rest.call("GET", self.prefix + "shop.json", "get_shop")
-            self.location_id = int(((found.body or {}).get("shop") or {})["primary_location_id"])
+            shop = (found.body if isinstance(found.body, dict) else {}).get("shop") or {}
+            if not shop.get("primary_location_id"):
+                raise GiveUp(
+                    "GET shop.json names no primary_location_id: set DOM_SHOPIFY_LOCATION_ID"
+                )
+            self.location_id = int(shop["primary_location_id"])
         self.items = await self._read_items()
         self.learned_at = now
 

@@ -89,3 +89,19 @@ def test_many_figures_go_in_calls_of_at_most_a_batch() -> None:
     batches = stock.batches(skus)
     assert [len(b) for b in batches] == [BATCH, BATCH, 1]
     assert {sku: n for b in batches for sku, n in b.items()} == skus
+
+
+def test_a_shop_that_names_no_primary_location_is_given_up_saying_what_to_set() -> None:
+    import asyncio
+
+    import pytest
+
+    from connectors.sync.http import Answer, GiveUp
+
+    class NoLocation:
+        async def call(self, method: str, path: str, name: str, **_: object) -> Answer:
+            return Answer(200, {"shop": {"id": 1, "name": "New shop"}})
+
+    stock = ShopifyStock(NoLocation(), NoLocation(), "2025-01")  # type: ignore[arg-type]
+    with pytest.raises(GiveUp, match="set DOM_SHOPIFY_LOCATION_ID"):
+        asyncio.run(stock.learn(["SKU-1"]))
