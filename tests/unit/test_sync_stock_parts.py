@@ -4,8 +4,12 @@ not sell yet)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from connectors.sync.backoff import CostBudget
-from connectors.sync.http import ChannelHttp
+from connectors.sync.http import Answer, ChannelHttp, GiveUp
 from connectors.sync.stock import BATCH, ShopifyStock, next_page, refused_by_index
 
 
@@ -92,12 +96,6 @@ def test_many_figures_go_in_calls_of_at_most_a_batch() -> None:
 
 
 def test_a_shop_that_names_no_primary_location_is_given_up_saying_what_to_set() -> None:
-    import asyncio
-
-    import pytest
-
-    from connectors.sync.http import Answer, GiveUp
-
     class NoLocation:
         async def call(self, method: str, path: str, name: str, **_: object) -> Answer:
             return Answer(200, {"shop": {"id": 1, "name": "New shop"}})
