@@ -411,7 +411,8 @@ def test_the_demo_shop_hears_of_every_web_shipment_once(
     is confirmed; the shop shows the web store's sellable figure of every sku."""
     from connectors.demo_cli import demo
 
-    settings = sync_settings(make_settings)
+    # The sync reads the shop before the demo stocks it: read it again after 1 s, not 15.
+    settings = sync_settings(make_settings, shopify_catalogue_refresh_s=1.0)
     pipeline = Pipeline(settings, tmp_path)
     pipeline.start_worker("w1")
     env = {
