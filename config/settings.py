@@ -161,8 +161,8 @@ class Settings(BaseSettings):
     # KPI reports (streams/kpi_stage.py, `dom report`): the stages run when ``kpis`` is on;
     # windows are hours and days of ``timezone`` (an IANA name); a window is dropped once it
     # ended more than ``report_retention_days`` ago. Off by default for now: they add about
-    # 3.5 messages and 2 ms of CPU per order (`dom bench`), and keep each order's facts with
-    # no retention yet. `make run` turns them on.
+    # 3 messages and 2.5 ms of worker CPU per order (`dom bench`), and keep each order's facts
+    # with no retention yet. `make run` turns them on.
     kpis: bool = False
     timezone: str = "UTC"
     report_retention_days: float = Field(default=400.0, gt=0)
