@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from config.settings import Settings
-from dom.cli import main
 from schemas.enums import Channel, LocationKind, StockEventKind
 from schemas.models import (
     Capability,
@@ -28,6 +26,7 @@ from schemas.models import (
 from schemas.sellable import ChannelAvailability
 from tests.e2e.conftest import one_worker
 from tests.e2e.harness import Pipeline
+from tests.e2e.test_rules_live import dom
 from tests.unit.factories import (
     make_address,
     make_location,
@@ -46,16 +45,6 @@ def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
     store's and the marketplace's are published: DOM_CHANNEL_AVAILABILITY_FOR)."""
     with one_worker(settings, tmp_path, DOM_CHANNEL_AVAILABILITY_FOR="all") as pipeline:
         yield pipeline
-
-
-def dom(settings: Settings, *args: str) -> str:
-    env = {
-        "DOM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DOM_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def network(pipeline: Pipeline) -> None:

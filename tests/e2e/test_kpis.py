@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from config.settings import Settings
-from dom.cli import main
 from schemas.enums import Capability, Channel, FulfillmentStatus, LocationKind
 from schemas.models import Message, OrderStatusChanged
 from tests.e2e.conftest import one_worker
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_rewound_group import behind, rewind_to_start, wait_until
+from tests.e2e.test_rules_live import dom
 from tests.unit.factories import (
     make_address,
     make_cancel,
@@ -133,14 +132,7 @@ def expected() -> dict[tuple[str, ...], str]:
 
 
 def report(pipeline: Pipeline, args: tuple[str, ...]) -> str:
-    env = {
-        "DOM_KAFKA_BOOTSTRAP": pipeline.settings.kafka_bootstrap,
-        "DOM_TOPIC_PREFIX": pipeline.settings.topic_prefix,
-    }
-    command = ["report", *args, "--period", "today", "--grain", "day", "--csv"]
-    result = CliRunner().invoke(main, command, env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return dom(pipeline.settings, "report", *args, "--period", "today", "--grain", "day", "--csv")
 
 
 def reports(pipeline: Pipeline) -> dict[tuple[str, ...], str]:
