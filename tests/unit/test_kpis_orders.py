@@ -243,6 +243,24 @@ def test_split_rate_and_shipments_per_order_count_each_orders_first_allocation()
     )
 
 
+def test_split_rate_by_channel_is_each_channels_own_share() -> None:
+    kpis = Kpis().feed(
+        *allocated("A"),
+        *allocated("B", shipment("B-1"), shipment("B-2", "STORE-1")),
+        make_order("M", channel=Channel.MARKETPLACE),
+        status("M", OrderStatus.ALLOCATED, 1, T0, shipment("M-1"), shipment("M-2", "STORE-1")),
+    )
+    assert kpis.today("split_rate", by=["channel"]) == {
+        ("WEB",): Decimal("0.5000"),
+        ("MARKETPLACE",): Decimal("1.0000"),
+    }
+    assert kpis.today("shipments_per_order", by=["channel"]) == {
+        ("WEB",): Decimal("1.50"),
+        ("MARKETPLACE",): Decimal("2.00"),
+    }
+    assert kpis.today("split_rate") == {(): Decimal("0.6667")}  # channels summed, not averaged
+
+
 def test_placed_to_allocated_percentiles_include_a_backorders_wait() -> None:
     events: list[Message] = []
     for n in range(1, 10):  # allocated 1 to 9 minutes after being placed
@@ -277,6 +295,7 @@ def test_cancellations_by_reason_name_the_pipelines_own_cancels() -> None:
         ("backorder expired",): 1,
         ("pickup expired",): 1,
     }
+    assert kpis.today("cancellations", by=["channel"]) == {("WEB",): 4}
 
 
 def test_rejections_and_acceptance_timeouts_by_location() -> None:
@@ -295,6 +314,8 @@ def test_rejections_and_acceptance_timeouts_by_location() -> None:
     )  # fmt: skip
     assert kpis.today("fulfillment_rejections", by=["location"]) == {("STORE-1",): 2}
     assert kpis.today("acceptance_timeouts", by=["location"]) == {("DC-EAST",): 1}
+    assert kpis.today("fulfillment_rejections", by=["location_kind"]) == {("STORE",): 2}
+    assert kpis.today("acceptance_timeouts", by=["location_kind"]) == {("DC",): 1}
     assert kpis.today("routing_outcomes") == {(): 1}  # an action's answer is no outcome
 
 

@@ -142,8 +142,10 @@ def test_a_breakdown_the_kpi_does_not_have_is_refused() -> None:
         )
     with pytest.raises(ValueError, match="no KPI 'fill'"):
         build_report({}, "fill", start=T0, end=T0, grain=DAY, tz=BERLIN)
-    with pytest.raises(ValueError, match="nothing"):
-        build_report({}, "split_rate", start=T0, end=T0, grain=DAY, tz=BERLIN, breakdown=["reason"])
+    with pytest.raises(ValueError, match="distance_per_order breaks down by channel, not 'reason'"):
+        build_report(
+            {}, "distance_per_order", start=T0, end=T0, grain=DAY, tz=BERLIN, breakdown=["reason"]
+        )
 
 
 def test_a_day_of_25_hours_in_berlin_is_one_row_and_its_repeated_hour_two() -> None:

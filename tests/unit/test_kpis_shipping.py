@@ -13,6 +13,7 @@ from streams.core.kpis.histogram import RELATIVE_ERROR
 from streams.core.routing.geo import haversine_km
 from tests.unit.factories import T0, make_address, make_line, make_order, make_pickup_order
 from tests.unit.test_kpis_orders import (
+    EAST,
     PICKED_UP,
     SHIPPED,
     Kpis,
@@ -71,6 +72,28 @@ def test_units_and_value_shipped_by_location_at_the_order_line_prices() -> None:
         ("STORE-1", "USD"): Decimal("35.50"),
     }
     assert kpis.today("value_shipped") == {("USD",): Decimal("55.50"), ("EUR",): Decimal("10.00")}
+    assert kpis.today("units_shipped", by=["location_kind"]) == {("DC",): 3, ("STORE",): 2}
+    assert kpis.today("value_shipped", by=["location_kind"]) == {
+        ("DC", "USD"): Decimal("20.00"),
+        ("DC", "EUR"): Decimal("10.00"),
+        ("STORE", "USD"): Decimal("35.50"),
+    }
+
+
+def test_a_location_not_in_the_network_is_a_store_only_when_its_shipment_says_so() -> None:
+    kpis = Kpis(EAST).feed(  # STORE-1 and DC-NEW not among the locations read
+        *allocated(
+            "A",
+            shipment("A-1", "DC-NEW"),
+            shipment("A-2", "STORE-1", FulfillmentKind.SHIP_FROM_STORE),
+        ),
+        update("A", "A-1", "DC-NEW", SHIPPED, later(hours=1)),
+        update("A", "A-2", "STORE-1", SHIPPED, later(hours=1)),
+    )
+    assert kpis.today("units_shipped", by=["location", "location_kind"]) == {
+        ("DC-NEW", "(none)"): 1,
+        ("STORE-1", "STORE"): 1,
+    }
 
 
 def test_ship_from_store_share_counts_the_shipments_sent_to_customers() -> None:

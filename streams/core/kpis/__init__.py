@@ -19,8 +19,8 @@ from streams.core.kpis.buckets import (
     retire,
 )
 from streams.core.kpis.catalogue import CATALOGUE, Dimension, Kpi, Measure, Series, Unit, kpi
-from streams.core.kpis.facts import OrderFacts
-from streams.core.kpis.observe import LocationLookup, observe
+from streams.core.kpis.facts import LocationLookup, OrderFacts
+from streams.core.kpis.observe import observe
 from streams.core.kpis.report import Report, Row, build_report, render_csv
 from streams.core.kpis.windows import GRAINS, Grain, is_expired, window_end, window_start
 

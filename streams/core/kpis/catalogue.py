@@ -53,6 +53,7 @@ class Dimension(StrEnum):
     CHANNEL = "channel"
     OUTCOME = "outcome"
     LOCATION = "location"
+    LOCATION_KIND = "location_kind"
     REASON = "reason"
     CONDITION = "condition"
     CURRENCY = "currency"
@@ -146,6 +147,7 @@ _KPIS = (
         Unit.RATIO,
         Series.SPLIT,
         Measure.RATIO,
+        (Dimension.CHANNEL,),
         decimals=4,
     ),
     Kpi(
@@ -154,6 +156,7 @@ _KPIS = (
         Unit.COUNT,
         Series.SHIPMENTS_PER_ORDER,
         Measure.MEAN,
+        (Dimension.CHANNEL,),
         decimals=2,
     ),
     Kpi(
@@ -180,7 +183,7 @@ _KPIS = (
         Unit.SECONDS,
         Series.ALLOCATED_TO_SHIPPED,
         Measure.P50,
-        (Dimension.LOCATION,),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND),
         decimals=1,
     ),
     Kpi(
@@ -189,7 +192,7 @@ _KPIS = (
         Unit.SECONDS,
         Series.ALLOCATED_TO_SHIPPED,
         Measure.P90,
-        (Dimension.LOCATION,),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND),
         decimals=1,
     ),
     Kpi(
@@ -198,6 +201,7 @@ _KPIS = (
         Unit.RATIO,
         Series.SHIP_FROM_STORE,
         Measure.RATIO,
+        (Dimension.CHANNEL,),
         decimals=4,
     ),
     Kpi(
@@ -206,7 +210,7 @@ _KPIS = (
         Unit.UNITS,
         Series.UNITS_SHIPPED,
         Measure.SUM,
-        (Dimension.LOCATION,),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND),
     ),
     Kpi(
         "value_shipped",
@@ -214,7 +218,7 @@ _KPIS = (
         Unit.MONEY,
         Series.VALUE_SHIPPED,
         Measure.SUM,
-        (Dimension.LOCATION, Dimension.CURRENCY),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND, Dimension.CURRENCY),
         (Dimension.CURRENCY,),
         decimals=2,
     ),
@@ -224,6 +228,7 @@ _KPIS = (
         Unit.KM,
         Series.DISTANCE,
         Measure.MEAN,
+        (Dimension.CHANNEL,),
         decimals=1,
     ),
     Kpi(
@@ -250,7 +255,7 @@ _KPIS = (
         Unit.COUNT,
         Series.CANCELLATIONS,
         Measure.COUNT,
-        (Dimension.REASON,),
+        (Dimension.REASON, Dimension.CHANNEL),
     ),
     Kpi(
         "fulfillment_rejections",
@@ -258,7 +263,7 @@ _KPIS = (
         Unit.COUNT,
         Series.REJECTIONS,
         Measure.COUNT,
-        (Dimension.LOCATION,),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND),
     ),
     Kpi(
         "acceptance_timeouts",
@@ -266,7 +271,7 @@ _KPIS = (
         Unit.COUNT,
         Series.ACCEPT_TIMEOUTS,
         Measure.COUNT,
-        (Dimension.LOCATION,),
+        (Dimension.LOCATION, Dimension.LOCATION_KIND),
     ),
     Kpi(
         "backorder_backlog",

@@ -19,13 +19,22 @@ JSON (``model_dump_json`` / ``model_validate_json``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.enums import Channel, FulfillmentKind, FulfillmentMethod
-from schemas.models import FulfillmentUpdate, OrderPlaced, OrderStatusChanged, ShipmentLine
+from schemas.enums import Channel, FulfillmentKind, FulfillmentMethod, LocationKind
+from schemas.models import (
+    FulfillmentUpdate,
+    Location,
+    OrderPlaced,
+    OrderStatusChanged,
+    ShipmentLine,
+)
+
+LocationLookup = Callable[[str], Location | None]
 
 SEEN_KEEP = 100
 """Event ids kept per order. An order sees a few dozen events; past that, what was counted is
@@ -36,6 +45,19 @@ LABEL_CHARS = 80
 """The longest free text (a cancel's or a return's reason) used as a dimension."""
 NONE = "(none)"
 """The dimension of a thing not named (a pickup order without a store)."""
+FROM_STORES = frozenset({FulfillmentKind.SHIP_FROM_STORE, FulfillmentKind.PICKUP})
+
+
+def location_kind(
+    location_id: str, location: LocationLookup, shipment: FulfillmentKind | None = None
+) -> str:
+    """The ``location_kind`` dimension of a location: its kind in ``dom.locations.v1``; for
+    one not (yet) known there, STORE when the shipment's kind says so, else ``(none)``."""
+    site = location(location_id)
+    if site is not None:
+        return site.kind.value
+    return LocationKind.STORE.value if shipment in FROM_STORES else NONE
+
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

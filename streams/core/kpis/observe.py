@@ -50,17 +50,18 @@ from streams.core.kpis.catalogue import Series
 from streams.core.kpis.facts import (
     NONE,
     PARKED_KEEP,
+    LocationLookup,
     OrderFacts,
     Placed,
     ShipmentFacts,
     exact,
     label,
+    location_kind,
     seconds_between,
 )
 from streams.core.kpis.status import on_status
 from streams.core.routing.geo import haversine_km
 
-LocationLookup = Callable[[str], Location | None]
 Observed = tuple[OrderFacts, list[Increment]]
 TO_CUSTOMER = frozenset({FulfillmentKind.SHIP, FulfillmentKind.SHIP_FROM_STORE})
 
@@ -116,14 +117,14 @@ def _placed(facts: OrderFacts, event: OrderPlaced, location: LocationLookup) -> 
 
 
 def _status(facts: OrderFacts, event: OrderStatusChanged, location: LocationLookup) -> Observed:
-    return on_status(facts, event)
+    return on_status(facts, event, location)
 
 
 def _update(facts: OrderFacts, event: FulfillmentUpdate, location: LocationLookup) -> Observed:
     shipment = facts.shipments.get(event.shipment_id)
     status = event.status
     if status is FulfillmentStatus.REJECTED:
-        return _rejected(facts, event, shipment)
+        return _rejected(facts, event, shipment, location)
     if shipment is None or status is FulfillmentStatus.CANCELLED:
         return facts, []
     if status is FulfillmentStatus.ACCEPTED:
@@ -133,7 +134,7 @@ def _update(facts: OrderFacts, event: FulfillmentUpdate, location: LocationLooku
         return facts, []
     out: list[Increment] = []
     if status is FulfillmentStatus.SHIPPED and not shipment.shipped:
-        out += _allocated_to_shipped(shipment, event)
+        out += _allocated_to_shipped(shipment, event, location)
         shipment = shipment.model_copy(update={"shipped": True})
     if status is FulfillmentStatus.PICKED_UP and not shipment.collected:
         out += _pickup_time(shipment, event)
@@ -146,7 +147,10 @@ def _update(facts: OrderFacts, event: FulfillmentUpdate, location: LocationLooku
 
 
 def _rejected(
-    facts: OrderFacts, event: FulfillmentUpdate, shipment: ShipmentFacts | None
+    facts: OrderFacts,
+    event: FulfillmentUpdate,
+    shipment: ShipmentFacts | None,
+    location: LocationLookup,
 ) -> Observed:
     if shipment is not None:
         if shipment.rejected:
@@ -155,12 +159,16 @@ def _rejected(
             event.shipment_id, shipment.model_copy(update={"rejected": True})
         )
     at, source = event.occurred_at, event.event_id
-    return facts, [Increment(Series.REJECTIONS, at, (event.location_id,), 1, source=source)]
+    kind = location_kind(event.location_id, location, shipment.kind if shipment else None)
+    where = (event.location_id, kind)
+    return facts, [Increment(Series.REJECTIONS, at, where, 1, source=source)]
 
 
-def _allocated_to_shipped(shipment: ShipmentFacts, event: FulfillmentUpdate) -> list[Increment]:
+def _allocated_to_shipped(
+    shipment: ShipmentFacts, event: FulfillmentUpdate, location: LocationLookup
+) -> list[Increment]:
     took = seconds_between(shipment.allocated_at, event.occurred_at)
-    where = (shipment.location_id,)
+    where = (shipment.location_id, location_kind(shipment.location_id, location, shipment.kind))
     return [
         Increment(
             Series.ALLOCATED_TO_SHIPPED,
@@ -191,9 +199,13 @@ def _left(
     assert placed is not None  # the shipment came from a status, which waits for the order
     at, source, where = event.occurred_at, event.event_id, shipment.location_id
     value = shipment.value(placed.prices)
+    kind = location_kind(where, location, shipment.kind)
+    units = exact(shipment.units)
     out = [
-        Increment(Series.UNITS_SHIPPED, at, (where,), 1, exact(shipment.units), source=source),
-        Increment(Series.VALUE_SHIPPED, at, (where, placed.currency), 1, value, source=source),
+        Increment(Series.UNITS_SHIPPED, at, (where, kind), 1, units, source=source),
+        Increment(
+            Series.VALUE_SHIPPED, at, (where, kind, placed.currency), 1, value, source=source
+        ),
     ]
     if shipment.kind not in TO_CUSTOMER:
         return facts, out
@@ -201,12 +213,13 @@ def _left(
     store = site.kind is LocationKind.STORE if site is not None else None
     if store is None:
         store = shipment.kind is FulfillmentKind.SHIP_FROM_STORE
-    out.append(Increment(Series.SHIP_FROM_STORE, at, (), 1, exact(int(store)), source=source))
+    channel = (placed.channel.value,)
+    out.append(Increment(Series.SHIP_FROM_STORE, at, channel, 1, exact(int(store)), source=source))
     km = _km(site, placed)
     if km is not None:
         orders = 0 if facts.distance_counted else 1
         facts = facts.model_copy(update={"distance_counted": True})
-        out.append(Increment(Series.DISTANCE, at, (), orders, exact(km), source=source))
+        out.append(Increment(Series.DISTANCE, at, channel, orders, exact(km), source=source))
     return facts, out
 
 

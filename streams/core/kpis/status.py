@@ -35,11 +35,13 @@ from streams.core.kpis.buckets import Increment
 from streams.core.kpis.catalogue import Series
 from streams.core.kpis.facts import (
     NONE,
+    LocationLookup,
     OrderFacts,
     Placed,
     ShipmentFacts,
     exact,
     label,
+    location_kind,
     seconds_between,
 )
 
@@ -63,7 +65,7 @@ KEEPS_WAITING = frozenset(
 )
 
 
-def on_status(facts: OrderFacts, event: OrderStatusChanged) -> Observed:
+def on_status(facts: OrderFacts, event: OrderStatusChanged, location: LocationLookup) -> Observed:
     """The increments of one status; the facts must know the order's ``OrderPlaced``."""
     placed = facts.placed
     assert placed is not None  # parked until then
@@ -78,8 +80,8 @@ def on_status(facts: OrderFacts, event: OrderStatusChanged) -> Observed:
             facts = facts.model_copy(update={"allocated": True})
             out += _first_allocation(event, placed, len(new))
     else:
-        facts, out = _accept_timeout(facts, event)
-    facts, cancelled = _cancellation(facts, event)
+        facts, out = _accept_timeout(facts, event, location)
+    facts, cancelled = _cancellation(facts, event, placed)
     facts, backlog = _backlog(facts, event)
     return facts, [*out, *cancelled, *backlog]
 
@@ -116,13 +118,14 @@ def _first_allocation(event: OrderStatusChanged, placed: Placed, shipments: int)
     at, source = event.at, event.event_id
     waited = seconds_between(placed.placed_at, at)
     split = 1 if shipments > 1 else 0
+    channel = (placed.channel.value,)
     return [
-        Increment(Series.SPLIT, at, (), 1, exact(split), source=source),
-        Increment(Series.SHIPMENTS_PER_ORDER, at, (), 1, exact(shipments), source=source),
+        Increment(Series.SPLIT, at, channel, 1, exact(split), source=source),
+        Increment(Series.SHIPMENTS_PER_ORDER, at, channel, 1, exact(shipments), source=source),
         Increment(
             Series.PLACED_TO_ALLOCATED,
             at,
-            (placed.channel.value,),
+            channel,
             1,
             exact(waited),
             sample=waited,
@@ -131,7 +134,9 @@ def _first_allocation(event: OrderStatusChanged, placed: Placed, shipments: int)
     ]
 
 
-def _accept_timeout(facts: OrderFacts, event: OrderStatusChanged) -> Observed:
+def _accept_timeout(
+    facts: OrderFacts, event: OrderStatusChanged, location: LocationLookup
+) -> Observed:
     action_id = event.action_id or ""
     if not action_id.startswith(ACCEPT_TIMEOUT_PREFIX):
         return facts, []
@@ -143,16 +148,19 @@ def _accept_timeout(facts: OrderFacts, event: OrderStatusChanged) -> Observed:
         if shipment.timed_out:
             return facts, []
         facts = facts.with_shipment(shipment_id, shipment.model_copy(update={"timed_out": True}))
-    where = shipment.location_id if shipment is not None else NONE
-    return facts, [Increment(Series.ACCEPT_TIMEOUTS, event.at, (where,), 1, source=action_id)]
+    if shipment is None:
+        where = (NONE, NONE)
+    else:
+        where = (shipment.location_id, location_kind(shipment.location_id, location, shipment.kind))
+    return facts, [Increment(Series.ACCEPT_TIMEOUTS, event.at, where, 1, source=action_id)]
 
 
-def _cancellation(facts: OrderFacts, event: OrderStatusChanged) -> Observed:
+def _cancellation(facts: OrderFacts, event: OrderStatusChanged, placed: Placed) -> Observed:
     if event.status is not OrderStatus.CANCELLED or facts.cancelled:
         return facts, []
-    reason = cancel_reason(event.reason)
+    where = (cancel_reason(event.reason), placed.channel.value)
     return facts.model_copy(update={"cancelled": True}), [
-        Increment(Series.CANCELLATIONS, event.at, (reason,), 1, source=event.event_id)
+        Increment(Series.CANCELLATIONS, event.at, where, 1, source=event.event_id)
     ]
 
 
