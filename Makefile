@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install kafka-jars test-tools run test test-unit lint format bench lock clean
+.PHONY: help install kafka-jars console-assets test-tools run test test-unit lint format bench lock clean
 
 help:
 	@echo "make run    set up, start the local Kafka, create topics, run the pipeline with demo traffic"
@@ -27,7 +27,12 @@ ifndef DOM_KAFKA_BOOTSTRAP
 	$(BIN)/dom kafka fetch
 endif
 
-run: kafka-jars
+# The console's charting library (uPlot, pinned in deploy/console/pom.xml), from Maven Central
+# into the same cache, once per release.
+console-assets: install
+	$(BIN)/python -m dom.console.assets
+
+run: kafka-jars console-assets
 	$(BIN)/python -m dom.run
 
 # The test session starts its own broker (free ports, data under var/test-kafka) and stops it
@@ -35,7 +40,7 @@ run: kafka-jars
 test-tools:
 	scripts/install-test-tools.sh
 
-test: kafka-jars test-tools
+test: kafka-jars console-assets test-tools
 	$(BIN)/python -m pytest
 
 # One run, one report: throughput, latency at half the maximum, memory, raw-Kafka ratio.

@@ -231,6 +231,8 @@ class Settings(BaseSettings):
     # DATA_DIR/console/users.sqlite), how long a sign-in lasts, and how many failed sign-ins a
     # user name or a client address may have in a window before it must wait (429).
     console_users_file: Path | None = None
+    # The console's saved reports (SQLite; unset: DATA_DIR/console/reports.sqlite).
+    console_reports_file: Path | None = None
     console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
     console_login_failures_per_user: int = Field(default=5, ge=1)
     console_login_failures_per_address: int = Field(default=20, ge=1)
@@ -302,6 +304,11 @@ class Settings(BaseSettings):
     def console_users_path(self) -> Path:
         """The console's users file (names, roles, password hashes)."""
         return self.console_users_file or self.data_dir / "console" / "users.sqlite"
+
+    @property
+    def console_reports_path(self) -> Path:
+        """The console's saved reports (name, KPI, period, grain, breakdown)."""
+        return self.console_reports_file or self.data_dir / "console" / "reports.sqlite"
 
     @property
     def local_kafka_dir(self) -> Path:

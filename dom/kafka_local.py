@@ -13,16 +13,14 @@ import logging
 import subprocess
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import Settings
-from dom.processes import DetachedProcess, LaunchError, java_executable, maven
+from dom.processes import DetachedProcess, LaunchError, java_executable, maven, pom_property
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
-_MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 
 KafkaLauncherError = LaunchError
@@ -30,10 +28,7 @@ KafkaLauncherError = LaunchError
 
 def kafka_version(pom: Path = POM) -> str:
     """The Apache Kafka release the pom pins."""
-    node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", _MAVEN_NS)
-    if node is None or not (node.text or "").strip():
-        raise KafkaLauncherError(f"{pom} has no <kafka.version> property")
-    return (node.text or "").strip()
+    return pom_property(pom, "kafka.version")
 
 
 def libs_dir(settings: Settings, pom: Path = POM) -> Path:

@@ -11,7 +11,10 @@ import shutil
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+
+_MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 
 class LaunchError(RuntimeError):
@@ -24,6 +27,14 @@ def java_executable() -> str:
     if not java:
         raise LaunchError("Java 17+ is needed to run the local services; install it")
     return java
+
+
+def pom_property(pom: Path, name: str) -> str:
+    """A ``<properties>`` value of ``pom`` (a pinned release); LaunchError when it has none."""
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", _MAVEN_NS)
+    if node is None or not (node.text or "").strip():
+        raise LaunchError(f"{pom} has no <{name}> property")
+    return (node.text or "").strip()
 
 
 def maven(pom: Path, *goals: str) -> None:

@@ -10,23 +10,18 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from config.settings import Settings
-from dom.processes import DetachedProcess, LaunchError, java_executable, maven
+from dom.processes import DetachedProcess, LaunchError, java_executable, maven, pom_property
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "deploy" / "schema-registry" / "pom.xml"
-_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 CCOMPAT_PATH = "/apis/ccompat/v7"
 
 
 def apicurio_version(pom: Path = POM) -> str:
-    node = ET.parse(pom).getroot().find("m:properties/m:apicurio.version", _NS)
-    if node is None or not node.text:
-        raise LaunchError(f"{pom} has no <apicurio.version> property")
-    return node.text.strip()
+    return pom_property(pom, "apicurio.version")
 
 
 def fetch_registry(settings: Settings, pom: Path = POM) -> Path:

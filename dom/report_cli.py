@@ -8,7 +8,7 @@ same rows, so the table and the CSV show the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 
 import click
@@ -18,9 +18,11 @@ from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.kpis import KpiValue
 from streams.core.kpis import CATALOGUE, BucketKey, KpiBucket, Report, build_report, render_csv
+from streams.core.kpis import GRAINS as KEPT_GRAINS
 from streams.kpi_records import bucket_of
 
 PERIODS = ("today", "7d", "30d")
+GRAINS = tuple(grain.value for grain in KEPT_GRAINS)
 
 
 def parse_period(text: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -58,6 +60,36 @@ def _moment(text: str, tz: tzinfo, *, end: bool) -> datetime:
 
 def _midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=tz)
+
+
+def read_buckets(settings: Settings, timeout: float) -> dict[BucketKey, KpiBucket]:
+    """Every bucket ``dom.kpis.v1`` holds now (the topic read to its end)."""
+    from dom.topic_reader import latest_by_key, read_to_end
+
+    latest = latest_by_key(read_to_end(settings, registry.KPIS.name, timeout))
+    registry_config = settings.schema_registry_config() or {}
+    return buckets_of(latest, Codec.from_url(settings.schema_registry_url, **registry_config))
+
+
+def run_report(
+    buckets: Mapping[BucketKey, KpiBucket],
+    kpi: str,
+    *,
+    period: str,
+    grain: str,
+    by: Sequence[str],
+    tz: tzinfo,
+    now: datetime,
+) -> Report:
+    """The report as asked by name; ValueError says what is wrong with the asking."""
+    if kpi not in CATALOGUE:
+        raise ValueError(f"no KPI {kpi!r}; dom report --list shows them")
+    if grain not in GRAINS:
+        raise ValueError(f"a grain is {' or '.join(GRAINS)}, not {grain!r}")
+    start, end = parse_period(period, now, tz)
+    return build_report(
+        buckets, kpi, start=start, end=end, grain=grain, tz=tz, breakdown=by, now=now
+    )
 
 
 def buckets_of(latest: Mapping[bytes, bytes | None], codec: Codec) -> dict[BucketKey, KpiBucket]:
@@ -113,7 +145,7 @@ def render_list() -> str:
 @click.command("report")
 @click.argument("kpi", required=False)
 @click.option("--period", default="today", show_default=True, help="today, 7d, 30d or FROM..TO")
-@click.option("--grain", type=click.Choice(["hour", "day"]), default="day", show_default=True)
+@click.option("--grain", type=click.Choice(GRAINS), default="day", show_default=True)
 @click.option("--by", "by", multiple=True, help="A dimension to break down by (repeatable).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
 @click.option("--list", "listing", is_flag=True, help="List the KPIs and their dimensions.")
@@ -135,23 +167,11 @@ def report(
         return
     if kpi is None:
         raise click.UsageError("name a KPI (dom report --list shows them)")
-    from dom.topic_reader import latest_by_key, read_to_end
-
     tz, now = settings.tz, datetime.now(settings.tz)
-    if kpi not in CATALOGUE:
-        raise click.BadParameter(f"no KPI {kpi!r}; dom report --list shows them")
-    try:
-        start, end = parse_period(period, now, tz)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    latest = latest_by_key(read_to_end(settings, registry.KPIS.name, timeout))
-    buckets = buckets_of(
-        latest,
-        Codec.from_url(settings.schema_registry_url, **(settings.schema_registry_config() or {})),
-    )
-    try:
-        built = build_report(
-            buckets, kpi, start=start, end=end, grain=grain, tz=tz, breakdown=by, now=now
+    try:  # what is asked is checked before the broker is read
+        run_report({}, kpi, period=period, grain=grain, by=by, tz=tz, now=now)
+        built = run_report(
+            read_buckets(settings, timeout), kpi, period=period, grain=grain, by=by, tz=tz, now=now
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

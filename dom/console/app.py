@@ -4,13 +4,15 @@
 What the page can do is fixed here: GETs that read, and POSTs under ``/api/rules`` that
 validate, dry-run or publish a rule, for operators ``/api/orders/{id}/actions`` (an order
 action, :mod:`dom.console.actions_api`), for rule editors PUT and DELETE
-``/api/channels/{channel}`` (a channel's policy, :mod:`dom.console.channels_api`), and for
-admins ``/api/users``: each route with the permission it needs (see :mod:`dom.console.auth`
-for the roles). A request must name the console's own host; the API answers only a signed-in
-user (:mod:`dom.console.login_api`). A write (POST, PUT, DELETE) must be JSON from the
-console's own origin (a page elsewhere cannot post a form to it) and carry the session's CSRF
-token, bodies are small, and every answer carries a content security policy that only runs the
-console's own script.
+``/api/channels/{channel}`` (a channel's policy, :mod:`dom.console.channels_api`), for
+operators PUT and DELETE ``/api/reports/saved/{name}`` (the shared saved reports,
+:mod:`dom.console.reports_api`), and for admins ``/api/users``: each route with the
+permission it needs (see :mod:`dom.console.auth` for the roles). A request must name the
+console's own host; the API answers only a signed-in user (:mod:`dom.console.login_api`). A
+write (POST, PUT, DELETE) must be JSON from the console's own origin (a page elsewhere cannot
+post a form to it) and carry the session's CSRF token, bodies are small, and every answer
+carries a content security policy that only runs the console's own script (and the charting
+library it serves, :mod:`dom.console.assets`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,21 @@ from pathlib import Path
 from aiohttp import web
 
 from config.settings import Settings
-from dom.console import actions_api, api, channels_api, login_api, rules_api, users_api, validate
+from dom.console import (
+    actions_api,
+    api,
+    channels_api,
+    login_api,
+    reports_api,
+    rules_api,
+    users_api,
+    validate,
+)
+from dom.console.assets import fetched
 from dom.console.auth import Permission
 from dom.console.feed import Feed, FeedState
 from dom.console.login_api import AUTH, Auth, guard
+from dom.console.reports_store import ReportStore
 from dom.console.rule_store import RuleStore
 from dom.console.rules_api import KafkaRuleStore
 from dom.console.state import CONSOLE, MAX_BODY, Console, json_error
@@ -61,11 +74,13 @@ def create_app(
     follow_topics: bool = True,
     lookback: float = 3600.0,
     users: UserStore | None = None,
+    reports: ReportStore | None = None,
 ) -> web.Application:
     """The console over ``workers`` (base URLs) and the cluster of ``settings``.
 
-    Tests pass their own ``store``, ``feed`` and ``users`` and ``follow_topics=False`` to run
-    without Kafka. Without ``users`` the console opens ``settings.console_users_path``.
+    Tests pass their own ``store``, ``feed``, ``users`` and ``reports`` and
+    ``follow_topics=False`` to run without Kafka. Without ``users`` the console opens
+    ``settings.console_users_path``, without ``reports`` ``settings.console_reports_path``.
     """
     app = web.Application(
         client_max_size=MAX_BODY,
@@ -91,18 +106,21 @@ def create_app(
     app[AUTH] = Auth.from_settings(settings, users or UserStore(settings.console_users_path))
     app[actions_api.SENDER] = actions_api.KafkaActions(settings)  # tests may put a fake
     channels_api.install(app, settings)  # tests may put a fake reader and writer
+    reports_api.install(app, settings, store=reports)  # tests may put a fake bucket reader
     app.cleanup_ctx.append(_users_file(close=users is None))
     app.cleanup_ctx.append(_workers_client)
     if follow_topics:
         app.cleanup_ctx.append(_following(settings, lookback))
-    _routes(app)
+    _routes(app, vendor=fetched(settings))
     return app
 
 
-def _routes(app: web.Application) -> None:
+def _routes(app: web.Application, vendor: Path | None) -> None:
     r = app.router
     r.add_get("/", _index)
     r.add_get("/static/{name}", _static_file(STATIC))
+    if vendor is not None:  # the chart library (dom.console.assets); without it, tables only
+        r.add_get("/static/vendor/{name}", _static_file(vendor))
     r.add_get("/api/session", login_api.session_info)
     r.add_post("/api/login", login_api.login)
     r.add_post("/api/logout", login_api.logout)
@@ -127,6 +145,12 @@ def _routes(app: web.Application) -> None:
         ("GET", "/api/channels", channels_api.list_channels, view),
         ("PUT", "/api/channels/{channel}", channels_api.set_channel, edit),
         ("DELETE", "/api/channels/{channel}", channels_api.reset_channel, edit),
+        ("GET", "/api/reports/catalogue", reports_api.catalogue, view),
+        ("GET", "/api/reports/run", reports_api.run, view),
+        ("GET", "/api/reports/csv", reports_api.csv, view),
+        ("GET", "/api/reports/saved", reports_api.list_saved, view),
+        ("PUT", "/api/reports/saved/{name}", reports_api.save, Permission.SAVE_REPORTS),
+        ("DELETE", "/api/reports/saved/{name}", reports_api.delete, Permission.SAVE_REPORTS),
         ("GET", "/api/users", users_api.list_users, admin),
         ("POST", "/api/users", users_api.add_user, admin),
         ("POST", "/api/users/{name}", users_api.change_user, admin),

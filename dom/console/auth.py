@@ -1,8 +1,8 @@
 """Who may do what in the console, and the checks around signing in, without any HTTP.
 
-Roles are cumulative: a viewer sees everything; an operator may also act on orders; a rule
-editor may also publish, disable and roll back rules and change channel policies; an admin may
-also manage users.
+Roles are cumulative: a viewer sees everything; an operator may also act on orders and save or
+delete the shared reports (the Reports view's dashboard); a rule editor may also publish,
+disable and roll back rules and change channel policies; an admin may also manage users.
 
 Sessions live in the console's memory (a restart signs everyone out) and expire a fixed time
 after sign-in. The cookie carries a random token; the session also holds a CSRF token the page
@@ -40,6 +40,7 @@ MAX_TRACKED = 10_000
 class Permission(StrEnum):
     VIEW = "view"
     ACT_ON_ORDERS = "act_on_orders"
+    SAVE_REPORTS = "save_reports"
     EDIT_RULES = "edit_rules"
     MANAGE_USERS = "manage_users"
 
@@ -53,7 +54,7 @@ class Role(StrEnum):
 
 _ADDED = {
     Role.VIEWER: {Permission.VIEW},
-    Role.OPERATOR: {Permission.ACT_ON_ORDERS},
+    Role.OPERATOR: {Permission.ACT_ON_ORDERS, Permission.SAVE_REPORTS},
     Role.RULE_EDITOR: {Permission.EDIT_RULES},
     Role.ADMIN: {Permission.MANAGE_USERS},
 }
@@ -72,6 +73,7 @@ GRANTS = _cumulative()
 WHAT = {
     Permission.VIEW: "see the console",
     Permission.ACT_ON_ORDERS: "act on orders",
+    Permission.SAVE_REPORTS: "save or delete the shared reports",
     Permission.EDIT_RULES: "publish, disable or roll back rules or change channel policies",
     Permission.MANAGE_USERS: "manage users",
 }

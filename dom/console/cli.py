@@ -61,11 +61,17 @@ def console(
     grafana_url: str,
     lookback: float,
 ) -> None:
-    """The operators' web console: inventory, orders, rules and health in a browser."""
+    """The operators' web console: inventory, orders, rules, channels, reports and health."""
     from aiohttp import web
 
     from dom.console.app import create_app
+    from dom.console.assets import fetch_chart_library
+    from dom.processes import LaunchError
 
+    try:
+        fetch_chart_library(settings)  # once; make run and make test fetch it beforehand
+    except LaunchError as error:
+        click.echo(f"console: no charts, the Reports view shows tables only: {error}", err=True)
     urls = worker_urls(workers, settings)
     app = create_app(settings, urls, grafana_url=grafana_url or None, lookback=lookback * 60)
     click.echo(f"DOM console on http://{host}:{port}/ (workers: {', '.join(urls)})")

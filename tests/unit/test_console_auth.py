@@ -91,7 +91,8 @@ async def publish(client: TestClient[Any, Any], csrf: str | None, **headers: str
 def test_roles_are_cumulative_and_only_rule_editors_and_admins_publish() -> None:
     assert set(get_args(ConsoleRole)) == {role.value for role in Role}  # settings know them
     assert GRANTS[Role.VIEWER] == {Permission.VIEW}
-    assert GRANTS[Role.OPERATOR] == {Permission.VIEW, Permission.ACT_ON_ORDERS}
+    operator = {Permission.VIEW, Permission.ACT_ON_ORDERS, Permission.SAVE_REPORTS}
+    assert GRANTS[Role.OPERATOR] == operator
     assert Permission.EDIT_RULES not in GRANTS[Role.OPERATOR]
     assert GRANTS[Role.RULE_EDITOR] == GRANTS[Role.OPERATOR] | {Permission.EDIT_RULES}
     assert Permission.MANAGE_USERS not in GRANTS[Role.RULE_EDITOR]
