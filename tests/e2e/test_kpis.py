@@ -1,7 +1,11 @@
 """KPI reports end to end: a scripted day of traffic through the real pipeline, then
 ``dom report ... --csv`` prints exactly the expected numbers; redelivered events change none of
 them, and neither does a worker restart with its consumer group rewound to the start (every
-input, and every delta between the KPI stages, read again)."""
+input, and every delta between the KPI stages, read again).
+
+The console's Reports view shows the same numbers in headless Chromium: split rate by day, by
+channel, built in the form; the chart's data points read from the page's chart; saved, found
+again after a reload, and downloaded as the very CSV ``dom report`` prints."""
 
 from __future__ import annotations
 
@@ -14,10 +18,20 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
+from dom.console.app import create_app
+from dom.console.assets import fetch_chart_library
 from schemas.enums import Capability, Channel, FulfillmentStatus, LocationKind
 from schemas.models import Message, OrderStatusChanged
 from tests.e2e.conftest import one_worker
 from tests.e2e.harness import Pipeline
+from tests.e2e.test_console import (
+    WAIT_MS,
+    ConsoleServer,
+    add_users,
+    browser,  # noqa: F401  (the fixture)
+    shoot,
+    sign_in,
+)
 from tests.e2e.test_rewound_group import behind, rewind_to_start, wait_until
 from tests.e2e.test_rules_live import dom
 from tests.unit.factories import (
@@ -111,12 +125,25 @@ def expected() -> dict[tuple[str, ...], str]:
             "routing_outcomes", "count", "outcome", "ALLOCATED,6,,", "REJECTED,1,,"
         ),
         ("split_rate",): csv("split_rate", "ratio", None, "0.1667,1,6"),
+        ("split_rate", "--by", "channel"): csv(
+            "split_rate",
+            "ratio",
+            "channel",
+            "CALL_CENTER,0.0000,0,1",
+            "MARKETPLACE,1.0000,1,1",
+            "POS,0.0000,0,1",
+            "WEB,0.0000,0,2",
+            "WHOLESALE,0.0000,0,1",
+        ),
         ("pickup_orders", "--by", "location"): csv(
             "pickup_orders", "count", "location", "STORE-NJ,1,,"
         ),
         ("ship_from_store_share",): csv("ship_from_store_share", "ratio", None, "0.6000,3,5"),
         ("units_shipped", "--by", "location"): csv(
             "units_shipped", "units", "location", "DC-EAST,3,,", "STORE-NJ,5,,"
+        ),
+        ("units_shipped", "--by", "location_kind"): csv(
+            "units_shipped", "units", "location_kind", "DC,3,,", "STORE,5,,"
         ),
         ("fulfillment_rejections", "--by", "location"): csv(
             "fulfillment_rejections", "count", "location", "DC-EAST,1,,"
@@ -189,6 +216,8 @@ def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
 
 def test_a_day_of_traffic_reports_exact_numbers_through_redelivery_and_restart(
     pipeline: Pipeline,
+    browser: Any,  # noqa: F811  (the fixture)
+    tmp_path: Path,
 ) -> None:
     pipeline.produce(network())
     pipeline.availability_where("SKU-C", lambda f: "STORE-NJ" in f)
@@ -235,6 +264,7 @@ def test_a_day_of_traffic_reports_exact_numbers_through_redelivery_and_restart(
 
     before = settled_reports(pipeline)
     assert before == expected()
+    split_rate_in_the_console(pipeline, browser, tmp_path)
 
     # A worker restart, with its consumer group rewound to the start: every input read again.
     wait_until(lambda: behind(pipeline.settings) == {}, "the worker to commit what it read")
@@ -245,3 +275,77 @@ def test_a_day_of_traffic_reports_exact_numbers_through_redelivery_and_restart(
     wait_until(lambda: behind(pipeline.settings) == {}, "the worker to read everything again")
     pipeline.wait_until_idle()
     assert reports(pipeline) == before
+
+
+SPLITS = ("split_rate", "--by", "channel")
+SAVED_AS = "Splits by channel, scripted day"
+
+
+def split_rate_in_the_console(pipeline: Pipeline, chromium: Any, tmp_path: Path) -> None:
+    """Build split rate by day, by channel, in the Reports view; the chart, the table and the
+    downloaded CSV hold the numbers ``dom report`` prints; saved, it is there after a reload."""
+    from playwright.sync_api import expect
+
+    fetch_chart_library(pipeline.settings)  # make test has fetched it: a no-op then
+    add_users(pipeline.settings)
+    cli = report(pipeline, SPLITS).splitlines()[1:]
+    rows = [line.split(",") for line in cli]  # kpi,unit,grain,start,end,channel,value,num,den
+    app = create_app(pipeline.settings, [pipeline.url("w1", "")], follow_topics=False)
+    with ConsoleServer(app) as console:
+        page = chromium.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        sign_in(page, expect, console.url, "anna")
+        page.click("#tab-reports")
+        expect(page.locator("#report-kpi option")).not_to_have_count(0, timeout=WAIT_MS)
+        page.select_option("#report-kpi", "split_rate")
+        page.select_option("#report-period", "today")
+        page.select_option("#report-grain", "day")
+        page.select_option("#report-by", "channel")
+        page.click("#report-show")
+        shown_as_dom_report_prints(page, expect, rows)
+        shoot(page, "reports")
+
+        page.fill("#report-name", SAVED_AS)
+        page.click("#report-save")
+        expect(page.locator("#report-message")).to_have_text(f"Saved “{SAVED_AS}” for everyone")
+        page.reload()
+        saved = page.locator("#saved-reports li", has_text=SAVED_AS)
+        expect(saved).to_have_count(1, timeout=WAIT_MS)
+        saved.locator("button.open").click()
+        expect(page.locator("#report-kpi")).to_have_value("split_rate")
+        shown_as_dom_report_prints(page, expect, rows)
+
+        with page.expect_download() as download:
+            page.click("#report-csv")
+        assert download.value.suggested_filename == "split_rate-today-day-channel.csv"
+        saved_csv = tmp_path / "report.csv"
+        download.value.save_as(saved_csv)
+        assert saved_csv.read_text() == report(pipeline, SPLITS)
+        assert errors == [], errors
+
+
+def shown_as_dom_report_prints(page: Any, expect: Any, rows: list[list[str]]) -> None:
+    """The table has the CSV's values; the chart draws one series per channel, whose one
+    point (today) is that channel's value."""
+    body = page.locator("#report-table tbody tr")
+    expect(body).to_have_count(len(rows), timeout=WAIT_MS)
+    table = page.eval_on_selector_all(
+        "#report-table tbody tr", "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))"
+    )
+    assert table == [[r[3][:10], r[5], r[6], r[7], r[8]] for r in rows]
+    chart = page.evaluate(
+        """() => ({labels: state.chart.series.slice(1).map(s => s.label),
+                   xs: state.chart.data[0], ys: state.chart.data.slice(1)})"""
+    )
+    start = datetime.fromisoformat(rows[0][3]).timestamp()
+    assert chart == {
+        "labels": [r[5] for r in rows],
+        "xs": [start],
+        "ys": [[float(r[6])] for r in rows],
+    }
+    label = page.get_attribute("#report-chart", "aria-label")
+    assert label == (
+        f"Chart of Split rate: first allocations with more than one shipment: {len(rows)} series"
+        " over 1 windows; the table below holds the same numbers."
+    )

@@ -80,6 +80,9 @@ function signedIn(session) {
   $("#channels-read-only").textContent = editor ? `Changes are recorded as made by ${session.user}.`
     : `As a ${session.role} you can see the policies; changing one needs a rule editor.`;
   show($("#channels-read-only"), true);
+  show($("#report-save-row"), can("save_reports"));
+  $("#report-read-only").textContent = `As a ${session.role} you can build and download reports; saving one needs an operator.`;
+  show($("#report-read-only"), !can("save_reports"));
 }
 
 async function login(event) {
@@ -127,6 +130,7 @@ function selectTab(name) {
   }
   if (name === "rules") loadRules();
   if (name === "channels") loadChannels();
+  if (name === "reports") loadReports();
   if (name === "health") loadHealth();
   if (name === "orders") { loadFeed(); loadQueues(); }
   if (name === "inventory") loadLowStock();
@@ -139,6 +143,7 @@ function route() {
   selectTab(tab || "inventory");
   if (tab === "inventory" && arg && arg !== state.sku) { $("#sku-input").value = arg; openSku(arg); }
   if (tab === "orders" && arg && arg !== state.order) { $("#order-input").value = arg; openOrder(arg); }
+  if (tab === "reports" && arg && arg !== state.savedName) openSavedByName(arg);
 }
 
 // ---- inventory ----------------------------------------------------------------------------
@@ -685,6 +690,178 @@ async function writeChannel(form, channel, method, body, refused) {
   await loadChannels();
 }
 
+// ---- reports ------------------------------------------------------------------------------
+
+// Okabe-Ito colours (told apart with the common colour blindnesses) and a dash pattern per
+// series, so no series is known by its colour alone; the table under the chart is its text.
+const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"];
+const DASHES = [[], [10, 4], [2, 3], [10, 3, 2, 3], [5, 5], [14, 5], [1, 3], [6, 2, 2, 2]];
+
+async function loadReports() {
+  if (!state.reportCatalogue) {
+    const { status, body } = await api("/api/reports/catalogue");
+    if (status !== 200) { reportMessage(body.error || `HTTP ${status}`, true); return; }
+    state.reportCatalogue = body;
+    fill($("#report-kpi"), body.kpis.map((k) => el("option", { value: k.name, text: k.title })));
+    $("#report-kpi").value = "split_rate";
+    reportBreakdowns();
+  }
+  await loadSavedReports();
+  if (state.report) showReport(state.report, { quiet: true });
+}
+
+function reportKpi(name) { return state.reportCatalogue.kpis.find((k) => k.name === name); }
+
+function reportBreakdowns() {
+  const kpi = reportKpi($("#report-kpi").value), was = $("#report-by").value;
+  fill($("#report-by"), [el("option", { value: "", text: "none" }), ...kpi.by.map((d) => el("option", { value: d, text: d.replace("_", " ") }))]);
+  $("#report-by").value = kpi.by.includes(was) ? was : "";
+  $("#report-by").disabled = kpi.by.length === 0;
+}
+
+function reportAsked() {
+  let period = $("#report-period").value;
+  if (period === "range") period = `${$("#report-from").value}..${$("#report-to").value}`;
+  const by = $("#report-by").value;
+  return { kpi: $("#report-kpi").value, period, grain: $("#report-grain").value, by: by ? [by] : [] };
+}
+
+function setReportForm(asked) {
+  $("#report-kpi").value = asked.kpi;
+  reportBreakdowns();
+  const range = asked.period.includes("..");
+  $("#report-period").value = range ? "range" : asked.period;
+  if (range) [$("#report-from").value, $("#report-to").value] = asked.period.split("..");
+  show($("#report-range"), range);
+  $("#report-grain").value = asked.grain;
+  $("#report-by").value = asked.by[0] || "";
+}
+
+function reportQuery(asked) {
+  const query = new URLSearchParams({ kpi: asked.kpi, period: asked.period, grain: asked.grain });
+  for (const part of asked.by) query.append("by", part);
+  return query.toString();
+}
+
+function reportMessage(text, bad) {
+  $("#report-message").textContent = text;
+  $("#report-message").className = `message ${bad ? "bad" : ""}`;
+  show($("#report-message"), Boolean(text));
+}
+
+async function showReport(asked, { quiet = false } = {}) {
+  const query = reportQuery(asked);
+  const { status, body } = await api(`/api/reports/run?${query}`);
+  if (status !== 200) { reportMessage(`Not shown: ${body.error || `HTTP ${status}`}`, true); return; }
+  if (!quiet) reportMessage("", false);
+  state.report = asked;
+  const by = body.breakdown.length ? `, by ${body.breakdown.join(" and ").replaceAll("_", " ")}` : "";
+  $("#report-title").textContent = body.title;
+  $("#report-subtitle").textContent = `${body.unit} per ${body.grain}${by} · ${when(body.start)} to ${when(body.end)} (${body.timezone})`;
+  $("#report-csv").href = `/api/reports/csv?${query}`;
+  show($("#report-result"), true);  // shown first: the chart takes the width it is given
+  drawReportTable(body);
+  drawReportChart(body);
+}
+
+function windowLabel(row, grain) {
+  return grain === "day" ? row.window_start.slice(0, 10) : `${row.window_start.slice(0, 10)} ${row.window_start.slice(11, 16)}`;
+}
+
+// The rows exactly as the CSV has them: the same strings, nothing rounded again.
+function drawReportTable(body) {
+  const head = ["Window", ...body.breakdown.map((d) => d.replace("_", " ")), "Value", "Numerator", "Denominator"];
+  $("#report-table thead").replaceChildren(el("tr", {}, head.map((h, i) => el("th", { class: i > body.breakdown.length ? "num" : null, text: h }))));
+  fill($("#report-table tbody"), body.rows.map((r) => el("tr", {},
+    el("td", { title: `${r.window_start} to ${r.window_end}`, text: windowLabel(r, body.grain) }),
+    r.dimension.map((d) => el("td", { text: d })),
+    el("td", { class: "num", text: r.value }),
+    el("td", { class: "num", text: r.numerator ?? "" }),
+    el("td", { class: "num", text: r.denominator ?? "" }))));
+  $("#report-table-caption").textContent = `${body.title}: ${body.rows.length} rows; the chart above draws these values.`;
+  show($("#report-empty"), body.rows.length === 0);
+}
+
+function drawReportChart(body) {
+  const note = $("#report-chart-note"), box = $("#report-chart");
+  if (state.chart) { state.chart.destroy(); state.chart = null; }
+  if (typeof window.uPlot !== "function") {
+    note.textContent = "The chart library is not installed (make install fetches it); the table holds the numbers.";
+    box.removeAttribute("aria-label");
+    return;
+  }
+  // One x per window; one series per breakdown value, null where that value has no row.
+  const xs = [...new Set(body.rows.map((r) => Date.parse(r.window_start) / 1000))].sort((a, b) => a - b);
+  const keys = [...new Set(body.rows.map((r) => r.dimension.join(" / ")))].sort();
+  const at = new Map(xs.map((x, i) => [x, i]));
+  const ys = keys.map(() => xs.map(() => null));
+  for (const r of body.rows) ys[keys.indexOf(r.dimension.join(" / "))][at.get(Date.parse(r.window_start) / 1000)] = Number(r.value);
+  const series = keys.map((key, i) => ({ label: key || body.title, stroke: PALETTE[i % PALETTE.length],
+    dash: DASHES[i % DASHES.length], width: 2, points: { show: true, size: 7, fill: PALETTE[i % PALETTE.length] } }));
+  const opts = {
+    width: Math.max(box.clientWidth, 320), height: 300,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), body.timezone),
+    series: [{ label: body.grain === "day" ? "day" : "hour" }, ...series],
+    axes: [{}, { label: body.unit, size: 70 }],
+    // the whole period, however few windows have data (one point alone spans years otherwise)
+    scales: { x: { time: true, range: () => xRange(body) } },
+    legend: { live: false },
+  };
+  box.setAttribute("aria-label", `Chart of ${body.title}: ${keys.length} series over ${xs.length} windows; the table below holds the same numbers.`);
+  note.textContent = xs.length ? "" : "Nothing to draw in this period.";
+  state.chart = new uPlot(opts, [xs, ...ys], box);
+}
+
+function xRange(body) {
+  const from = Date.parse(body.start) / 1000, to = Date.parse(body.end) / 1000, pad = (to - from) * 0.03;
+  return [from - pad, to + pad];
+}
+
+async function loadSavedReports() {
+  const { status, body } = await api("/api/reports/saved");
+  if (status !== 200) { reportMessage(body.error || `HTTP ${status}`, true); return; }
+  const saver = can("save_reports");
+  fill($("#saved-reports"), body.reports.map((r) => el("li", { "data-report": r.name },
+    el("button", { type: "button", class: "open", "aria-current": state.savedName === r.name ? "true" : "false",
+      onclick: () => openSaved(r) }, r.name,
+      el("small", { text: `${r.kpi} · ${r.period} · ${r.grain}${r.by.length ? ` · by ${r.by.join(", ")}` : ""}` })),
+    saver ? el("button", { type: "button", class: "secondary small", "aria-label": `Delete ${r.name}`, text: "×",
+      onclick: () => deleteSaved(r.name) }) : null)));
+  show($("#saved-empty"), body.reports.length === 0);
+  state.savedReports = body.reports;
+}
+
+function openSaved(report) {
+  state.savedName = report.name;
+  $("#report-name").value = report.name;
+  setReportForm(report);
+  location.hash = `reports/${encodeURIComponent(report.name)}`;
+  showReport({ kpi: report.kpi, period: report.period, grain: report.grain, by: report.by });
+  for (const b of document.querySelectorAll("#saved-reports .open")) b.setAttribute("aria-current", String(b.closest("li").dataset.report === report.name));
+}
+
+async function saveReport() {
+  const name = $("#report-name").value.trim();
+  if (!name) { reportMessage("Not saved: give the report a name", true); $("#report-name").focus(); return; }
+  const { status, body } = await api(`/api/reports/saved/${encodeURIComponent(name)}`, { method: "PUT", body: reportAsked() });
+  if (status !== 200) { reportMessage(`Not saved: ${body.error || `HTTP ${status}`}`, true); return; }
+  state.savedName = body.report.name;
+  reportMessage(`Saved “${body.report.name}” for everyone`, false);
+  await loadSavedReports();
+}
+
+async function deleteSaved(name) {
+  const { status, body } = await api(`/api/reports/saved/${encodeURIComponent(name)}`, { method: "DELETE", body: {} });
+  reportMessage(status === 200 ? `Deleted “${name}”` : `Not deleted: ${body.error || `HTTP ${status}`}`, status !== 200);
+  await loadSavedReports();
+}
+
+async function openSavedByName(name) {
+  if (!state.savedReports) await loadReports();
+  const found = (state.savedReports || []).find((r) => r.name === name);
+  if (found) openSaved(found); else reportMessage(`There is no saved report “${name}”.`, true);
+}
+
 // ---- health -------------------------------------------------------------------------------
 
 function card(label, value, tone) {
@@ -801,6 +978,10 @@ async function start() {
   $("#btn-new").addEventListener("click", newRule);
   $("#action-form").addEventListener("submit", sendAction);
   $("#action-cancel").addEventListener("click", closeAction);
+  $("#report-kpi").addEventListener("change", reportBreakdowns);
+  $("#report-period").addEventListener("change", () => show($("#report-range"), $("#report-period").value === "range"));
+  $("#report-form").addEventListener("submit", (e) => { e.preventDefault(); state.savedName = null; showReport(reportAsked()); });
+  $("#report-save").addEventListener("click", saveReport);
   window.addEventListener("hashchange", route);
   route();
 
@@ -814,6 +995,9 @@ async function start() {
   }, 1500);
   setInterval(() => { if (!document.hidden && state.session && currentTab() === "inventory") loadLowStock(); }, 4000);
   setInterval(() => { if (!document.hidden && state.session && currentTab() === "orders") loadQueues(); }, 4000);
+  setInterval(() => {
+    if (!document.hidden && state.session && currentTab() === "reports" && state.report) showReport(state.report, { quiet: true });
+  }, 10000);
 }
 
 document.addEventListener("DOMContentLoaded", boot);
