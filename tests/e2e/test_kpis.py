@@ -328,6 +328,7 @@ def split_rate_in_the_console(pipeline: Pipeline, chromium: Any, tmp_path: Path)
 def shown_as_dom_report_prints(page: Any, expect: Any, rows: list[list[str]]) -> None:
     """The table has the CSV's values; the chart draws one series per channel, whose one
     point (today) is that channel's value."""
+    expect(page.locator("#report-result")).to_have_attribute("aria-busy", "false", timeout=WAIT_MS)
     body = page.locator("#report-table tbody tr")
     expect(body).to_have_count(len(rows), timeout=WAIT_MS)
     table = page.eval_on_selector_all(

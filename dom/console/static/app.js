@@ -6,7 +6,7 @@ const $ = (sel) => document.querySelector(sel);
 const SVG = "http://www.w3.org/2000/svg";
 const state = { config: null, sku: null, skuRows: {}, sort: { key: "location_id", dir: "asc" },
   order: null, action: null, editing: null, validateTimer: null, lastOk: 0, session: null, started: false,
-  channelSaid: null };
+  channelSaid: null, reportTicket: 0 };
 
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -750,11 +750,14 @@ function reportMessage(text, bad) {
 }
 
 async function showReport(asked, { quiet = false } = {}) {
-  const query = reportQuery(asked);
+  state.report = asked;  // what the live refresh asks for from now on, shown or not yet
+  const query = reportQuery(asked), ticket = ++state.reportTicket;
+  $("#report-result").setAttribute("aria-busy", "true");
   const { status, body } = await api(`/api/reports/run?${query}`);
+  if (ticket !== state.reportTicket) return;  // a newer report was asked meanwhile: it shows
+  $("#report-result").setAttribute("aria-busy", "false");
   if (status !== 200) { reportMessage(`Not shown: ${body.error || `HTTP ${status}`}`, true); return; }
   if (!quiet) reportMessage("", false);
-  state.report = asked;
   const by = body.breakdown.length ? `, by ${body.breakdown.join(" and ").replaceAll("_", " ")}` : "";
   $("#report-title").textContent = body.title;
   $("#report-subtitle").textContent = `${body.unit} per ${body.grain}${by} · ${when(body.start)} to ${when(body.end)} (${body.timezone})`;
