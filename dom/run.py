@@ -169,7 +169,9 @@ def _start_console(settings: Settings, log_dir: Path) -> tuple[list[Child], list
     worker = f"http://{settings.web_host}:{settings.web_port}"
     port = os.environ.get("DOM_CONSOLE_PORT", str(CONSOLE_PORT))
     args = ["dom.cli", "console", "--workers", worker, "--port", port]
-    return [_spawn("console", args, settings, log_dir)], [f"console: http://127.0.0.1:{port}/"]
+    url = f"http://127.0.0.1:{port}/"
+    shown = f"console: {url} (reports: {url}#reports)"
+    return [_spawn("console", args, settings, log_dir)], [shown]
 
 
 DEMO_USER = "demo"
