@@ -160,9 +160,9 @@ class Settings(BaseSettings):
     label_format: Literal["ZPL", "PDF"] = "ZPL"
     # KPI reports (streams/kpi_stage.py, `dom report`): the stages run when ``kpis`` is on;
     # windows are hours and days of ``timezone`` (an IANA name); a window is dropped once it
-    # ended more than ``report_retention_days`` ago. Off by default for now: they add about
-    # 3 messages and 2.5 ms of worker CPU per order (`dom bench`), and keep each order's facts
-    # with no retention yet. `make run` turns them on.
+    # ended more than ``report_retention_days`` ago; an order's facts once they took nothing
+    # for the return window plus the order retention. Off by default for now: they add about
+    # 3 messages and 2.5 ms of worker CPU per order (`dom bench`). `make run` turns them on.
     kpis: bool = False
     timezone: str = "UTC"
     report_retention_days: float = Field(default=400.0, gt=0)

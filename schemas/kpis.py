@@ -51,3 +51,13 @@ class KpiRetire(Message):
 
     family: Id
     issued_at: Timestamp
+
+
+class KpiForget(Message):
+    """Asks the owner of an order's KPI facts to drop them: the order read nothing for longer
+    than the facts are kept (streams/kpi_stage.py)."""
+
+    avro_name: ClassVar[str] = "dom.v1.KpiForget"
+
+    order_id: Id
+    issued_at: Timestamp

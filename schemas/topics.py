@@ -243,7 +243,16 @@ KPI_DELTAS = Topic(
     batched=True,
 )
 
-INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS, KPI_DELTAS)
+KPI_FORGET = Topic(
+    "dom.internal.kpi-forget.v1",
+    "order_id",
+    _records("KpiForget"),
+    Direction.INTERNAL,
+    description="The KPI facts stage's retention commands, to the owner of the order's facts",
+    batched=True,
+)
+
+INTERNAL_TOPICS: tuple[Topic, ...] = (SKU_COMMANDS, SKU_RESULTS, KPI_DELTAS, KPI_FORGET)
 
 ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS
 

@@ -51,6 +51,10 @@ class OrderKpis(BaseModel):
     read_to: dict[str, tuple[int, int, int]] = Field(default_factory=dict)
     sent: tuple[Sent, ...] = ()
 
+    def last_read_ms(self) -> int | None:
+        """When the latest input the order's facts took was written (ms), if any was."""
+        return max((time_ms for _, _, time_ms in self.read_to.values()), default=None)
+
     def sent_by(self, source: str, offset: int) -> Sent | None:
         """What the input at ``offset`` of ``source`` sent, if it is remembered."""
         return next((s for s in self.sent if s.source == source and s.offset == offset), None)

@@ -56,27 +56,35 @@ typically 3 when only routed, 5 to 7 once shipped); the deltas, the bucket chang
 (3,000 orders routed, 2 workers, 2 shared cores): 10.7 to 14.2 messages per order, worker CPU
 3.9 to 6.3 ms per order; every event of the four topics is also read and decoded once more.
 
-What it does not do: order facts stay in the table (no retention of their own yet); and the
-dedup needs a partition's deltas to arrive in offset order, which one case breaks: a message
-the broker refuses after the producer's retries while a later one to the same partition is
-taken (the stage then stops, as every stage does, and the replayed delta is dropped as a
-repeat), or a facts value that cannot be encoded (the runtime re-applies that key's inputs
-after the others).
+Retention: an order's facts are dropped (a tombstone in the table's changelog) once they read
+nothing for ``DOM_RETURN_WINDOW_DAYS`` + ``DOM_ORDER_RETENTION_DAYS``: by then the order stage
+has removed the order. A timer finds them among the worker's own and sends a ``KpiForget`` to
+the order's partition of ``dom.internal.kpi-forget.v1``; the owner applies it like any input,
+checking again. What still comes for such an order starts empty facts (its statuses wait for
+an ``OrderPlaced`` that is not coming, and count nothing); a replay of inputs from before is
+dropped by the buckets' marks (each delta is named by its input).
+
+What it does not do: the dedup needs a partition's deltas to arrive in offset order, which one
+case breaks: a message the broker refuses after the producer's retries while a later one to the
+same partition is taken (the stage then stops, as every stage does, and the replayed delta is
+dropped as a repeat), or a facts value that cannot be encoded (the runtime re-applies that
+key's inputs after the others).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
-from schemas.kpis import KpiDelta, KpiRetire
+from schemas.kpis import KpiDelta, KpiForget, KpiRetire
 from schemas.models import (
     FulfillmentUpdate,
     OrderCancelled,
@@ -128,11 +136,26 @@ FactInput = (
 )
 RETIRE_SCAN_S = 3600.0
 """How often the retention timer looks for expired windows: hourly, as hour windows expire."""
+DAY_S = 24 * 3600.0
+_PLACED_AT = re.compile(rb'"placed_at":"([^"]+)"')
+
+
+def facts_keep(settings: Settings) -> timedelta:
+    """How long an order's facts are kept after the last input they took: its return window
+    and the order retention (``DOM_RETURN_WINDOW_DAYS`` + ``DOM_ORDER_RETENTION_DAYS``). By then
+    the order stage has removed the order, and refuses what still comes for it."""
+    return timedelta(seconds=(settings.return_window_days + settings.order_retention_days) * DAY_S)
+
+
+def facts_scan_interval(keep: timedelta) -> float:
+    """A 24th of the time kept, between 1 s and an hour (as the order stage's retention)."""
+    return min(3600.0, max(1.0, keep.total_seconds() / 24))
 
 
 def build_kpi_stages(runtime: Runtime, settings: Settings, codec: Codec, view: NetworkView) -> None:
     """Register the KPI facts and bucket stages, their tables and the retention timer."""
-    facts = BatchTable(runtime.table(FACTS), _decode_order, _encode_order, keep=KEEP_ORDERS)
+    raw_facts = runtime.table(FACTS)
+    facts = BatchTable(raw_facts, _decode_order, _encode_order, keep=KEEP_ORDERS)
     raw_buckets = runtime.table(BUCKETS)
     buckets = BatchTable(raw_buckets, _decode_bucket, _encode_bucket, keep=KEEP_BUCKETS)
     fact_stage = FactStage(facts, codec, view, settings, runtime.metrics)
@@ -150,6 +173,7 @@ def build_kpi_stages(runtime: Runtime, settings: Settings, codec: Codec, view: N
             registry.ORDER_STATUS.name,
             registry.FULFILLMENT_EVENTS.name,
             registry.RETURNS.name,
+            registry.KPI_FORGET.name,
         ],
         fact_stage.handle,
         table=facts,
@@ -173,6 +197,16 @@ def build_kpi_stages(runtime: Runtime, settings: Settings, codec: Codec, view: N
         for family in expired_families(keys, now, settings.tz, settings.report_retention_days):
             await runtime.send(KpiRetire(family=family, issued_at=now))
 
+    keep = facts_keep(settings)
+
+    @runtime.every(facts_scan_interval(keep))
+    async def kpi_facts_retention() -> None:
+        """Ask the owner to drop the facts of this worker's orders that read nothing for longer
+        than they are kept: the timer only reads, the owner applies."""
+        now = datetime.now(UTC)
+        for order_id in facts_to_forget(raw_facts.items(), now, keep):
+            await runtime.send(KpiForget(order_id=order_id, issued_at=now))
+
 
 class FactStage:
     """What the facts agent does with each event of an order."""
@@ -190,19 +224,23 @@ class FactStage:
         self.view = view
         self.tz = settings.tz
         self.retention_days = settings.report_retention_days
+        self.keep = facts_keep(settings)
         self.metrics = metrics
         self.pending: list[Pending] = []
         """What the batch's inputs add, in input order, until the batch finishes."""
 
     async def handle(self, event: Any, sends: Sends) -> None:
         try:
-            record: FactInput = self.codec.decode_as(  # type: ignore[assignment]
-                event.value, *FACT_INPUTS
+            record: FactInput | KpiForget = self.codec.decode_as(  # type: ignore[assignment]
+                event.value, *FACT_INPUTS, KpiForget
             )
         except DecodeError:
             return  # the order stage dead-letters what cannot be read; it counts nothing
         if event.key != record.order_id.encode():
             return  # refused by the order stage (bad key): never part of an order
+        if isinstance(record, KpiForget):
+            self.forget(event)
+            return
         stored = self.orders.get(event.key) or OrderKpis(facts=OrderFacts(order_id=record.order_id))
         where = sends.where(event)
         if replays.done_before(stored.read_to, *where):
@@ -223,6 +261,13 @@ class FactStage:
         )
         if buckets:
             self.pending.append(Pending(where[0], where[1], now, True, buckets))
+
+    def forget(self, event: Any) -> None:
+        """Drop the order's facts if they still read nothing for longer than they are kept
+        (checked again here: an order that read something since stays)."""
+        stored = self.orders.get(event.key)
+        if stored is not None and forget_due(stored, _time_of(event), self.keep):
+            self.orders.remove(event.key, event)
 
     def finish(self, changed: dict[bytes, OrderKpis], sends: Sends) -> None:
         """The batch's deltas, once its facts are settled (sent after they are stored)."""
@@ -321,6 +366,31 @@ def expired_families(
         if not key.series.endswith(CARRIED) and key.start < cutoffs[key.grain]:
             due.add(family_of(key))
     return sorted(due)
+
+
+def forget_due(stored: OrderKpis, now: datetime, keep: timedelta) -> bool:
+    """Whether the order's facts read nothing for longer than ``keep`` at ``now``."""
+    last_ms = stored.last_read_ms()
+    return last_ms is not None and now - datetime.fromtimestamp(last_ms / 1000, UTC) > keep
+
+
+def facts_to_forget(
+    items: Iterable[tuple[bytes, bytes | None]], now: datetime, keep: timedelta
+) -> list[str]:
+    """The orders among stored facts ``items`` whose facts are due to go at ``now``. Facts of
+    an order placed less than ``keep`` ago cannot be (their inputs came after it was placed),
+    and are skipped without decoding: the common case."""
+    due = []
+    for _key, raw in items:
+        if raw is None:
+            continue
+        placed = _PLACED_AT.search(raw)
+        if placed is not None and now - datetime.fromisoformat(placed[1].decode()) <= keep:
+            continue
+        stored = _decode_order(raw)
+        if forget_due(stored, now, keep):
+            due.append(stored.facts.order_id)
+    return due
 
 
 def _time_of(event: Any) -> datetime:

@@ -1,7 +1,7 @@
 """Retention on the real broker, with seconds for days: a delivered order leaves the order table
 once its return window and the retention have passed (a tombstone of its key in the table's
-changelog), a return asked afterwards is refused with that reason, and an order still on its
-way stays (it ships, and says so, afterwards)."""
+changelog), and its KPI facts leave theirs as well; a return asked afterwards is refused with
+that reason, and an order still on its way stays (it ships, and says so, afterwards)."""
 
 from __future__ import annotations
 
@@ -31,14 +31,15 @@ def retained(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator
         return_window_days=WINDOW_S * SECOND, order_retention_days=RETENTION_S * SECOND
     )
     pipeline = Pipeline(settings, tmp_path)
+    pipeline.overrides["DOM_KPIS"] = "true"  # the KPI facts keep to the same retention
     pipeline.start_worker("w1")
     yield pipeline
     pipeline.stop_all()
 
 
-def changelog(pipeline: Pipeline, key: bytes) -> list[bytes | None]:
-    """Every value the order table's changelog holds for ``key``, tombstones (None) included."""
-    name = f"{pipeline.settings.app_id}-orders-changelog"
+def changelog(pipeline: Pipeline, key: bytes, table: str = "orders") -> list[bytes | None]:
+    """Every value a table's changelog holds for ``key``, tombstones (None) included."""
+    name = f"{pipeline.settings.app_id}-{table}-changelog"
     messages = pipeline.read_changelog_messages_raw(name, quiet=2.0, tombstones=True)
     return [m.value() for m in messages if m.key() == key]
 
@@ -71,6 +72,9 @@ def test_a_finished_order_is_tombstoned_and_its_late_return_refused(retained: Pi
         time.sleep(1)
     assert changelog(retained, b"ORD-DONE")[-1:] == [None], "ORD-DONE was not tombstoned"
     assert time.monotonic() - shipped_at >= WINDOW_S + RETENTION_S - 1  # not before its time
+    while changelog(retained, b"ORD-DONE", "kpi-facts")[-1:] != [None]:
+        assert time.monotonic() < deadline, "the KPI facts of ORD-DONE were not tombstoned"
+        time.sleep(1)
 
     retained.produce([make_return_request("ORD-DONE", "RET-LATE")])
     refused = statuses_of(retained, "ORD-DONE", lambda r: any("RET-LATE" in x for x in r))[-1]

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from config.settings import Settings
-from schemas.kpis import KpiDelta, KpiRetire, KpiValue
+from schemas.kpis import KpiDelta, KpiForget, KpiRetire, KpiValue
 from schemas.models import Message
 from streams.core.kpis import BucketKey, Grain, Increment, KpiBucket, OrderFacts, Series
 from streams.kpi_records import (
@@ -27,7 +27,15 @@ from streams.kpi_records import (
     remember,
     value_record,
 )
-from streams.kpi_stage import BUCKETS, FACTS, BucketStage, FactStage, expired_families
+from streams.kpi_stage import (
+    BUCKETS,
+    FACTS,
+    BucketStage,
+    FactStage,
+    expired_families,
+    facts_keep,
+    facts_to_forget,
+)
 from streams.metrics import PipelineMetrics
 from streams.runtime.batch_table import BatchTable
 from streams.views import NetworkView
@@ -250,3 +258,45 @@ def test_a_gauge_keeps_its_level_through_two_retirements() -> None:
     [(carried, stored)] = left.items()
     assert carried.series == "backorder_backlog.carried"
     assert stored.bucket.count == 3  # every order that started waiting, none lost
+
+
+# ---- facts retention ---------------------------------------------------------------------------
+
+READ_AT = datetime.fromtimestamp(FakeMessage("t", 0, 0, b"", b"").timestamp, UTC)
+"""When an input at offset 0 was written, as the fakes stamp it (offset n: n seconds later)."""
+
+
+def forget(run: Run, order_id: str, offset: int, seconds_after_read: int) -> FakeEvent:
+    """A retention command for ``order_id``, written that long after the input at offset 0."""
+    topic = run.settings.topic("dom.internal.kpi-forget.v1")
+    value = run.codec.encode(KpiForget(order_id=order_id, issued_at=T0))
+    message = FakeMessage(topic, 0, offset, order_id.encode(), value)
+    message.timestamp = READ_AT.timestamp() + seconds_after_read
+    return FakeEvent(message)
+
+
+def test_facts_that_read_nothing_for_longer_than_kept_are_dropped_by_their_owner() -> None:
+    table, run = facts_table(), Run(FACTS)
+    stage = fact_stage(table)
+    run.batch([event(run, ORDERS, make_order("O-1"), 0)], stage.handle, table, stage.finish)
+    keep = facts_keep(Settings())
+    assert keep == timedelta(days=30 + 90)  # the return window and the order retention
+    stored = list(table.table.items())
+    assert facts_to_forget(stored, READ_AT + keep, keep) == []
+    assert facts_to_forget(stored, READ_AT + keep + timedelta(seconds=1), keep) == ["O-1"]
+
+    kept_s = int(keep.total_seconds())
+    # The owner decides again at the command's own time: sent early (or the order read
+    # something since), the facts stay; due, they go; a repeat finds nothing.
+    run.batch([forget(run, "O-1", 0, kept_s - 5)], stage.handle, table, stage.finish)
+    assert table.get(b"O-1") is not None
+    for offset in (1, 2):
+        run.batch([forget(run, "O-1", offset, kept_s + 5)], stage.handle, table, stage.finish)
+        assert table.get(b"O-1") is None and b"O-1" not in table.table
+    assert deltas_of(run) != [] and not any(isinstance(r, KpiForget) for r in run.records())
+
+
+def test_facts_of_an_order_placed_within_the_time_kept_are_not_even_decoded() -> None:
+    keep = facts_keep(Settings())
+    recent = b'{"facts":{"order_id":"O-1","placed":{"placed_at":"2024-05-01T12:00:00Z"}} cut'
+    assert facts_to_forget([(b"O-1", recent), (b"O-2", None)], T0 + keep, keep) == []
