@@ -1,5 +1,6 @@
 """`make run` from empty topics on a busy machine: the first orders get routed, the worker says
-it is healthy, and Ctrl-C stops every process the run started.
+it is healthy, the console's Reports view fills with the demo's orders (signed in as the demo
+user `make run` creates), and Ctrl-C stops every process the run started.
 
 The stack is `python -m dom.run` (what `make run` runs) on the session's broker, under a fresh
 topic prefix and data directory, with free ports for the worker, the connector and the console.
@@ -36,6 +37,7 @@ from tests.e2e.cpu import cpu_burners
 pytestmark = pytest.mark.broker
 
 FIRST_OUTCOMES_WITHIN = 240.0
+REPORTED_WITHIN = 120.0
 STOPPED_WITHIN = 40.0  # dom.run's grace period (10 s) for its children, and a margin
 
 
@@ -43,7 +45,7 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     prefix = f"run{uuid.uuid4().hex[:8]}."
-    web_port = free_port()
+    web_port, console_port = free_port(), free_port()
     env = {
         **os.environ,
         "DOM_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -51,7 +53,7 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
         "DOM_DATA_DIR": str(tmp_path / "var"),
         "DOM_WEB_PORT": str(web_port),
         "DOM_CONNECTOR_PORT": str(free_port()),
-        "DOM_CONSOLE_PORT": str(free_port()),
+        "DOM_CONSOLE_PORT": str(console_port),
         "DOM_STANDIN_PORT": str(free_port()),
         "DOM_SYNC_PORT": str(free_port()),
     }
@@ -75,6 +77,8 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
             assert {s: v["crashes"] for s, v in report["stages"].items()} == dict.fromkeys(
                 report["stages"], 0
             ), report
+            placed = orders_reported(console_port, tmp_path / "var", REPORTED_WITHIN)
+            assert placed > 0, f"the Reports view shows no order placed today:\n{logs(tmp_path)}"
             started = processes_of(prefix)
             assert len(started) >= 7, started  # dom.run, worker, connector, stand-ins, sync, ...
 
@@ -126,6 +130,38 @@ def first_outcomes(settings: Settings, run: subprocess.Popen[bytes], within: flo
     finally:
         consumer.close()
     return []
+
+
+def orders_reported(console_port: int, data_dir: Path, within: float) -> int:
+    """Orders placed today, as the console's Reports view shows them (0 until some are)."""
+    base = f"http://127.0.0.1:{console_port}"
+    password = (data_dir / "console" / "demo-password").read_text().strip()
+    login = urllib.request.Request(
+        f"{base}/api/login",
+        data=json.dumps({"user": "demo", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(login, timeout=10) as response:
+                cookie = response.headers["Set-Cookie"].split(";")[0]
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)  # the console is still starting
+    report = urllib.request.Request(
+        f"{base}/api/reports/run?kpi=orders_placed&period=today&grain=hour",
+        headers={"Cookie": cookie},
+    )
+    while True:
+        with urllib.request.urlopen(report, timeout=30) as response:
+            rows = json.loads(response.read())["rows"]
+        placed = sum(int(row["value"]) for row in rows)
+        if placed or time.monotonic() > deadline:
+            return placed
+        time.sleep(2)
 
 
 def health(port: int) -> tuple[int, dict[str, object]]:
