@@ -36,12 +36,19 @@ run: kafka-jars console-assets
 	$(BIN)/python -m dom.run
 
 # The test session starts its own broker (free ports, data under var/test-kafka) and stops it
-# at the end, unless DOM_KAFKA_BOOTSTRAP names a cluster.
+# at the end, unless DOM_KAFKA_BOOTSTRAP names a cluster. Most of a test's time is spent waiting
+# (workers starting, the broker, quiet periods), so two test files run at once (pytest-xdist),
+# each xdist worker with a broker of its own; a file's tests stay on one worker, in their order
+# (some share a module's broker, registry or loaded pipeline), and the files go out in the
+# order they are collected: the long end-to-end ones first, the quick unit tests fill the end.
+# TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= 2
+
 test-tools:
 	scripts/install-test-tools.sh
 
 test: kafka-jars console-assets test-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # One run, one report: throughput, latency at half the maximum, memory, raw-Kafka ratio.
 # BENCH_ARGS="--orders 500 --skus 1000" for a short run; it never fails on a number.

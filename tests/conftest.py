@@ -3,12 +3,16 @@
 Where it comes from, in order: the cluster named by ``DOM_KAFKA_BOOTSTRAP``; testcontainers'
 Kafka when a Docker engine answers; otherwise the project's own local broker from Maven jars
 (`dom.kafka_local`), started fresh for the session and stopped at its end. Each test gets
-settings with a fresh topic prefix, so tests never see each other's records.
+settings with a fresh topic prefix, so tests never see each other's records. Under pytest-xdist
+(``make test`` runs two test files at once) every xdist worker is a session of its own: its own
+broker, or the one given cluster shared under those prefixes.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -26,9 +30,42 @@ TEST_KAFKA_DIR = REPO_ROOT / "var" / "test-kafka"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, for a process the test is about to start.
+
+    Alone, the kernel picks one (``bind`` to port 0). Under pytest-xdist (``make test`` runs two
+    tests at once) each xdist worker takes its ports in turn from a range of its own, below the
+    kernel's ephemeral range (32768-60999): the port handed out here is free only until the
+    process it is meant for binds it, and in that gap the other worker's kernel-picked port, or
+    a client connection's, must not land on it."""
+    if _XDIST_PORTS is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    start, size = _XDIST_PORTS
+    for _ in range(size):
+        port = start + next(_port_turn) % size
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + size - 1}")
+
+
+def _xdist_ports() -> tuple[int, int] | None:
+    """First port and size of this xdist worker's range (gw0 20000-22999, gw1 23000-25999, ...
+    up to gw3); None when not under xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    size = 3000
+    return 20000 + (int(worker[2:]) % 4) * size, size
+
+
+_XDIST_PORTS = _xdist_ports()
+# A random start: two sessions side by side (or a rerun right after one) rarely take the same turn.
+_port_turn = itertools.count(random.randrange(3000))
 
 
 def _docker_answers() -> bool:

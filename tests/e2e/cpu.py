@@ -12,10 +12,14 @@ from contextlib import contextmanager
 
 @contextmanager
 def cpu_burners(count: int | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` spinning processes (one per core by default) for the block's duration."""
+    """``count`` spinning processes for the block's duration: by default one per core, less
+    one per other pytest-xdist worker (its test keeps a core about as busy, and burners for all
+    of them would starve that test as well)."""
+    others = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) - 1
+    count = count or max(1, (os.cpu_count() or 2) - others)
     burners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
-        for _ in range(count or os.cpu_count() or 2)
+        for _ in range(count)
     ]
     try:
         yield burners
