@@ -58,14 +58,14 @@ def fetch_chart_library(settings: Settings, pom: Path = POM) -> Path:
         if len(jars) != 1:
             raise LaunchError(f"Maven gave {len(jars)} uPlot WebJars, not 1, from {pom}")
         prefix = f"META-INF/resources/webjars/uplot/{uplot_version(pom)}/"
-        partial = where.with_name(where.name + ".partial")  # renamed whole: never half there
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
         with zipfile.ZipFile(jars[0]) as jar:
             entries = {PurePosixPath(n).name: n for n in jar.namelist() if n.startswith(prefix)}
             missing = [name for name in FILES if name not in entries]
             if missing:
                 raise LaunchError(f"the uPlot WebJar has no {', '.join(missing)} under {prefix}")
+            partial = where.with_name(where.name + ".partial")  # renamed whole: never half there
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
             for name in FILES:
                 (partial / name).write_bytes(jar.read(entries[name]))
         shutil.rmtree(where, ignore_errors=True)
