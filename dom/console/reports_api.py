@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +35,7 @@ from dom.console.login_api import current_user
 from dom.console.reports_store import MAX_NAME, ReportStore, SavedReport
 from dom.console.state import json_body, json_error
 from dom.report_cli import GRAINS, PERIODS, parse_period, read_buckets, run_report
-from streams.core.kpis import CATALOGUE, BucketKey, KpiBucket, Report, render_csv
+from streams.core.kpis import CATALOGUE, BucketKey, KpiBucket, Report, Row, render_csv
 from streams.core.kpis.catalogue import GAUGE_MEASURES
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ READ_TIMEOUT_S = 10.0
 
 
 class Reports:
-    """What the handlers share: the buckets (read at most every FRESH_S), the saved reports,
-    the time zone, and whether the chart library was fetched."""
+    """What the handlers share: the settings (time zone, cache), the buckets (read at most
+    every FRESH_S seconds) and the saved reports."""
 
     def __init__(self, settings: Settings, read: BucketReader, store: ReportStore | None) -> None:
         self.settings = settings
@@ -231,7 +231,7 @@ class Asked:
         parts = [self.kpi, self.period, self.grain, *self.by]
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts)) + ".csv"
 
-    def problems(self, tz: Any) -> list[dict[str, str]]:
+    def problems(self, tz: tzinfo) -> list[dict[str, str]]:
         """What is wrong with the asking, by field (nothing: it can be answered)."""
         for field, text in (("kpi", self.kpi), ("period", self.period), ("grain", self.grain)):
             if len(text) > MAX_TEXT:
@@ -278,11 +278,11 @@ async def _answered(request: web.Request) -> tuple[Asked, Report] | web.Response
     return asked, built
 
 
-def _tz(request: web.Request) -> Any:
+def _tz(request: web.Request) -> tzinfo:
     return request.app[REPORTS].settings.tz
 
 
-def _row(row: Any) -> dict[str, Any]:
+def _row(row: Row) -> dict[str, Any]:
     return {
         "window_start": row.window_start.isoformat(),
         "window_end": row.window_end.isoformat(),
