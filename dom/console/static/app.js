@@ -789,7 +789,7 @@ function drawReportChart(body) {
   const note = $("#report-chart-note"), box = $("#report-chart");
   if (state.chart) { state.chart.destroy(); state.chart = null; }
   if (typeof window.uPlot !== "function") {
-    note.textContent = "The chart library is not installed (make install fetches it); the table holds the numbers.";
+    note.textContent = "The chart library is not installed (make run fetches it, as python -m dom.console.assets does); the table holds the numbers.";
     box.removeAttribute("aria-label");
     return;
   }
@@ -854,6 +854,7 @@ async function saveReport() {
 }
 
 async function deleteSaved(name) {
+  if (!window.confirm(`Delete the saved report “${name}” for everyone?`)) return;
   const { status, body } = await api(`/api/reports/saved/${encodeURIComponent(name)}`, { method: "DELETE", body: {} });
   reportMessage(status === 200 ? `Deleted “${name}”` : `Not deleted: ${body.error || `HTTP ${status}`}`, status !== 200);
   await loadSavedReports();
