@@ -23,6 +23,8 @@ from streams.kpi_records import bucket_of
 
 PERIODS = ("today", "7d", "30d")
 GRAINS = tuple(grain.value for grain in KEPT_GRAINS)
+MAX_WINDOWS = 10_000
+"""The most windows one report may span (a year by hour is 8,760)."""
 
 
 def parse_period(text: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -71,6 +73,29 @@ def read_buckets(settings: Settings, timeout: float) -> dict[BucketKey, KpiBucke
     return buckets_of(latest, Codec.from_url(settings.schema_registry_url, **registry_config))
 
 
+def report_problems(
+    kpi: str, period: str, grain: str, by: Sequence[str], *, tz: tzinfo, now: datetime
+) -> list[tuple[str, str]]:
+    """What is wrong with asking for this report, as ``(field, message)``; nothing when it can
+    be built. ``dom report`` and the console's Reports view ask it before reading the topic."""
+    if kpi not in CATALOGUE:
+        return [("kpi", f"no KPI {kpi!r}; the catalogue lists them")]
+    if grain not in GRAINS:
+        return [("grain", f"a grain is {' or '.join(GRAINS)}, not {grain!r}")]
+    try:
+        start, end = parse_period(period, now, tz)
+    except ValueError as error:
+        return [("period", str(error))]
+    step = 3600 if grain == "hour" else 86400
+    if (end - start).total_seconds() / step > MAX_WINDOWS:
+        return [("period", f"the period spans more than {MAX_WINDOWS} windows")]
+    try:  # the breakdown, as the core checks it: on no data, nothing to read
+        build_report({}, kpi, start=start, end=end, grain=grain, tz=tz, breakdown=by, now=now)
+    except ValueError as error:
+        return [("by", str(error))]
+    return []
+
+
 def run_report(
     buckets: Mapping[BucketKey, KpiBucket],
     kpi: str,
@@ -81,11 +106,7 @@ def run_report(
     tz: tzinfo,
     now: datetime,
 ) -> Report:
-    """The report as asked by name; ValueError says what is wrong with the asking."""
-    if kpi not in CATALOGUE:
-        raise ValueError(f"no KPI {kpi!r}; dom report --list shows them")
-    if grain not in GRAINS:
-        raise ValueError(f"a grain is {' or '.join(GRAINS)}, not {grain!r}")
+    """The report as asked by name, once :func:`report_problems` found nothing wrong."""
     start, end = parse_period(period, now, tz)
     return build_report(
         buckets, kpi, start=start, end=end, grain=grain, tz=tz, breakdown=by, now=now
@@ -168,11 +189,11 @@ def report(
     if kpi is None:
         raise click.UsageError("name a KPI (dom report --list shows them)")
     tz, now = settings.tz, datetime.now(settings.tz)
-    try:  # what is asked is checked before the broker is read
-        run_report({}, kpi, period=period, grain=grain, by=by, tz=tz, now=now)
-        built = run_report(
-            read_buckets(settings, timeout), kpi, period=period, grain=grain, by=by, tz=tz, now=now
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+    problems = report_problems(kpi, period, grain, by, tz=tz, now=now)  # before the broker
+    if problems:
+        field, message = problems[0]
+        hint = " (dom report --list)" if field == "kpi" else ""
+        raise click.BadParameter(message + hint)
+    buckets = read_buckets(settings, timeout)
+    built = run_report(buckets, kpi, period=period, grain=grain, by=by, tz=tz, now=now)
     click.echo(render_csv(built) if as_csv else render_table(built), nl=False)

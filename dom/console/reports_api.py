@@ -34,7 +34,14 @@ from dom.console.assets import fetched
 from dom.console.login_api import current_user
 from dom.console.reports_store import MAX_NAME, ReportStore, SavedReport
 from dom.console.state import json_body, json_error
-from dom.report_cli import GRAINS, PERIODS, parse_period, read_buckets, run_report
+from dom.report_cli import (
+    GRAINS,
+    PERIODS,
+    parse_period,
+    read_buckets,
+    report_problems,
+    run_report,
+)
 from streams.core.kpis import CATALOGUE, BucketKey, KpiBucket, Report, Row, render_csv
 from streams.core.kpis.catalogue import GAUGE_MEASURES
 
@@ -46,8 +53,6 @@ BucketReader = Callable[[], Buckets]
 
 FRESH_S = 3.0
 """How old the buckets a report is built from may be."""
-MAX_WINDOWS = 10_000
-"""The most windows one report may span (a year by hour is 8,760)."""
 MAX_TEXT = 64
 NAME = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_NAME}}}")
 READ_TIMEOUT_S = 10.0
@@ -236,24 +241,10 @@ class Asked:
         for field, text in (("kpi", self.kpi), ("period", self.period), ("grain", self.grain)):
             if len(text) > MAX_TEXT:
                 return [_problem(field, f"{field} is longer than {MAX_TEXT} characters")]
-        wanted = CATALOGUE.get(self.kpi)
-        if wanted is None:
-            return [_problem("kpi", f"no KPI {self.kpi!r}; the catalogue lists them")]
-        if self.grain not in GRAINS:
-            return [_problem("grain", f"a grain is {' or '.join(GRAINS)}, not {self.grain!r}")]
-        try:
-            start, end = parse_period(self.period, datetime.now(tz), tz)
-        except ValueError as error:
-            return [_problem("period", str(error))]
-        step = 3600 if self.grain == "hour" else 86400
-        if (end - start).total_seconds() / step > MAX_WINDOWS:
-            return [_problem("period", f"the period spans more than {MAX_WINDOWS} windows")]
-        allowed = {d.value for d in wanted.breakdowns}
-        for part in self.by:
-            if part not in allowed:
-                named = ", ".join(sorted(allowed)) or "nothing"
-                return [_problem("by", f"{wanted.name} breaks down by {named}, not {part!r}")]
-        return []
+        found = report_problems(
+            self.kpi, self.period, self.grain, self.by, tz=tz, now=datetime.now(tz)
+        )
+        return [_problem(field, message) for field, message in found]
 
 
 async def _answered(request: web.Request) -> tuple[Asked, Report] | web.Response:
