@@ -225,22 +225,23 @@ class FactStage:
         self.tz = settings.tz
         self.retention_days = settings.report_retention_days
         self.keep = facts_keep(settings)
+        self.forget_topic = settings.topic(registry.KPI_FORGET.name)
         self.metrics = metrics
         self.pending: list[Pending] = []
         """What the batch's inputs add, in input order, until the batch finishes."""
 
     async def handle(self, event: Any, sends: Sends) -> None:
+        if event.message.topic == self.forget_topic:
+            self.forget(event, sends)
+            return
         try:
-            record: FactInput | KpiForget = self.codec.decode_as(  # type: ignore[assignment]
-                event.value, *FACT_INPUTS, KpiForget
+            record: FactInput = self.codec.decode_as(  # type: ignore[assignment]
+                event.value, *FACT_INPUTS
             )
         except DecodeError:
             return  # the order stage dead-letters what cannot be read; it counts nothing
         if event.key != record.order_id.encode():
             return  # refused by the order stage (bad key): never part of an order
-        if isinstance(record, KpiForget):
-            self.forget(event)
-            return
         stored = self.orders.get(event.key) or OrderKpis(facts=OrderFacts(order_id=record.order_id))
         where = sends.where(event)
         if replays.done_before(stored.read_to, *where):
@@ -262,9 +263,19 @@ class FactStage:
         if buckets:
             self.pending.append(Pending(where[0], where[1], now, True, buckets))
 
-    def forget(self, event: Any) -> None:
+    def forget(self, event: Any, sends: Sends) -> None:
         """Drop the order's facts if they still read nothing for longer than they are kept
-        (checked again here: an order that read something since stays)."""
+        (checked again here: an order that read something since stays). The stage alone reads
+        this topic, so it dead-letters what it cannot apply there."""
+        try:
+            command: KpiForget = self.codec.decode_as(event.value, KpiForget)
+        except DecodeError as exc:
+            sends.dead_letter(event, exc.reason, FACTS, "undecodable")
+            return
+        if event.key != command.order_id.encode():
+            reason = f"key must be the order_id {command.order_id!r}"
+            sends.dead_letter(event, reason, FACTS, "bad_key")
+            return
         stored = self.orders.get(event.key)
         if stored is not None and forget_due(stored, _time_of(event), self.keep):
             self.orders.remove(event.key, event)

@@ -300,3 +300,20 @@ def test_facts_of_an_order_placed_within_the_time_kept_are_not_even_decoded() ->
     keep = facts_keep(Settings())
     recent = b'{"facts":{"order_id":"O-1","placed":{"placed_at":"2024-05-01T12:00:00Z"}} cut'
     assert facts_to_forget([(b"O-1", recent), (b"O-2", None)], T0 + keep, keep) == []
+
+
+def test_a_retention_command_the_stage_cannot_apply_is_dead_lettered_and_drops_nothing() -> None:
+    table, run = facts_table(), Run(FACTS)
+    stage = fact_stage(table)
+    run.batch([event(run, ORDERS, make_order("O-1"), 0)], stage.handle, table, stage.finish)
+    kept_s = int(facts_keep(Settings()).total_seconds())
+    garbled = forget(run, "O-1", 0, kept_s + 5)
+    garbled.value = garbled.message.value = b"\xc3\x01not a record"
+    wrong_key = forget(run, "O-1", 1, kept_s + 5)
+    wrong_key.key = wrong_key.message.key = b"O-2"
+    run.batch([garbled, wrong_key], stage.handle, table, stage.finish)
+
+    letters = run.letters()
+    assert [(letter.key, letter.stage) for letter in letters] == [(b"O-1", FACTS), (b"O-2", FACTS)]
+    assert letters[1].error == "key must be the order_id 'O-1'"
+    assert table.get(b"O-1") is not None  # neither command removed anything
