@@ -710,11 +710,13 @@ async function loadReports() {
   if (state.report) showReport(state.report, { quiet: true });
 }
 
+function dimension(name) { return name.replaceAll("_", " "); }  // location_kind: "location kind"
+
 function reportKpi(name) { return state.reportCatalogue.kpis.find((k) => k.name === name); }
 
 function reportBreakdowns() {
   const kpi = reportKpi($("#report-kpi").value), was = $("#report-by").value;
-  fill($("#report-by"), [el("option", { value: "", text: "none" }), ...kpi.by.map((d) => el("option", { value: d, text: d.replace("_", " ") }))]);
+  fill($("#report-by"), [el("option", { value: "", text: "none" }), ...kpi.by.map((d) => el("option", { value: d, text: dimension(d) }))]);
   $("#report-by").value = kpi.by.includes(was) ? was : "";
   $("#report-by").disabled = kpi.by.length === 0;
 }
@@ -758,7 +760,7 @@ async function showReport(asked, { quiet = false } = {}) {
   $("#report-result").setAttribute("aria-busy", "false");
   if (status !== 200) { reportMessage(`Not shown: ${body.error || `HTTP ${status}`}`, true); return; }
   if (!quiet) reportMessage("", false);
-  const by = body.breakdown.length ? `, by ${body.breakdown.join(" and ").replaceAll("_", " ")}` : "";
+  const by = body.breakdown.length ? `, by ${body.breakdown.map(dimension).join(" and ")}` : "";
   $("#report-title").textContent = body.title;
   $("#report-subtitle").textContent = `${body.unit} per ${body.grain}${by} · ${when(body.start)} to ${when(body.end)} (${body.timezone})`;
   $("#report-csv").href = `/api/reports/csv?${query}`;
@@ -773,7 +775,7 @@ function windowLabel(row, grain) {
 
 // The rows exactly as the CSV has them: the same strings, nothing rounded again.
 function drawReportTable(body) {
-  const head = ["Window", ...body.breakdown.map((d) => d.replace("_", " ")), "Value", "Numerator", "Denominator"];
+  const head = ["Window", ...body.breakdown.map(dimension), "Value", "Numerator", "Denominator"];
   $("#report-table thead").replaceChildren(el("tr", {}, head.map((h, i) => el("th", { class: i > body.breakdown.length ? "num" : null, text: h }))));
   fill($("#report-table tbody"), body.rows.map((r) => el("tr", {},
     el("td", { title: `${r.window_start} to ${r.window_end}`, text: windowLabel(r, body.grain) }),
