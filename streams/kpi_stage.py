@@ -97,6 +97,7 @@ from streams.core import replays
 from streams.core.kpis import GRAINS, BucketKey, OrderFacts, observe, retire
 from streams.core.kpis.buckets import CARRIED
 from streams.core.kpis.windows import retention_cutoff
+from streams.core.stored import from_stored
 from streams.kpi_records import (
     OrderKpis,
     Pending,
@@ -410,7 +411,7 @@ def _time_of(event: Any) -> datetime:
 
 
 def _decode_order(raw: bytes) -> OrderKpis:
-    return OrderKpis.model_validate_json(raw)
+    return from_stored(OrderKpis, raw)  # a newer release's fields dropped (rolling upgrades)
 
 
 def _encode_order(value: OrderKpis) -> bytes:
@@ -418,7 +419,7 @@ def _encode_order(value: OrderKpis) -> bytes:
 
 
 def _decode_bucket(raw: bytes) -> StoredBucket:
-    return StoredBucket.model_validate_json(raw)
+    return from_stored(StoredBucket, raw)
 
 
 def _encode_bucket(value: StoredBucket) -> bytes:

@@ -7,6 +7,7 @@ a fresh outbox (new producer, new sequencer) over the same table.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from config.settings import Settings
 from schemas.kpis import KpiDelta, KpiForget, KpiRetire, KpiValue
 from schemas.models import Message
+from streams import kpi_stage
 from streams.core.kpis import BucketKey, Grain, Increment, KpiBucket, OrderFacts, Series
 from streams.kpi_records import (
     OrderKpis,
@@ -317,3 +319,20 @@ def test_a_retention_command_the_stage_cannot_apply_is_dead_lettered_and_drops_n
     assert [(letter.key, letter.stage) for letter in letters] == [(b"O-1", FACTS), (b"O-2", FACTS)]
     assert letters[1].error == "key must be the order_id 'O-1'"
     assert table.get(b"O-1") is not None  # neither command removed anything
+
+
+def test_an_older_worker_reads_the_facts_and_buckets_a_newer_one_stored() -> None:
+    """Rolling upgrades: fields a newer release added, at any depth, are dropped on reading."""
+    table, run = facts_table(), Run(FACTS)
+    stage = fact_stage(table)
+    run.batch([event(run, ORDERS, make_order("O-1"), 0)], stage.handle, table, stage.finish)
+    stored = json.loads(table.table[b"O-1"])
+    newer = {**stored, "since_v9": 1, "facts": {**stored["facts"], "risk": "low"}}
+    newer["facts"]["placed"] = {**newer["facts"]["placed"], "region": "EU"}
+    assert kpi_stage._decode_order(json.dumps(newer).encode()) == kpi_stage._decode_order(
+        table.table[b"O-1"]
+    )
+    bucket = StoredBucket(bucket=KpiBucket(count=2), applied={"p:0": 7})
+    newer_bucket = {**json.loads(bucket.model_dump_json()), "mark_v9": 3}
+    newer_bucket["bucket"]["sketch"] = [1, 2]
+    assert kpi_stage._decode_bucket(json.dumps(newer_bucket).encode()) == bucket

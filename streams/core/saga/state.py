@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 from schemas.common import Message, message_type
 from schemas.models import OrderAction, OrderHold, OrderPlaced
+from streams.core.stored import from_stored, without_unknown
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
@@ -132,7 +132,7 @@ class Reply(BaseModel):
         try:
             return model.model_validate(data)
         except ValidationError as exc:  # kept by a newer worker: drop the fields it added
-            return model.model_validate(_without_unknown(copy.deepcopy(data), exc))
+            return model.model_validate(without_unknown(copy.deepcopy(data), exc))
 
 
 class ReturnState(StrEnum):
@@ -224,11 +224,7 @@ class OrderState(BaseModel):
     @classmethod
     def from_stored(cls, raw: bytes | str) -> OrderState:
         """The state stored as ``raw`` (JSON), by whichever release wrote it."""
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError as exc:
-            known = _without_unknown(json.loads(raw), exc)
-        return cls.model_validate_json(json.dumps(known))
+        return from_stored(cls, raw)
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.applied
@@ -281,34 +277,6 @@ class OrderState(BaseModel):
                 for line in s.lines:
                     delivered[line.line_id] += line.quantity
         return delivered
-
-
-def _without_unknown(data: Any, error: ValidationError) -> Any:
-    """``data`` without the fields ``error`` found unknown (``extra_forbidden``: a contract
-    record inside the state, written by a newer release). Re-raises ``error`` when it found
-    no unknown field: the value is wrong in another way, and stays refused."""
-    unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
-    if not unknown:
-        raise error
-    for loc in unknown:
-        _drop(data, loc)
-    return data
-
-
-def _drop(data: Any, loc: Sequence[int | str]) -> None:
-    """Delete the field at path ``loc``; a step that is not in ``data`` (the name of a union's
-    member in pydantic's error paths) is skipped."""
-    for step in loc[:-1]:
-        if _has(data, step):
-            data = data[step]
-    if isinstance(data, dict):
-        data.pop(loc[-1], None)
-
-
-def _has(data: Any, step: int | str) -> bool:
-    if isinstance(data, dict):
-        return step in data
-    return isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data)
 
 
 def _model(avro_name: str) -> type[Message]:
