@@ -485,6 +485,9 @@ class BenchRun:
         r.pipeline_messages_out = counts.by_direction.get(registry.Direction.OUTBOUND, 0)
         r.pipeline_messages_internal = counts.by_direction.get(registry.Direction.INTERNAL, 0)
         r.pipeline_messages_per_order = counts.total / r.orders
+        r.pipeline_messages_by_topic = dict(
+            sorted(((t, n) for t, n in counts.by_topic.items() if n), key=lambda tn: -tn[1])
+        )
         r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
         r.pipeline_avg_message_bytes = counts.avg_bytes
 

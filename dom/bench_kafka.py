@@ -193,10 +193,12 @@ def quiet_offsets(settings: Settings, settle: float, limit: float) -> Offsets:
 
 @dataclass
 class WindowCounts:
-    """Records written in a window: in total, per registry direction, and their mean size."""
+    """Records written in a window: in total, per registry direction, per topic (its name
+    without the run's prefix), and their mean size."""
 
     total: int = 0
     by_direction: dict[registry.Direction, int] = field(default_factory=dict)
+    by_topic: dict[str, int] = field(default_factory=dict)
     avg_bytes: float = 0.0
 
 
@@ -218,6 +220,8 @@ def window_counts(settings: Settings) -> Iterator[WindowCounts]:
         moved = end - before.get((name, partition), 0)
         direction = _direction(settings, name)
         counts.by_direction[direction] = counts.by_direction.get(direction, 0) + moved
+        topic = name.removeprefix(settings.topic_prefix)
+        counts.by_topic[topic] = counts.by_topic.get(topic, 0) + moved
         counts.total += moved
     counts.avg_bytes = _mean_size(settings, before, after)
 

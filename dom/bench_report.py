@@ -106,6 +106,9 @@ class BenchResult:
     pipeline_messages_out: int = 0
     pipeline_messages_internal: int = 0
     pipeline_messages_per_order: float = 0.0
+    pipeline_messages_by_topic: dict[str, int] = field(default_factory=dict)
+    """Records each topic received in the throughput phase (changelogs and internal topics
+    included), busiest first: what an order costs, topic by topic."""
     pipeline_msgs_per_s: float = 0.0
     pipeline_avg_message_bytes: float = 0.0
     worker_cpu_seconds: list[float] = field(default_factory=list)
@@ -240,6 +243,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"{r.pipeline_messages_per_order:.1f} (in {r.pipeline_messages_in:,}, out "
             f"{r.pipeline_messages_out:,}, internal {r.pipeline_messages_internal:,})",
         ),
+        ("pipeline", "per order, by topic", _by_topic(r)),
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
         ("pipeline", "CPU per order", _cpu(r)),
         ("pipeline", "outcomes", outcomes or "-"),
@@ -267,6 +271,16 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"loaded in {r.world_load_seconds:.1f} s; total {r.total_seconds:.0f} s",
         ),
     ]
+
+
+def _by_topic(r: BenchResult) -> str:
+    """Each topic's records per order, busiest first (those under 0.05 summed as "other")."""
+    if not r.orders or not r.pipeline_messages_by_topic:
+        return "-"
+    shares = [(topic, moved / r.orders) for topic, moved in r.pipeline_messages_by_topic.items()]
+    shown = [f"{topic} {share:.2f}" for topic, share in shares if share >= 0.05]
+    other = sum(share for _, share in shares if share < 0.05)
+    return "\n".join(shown + ([f"other {other:.2f}"] if other else []))
 
 
 def _ratios(r: BenchResult) -> list[tuple[str, str, str]]:

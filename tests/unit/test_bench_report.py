@@ -25,3 +25,18 @@ def test_a_full_run_shows_the_limits_and_the_ratios() -> None:
 
 def test_a_longer_run_gets_its_world_stocked_for_it() -> None:
     assert [stock_scale_for(n) for n in (1, 5000, 5001, 100_000, 1_000_000)] == [1, 1, 2, 20, 200]
+
+
+def test_messages_per_order_are_shown_topic_by_topic_busiest_first() -> None:
+    r = BenchResult(
+        orders=1000,
+        pipeline_messages_by_topic={
+            "dom.orders.v1": 1000,
+            "dom-orders-changelog": 2500,
+            "dom.dead-letter.v1": 20,
+            "dom.order-status.v1": 30,
+        },
+    )
+    (cell,) = [value for _, name, value in table_rows(r) if name == "per order, by topic"]
+    # in the order the run counted them; topics under 0.05 per order are summed
+    assert cell.splitlines() == ["dom.orders.v1 1.00", "dom-orders-changelog 2.50", "other 0.05"]
