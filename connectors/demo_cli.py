@@ -227,7 +227,7 @@ def drive(
                     client.send(record)
                 else:
                     producer.send(record)
-            _answer(consumer, producer.codec, generator, now)
+            answer_commands(consumer, producer.codec, generator, now)
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + report_every
                 elapsed = (now - start).total_seconds()
@@ -248,7 +248,9 @@ def drive(
     return generator.counts
 
 
-def _answer(consumer: Consumer, codec: Codec, generator: TrafficGenerator, now: datetime) -> None:
+def answer_commands(
+    consumer: Consumer, codec: Codec, generator: TrafficGenerator, now: datetime
+) -> None:
     """Hand the commands the pipeline sent to the demo's warehouses and stores."""
     for message in consumer.consume(500, 0.05):
         value = message.value()

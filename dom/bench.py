@@ -65,6 +65,7 @@ from dom.bench_kafka import (
     MIN_RAW_MESSAGES,
     OutcomeTracker,
     OutputCounter,
+    Warehouses,
     WindowCounts,
     keys_seen,
     measure_raw,
@@ -136,6 +137,13 @@ from schemas.models import OrderPlaced
     "that builds history for the restart phase ends after it).",
 )
 @click.option(
+    "--ship/--no-ship",
+    default=False,
+    show_default=True,
+    help="Warehouses and stores accept and ship every shipment a second after its command, "
+    "so a long run's history is of shipped orders (its units no longer held).",
+)
+@click.option(
     "--profile",
     type=click.Path(file_okay=False, path_type=Path),
     help="Sample each worker with py-spy during the throughput phase into DIR/<worker>.raw "
@@ -157,6 +165,7 @@ def bench(
     keep: bool,
     restart: bool,
     limits: bool,
+    ship: bool,
     profile: Path | None,
 ) -> None:
     """Throughput, latency and memory of the pipeline against the raw Kafka limit and the
@@ -174,6 +183,7 @@ def bench(
         partitions=base.topic_partitions,
         restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
         limits=limits,
+        ship=ship,
     )
     began = time.monotonic()
     console = Console()
@@ -288,6 +298,9 @@ class BenchRun:
             world = self.load_world(producer)
             tracker = OutcomeTracker(self.settings, self.codec)
             tracker.start()
+            warehouses = Warehouses(self.settings, self.codec, world) if r.ship else None
+            if warehouses is not None:
+                warehouses.start()
             try:
                 self.throughput(world, tracker, producer)
                 self.latency(world, tracker, producer)
@@ -296,6 +309,14 @@ class BenchRun:
                     self.restart(world, tracker, producer)
             finally:
                 tracker.stop()
+                r.orders_shipped = len(tracker.shipped)
+                if warehouses is not None:
+                    warehouses.stop()
+                    r.fulfillment_updates = warehouses.updates
+                    if warehouses.failed:
+                        raise click.ClickException(
+                            f"{warehouses.failed} fulfillment updates not delivered"
+                        )
         self.stop_workers()
         if not r.limits:
             return

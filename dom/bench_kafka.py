@@ -14,14 +14,20 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from config.settings import Settings
+from connectors.demo_cli import answer_commands
+from connectors.demo_traffic import ChannelPost, TrafficConfig, TrafficGenerator
+from connectors.demo_world import DemoWorld
+from connectors.producer import ContractProducer
 from dom.admin import create_topics
 from dom.bench_report import OrderBook, OrdersSummary, per_s
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
+from schemas.enums import OrderStatus
 from schemas.models import FulfillmentCommand, OrderStatusChanged
 
 RAW_TOPIC = registry.Topic("bench.raw.v1", "key", (), registry.Direction.INTERNAL)
@@ -99,6 +105,8 @@ class OutcomeTracker(_Follower):
         super().__init__(settings, names)
         self.codec = codec
         self.book = OrderBook()
+        self.shipped: set[str] = set()
+        """Orders shipped: SHIPPED, or COMPLETED when every unit left (only ``--ship``)."""
 
     def handle(self, message: Message) -> None:
         value = message.value()
@@ -112,6 +120,8 @@ class OutcomeTracker(_Follower):
         if isinstance(record, OrderStatusChanged):
             shipments = [s.shipment_id for s in record.shipments]
             self.book.on_status(record.order_id, record.status.value, shipments, ms)
+            if record.status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
+                self.shipped.add(record.order_id)
         elif isinstance(record, FulfillmentCommand):
             self.book.on_command(record.order_id, record.shipment_id, ms)
 
@@ -130,6 +140,53 @@ class OutcomeTracker(_Follower):
     def latencies_ms(self, placed_ms: dict[str, float]) -> list[float]:
         with self.lock:
             return self.book.latencies_ms(placed_ms)
+
+
+SHIP_AT_ONCE = TrafficConfig(
+    rate=0.0,  # the bench places the orders itself
+    cancel_share=0.0,
+    reject_share=0.0,
+    return_share=0.0,
+    stock_every=1e9,  # never: the world is loaded once
+    ship_delay=(1.0, 1.0),  # after the acceptance (0.2 to 0.8 s)
+    pickup_delay=(1.0, 1.0),
+)
+"""The bench's warehouses and stores: accept every shipment and ship it a second after its
+command (a pickup is collected; a transfer ships, then is collected)."""
+
+
+class Warehouses(_Follower):
+    """``--ship``: answers every fulfillment command as the demo's warehouses and stores do
+    (:class:`TrafficGenerator`), at once and without rejections, returns or cancellations, so
+    the orders of a long run end shipped, as a retailer's history does. Without them every unit
+    ever reserved stays held, and a bestseller's inventory value grows with the run."""
+
+    def __init__(self, settings: Settings, codec: Codec, world: DemoWorld) -> None:
+        super().__init__(settings, [registry.FULFILLMENT_COMMANDS.name])
+        self.generator = TrafficGenerator(
+            world, SHIP_AT_ONCE, run_id="bench", start=datetime.now(UTC)
+        )
+        self.producer = ContractProducer(settings, codec)
+        self.codec = codec
+        self.failed = 0
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                now = datetime.now(UTC)
+                answer_commands(self.consumer, self.codec, self.generator, now)
+                for record in self.generator.tick(now):
+                    assert not isinstance(record, ChannelPost)  # no orders at rate 0
+                    self.producer.send(record)
+                self.producer.poll(0)
+        finally:
+            self.consumer.close()
+            self.failed = self.producer.close().failed
+
+    @property
+    def updates(self) -> int:
+        """Fulfillment updates sent so far."""
+        return self.generator.counts["FulfillmentUpdate"]
 
 
 class _KeyCollector(_Follower):

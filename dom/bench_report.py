@@ -9,7 +9,10 @@ config
     ``locations``, ``partitions``, ``latency_seconds``,
     ``latency_rate`` (the ``--latency-rate`` asked for; 0: half the measured maximum),
     ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``:
-    DOM_KAFKA_BOOTSTRAP)
+    DOM_KAFKA_BOOTSTRAP), ``ship`` (``--ship``: the bench's warehouses accepted and shipped
+    every shipment; their updates count among the pipeline's messages) and
+    ``fulfillment_updates`` (how many they sent), ``orders_shipped`` (orders of the run,
+    probes included, SHIPPED or COMPLETED by the end)
 setup
     ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
     products, stock events, rules), ``world_load_seconds`` (first record sent to availability
@@ -93,6 +96,12 @@ class BenchResult:
     latency_rate: float = 0.0
     seed: int = 0
     broker: str = "local"
+    ship: bool = False
+    """Whether the bench's warehouses shipped what they were commanded (``--ship``)."""
+    fulfillment_updates: int = 0
+    orders_shipped: int = 0
+    """Orders of the run shipped by its end (SHIPPED, or COMPLETED: every unit left; only
+    with ``ship``)."""
     workers_ready_seconds: float = 0.0
     world_records: int = 0
     world_load_seconds: float = 0.0
@@ -262,7 +271,8 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             "config",
             "run",
             f"{r.orders:,} orders, {r.workers} workers, {r.skus:,} skus (stock x{r.stock_scale}), "
-            f"{r.locations} locations, {r.partitions} partitions, {r.broker} broker, seed {r.seed}",
+            f"{r.locations} locations, {r.partitions} partitions, {r.broker} broker, seed {r.seed}"
+            + (f"; {r.orders_shipped:,} orders shipped by warehouses" if r.ship else ""),
         ),
         (
             "config",

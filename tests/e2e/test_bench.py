@@ -92,3 +92,21 @@ def test_bench_profile_names_where_the_workers_spend_their_time_at_a_chosen_load
     assert raw.stat().st_size > 0
     assert "streams/runtime/outbox.py" in raw.read_text()  # the stages' own code was sampled
     assert "profile: self time" in result.output and "profile: inclusive time" in result.output
+
+
+def test_bench_warehouses_ship_what_they_are_commanded_so_a_history_is_of_shipped_orders(
+    kafka_bootstrap: str,
+) -> None:
+    env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
+    args = [*TINY, "--workers", "1", "--timeout", "120", "--no-limits", "--ship"]
+    result = CliRunner().invoke(bench, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+    figures = parse_json_line(result.output)
+    assert figures["ship"] is True
+    allocated = figures["outcomes"]["ALLOCATED"]
+    assert allocated > 0
+    # Every order of the throughput phase allocated whole shipped (a second after its commands,
+    # long before the latency and restart phases ended); so did some of those phases' orders.
+    assert figures["orders_shipped"] >= allocated, figures
+    assert figures["fulfillment_updates"] >= 2 * figures["shipments"] > 0  # accepted, shipped
