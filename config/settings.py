@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # the tail of the changelog instead of all of it. Each one costs a second consumer of
     # every changelog and the disk of a second copy; 0 (one worker, or slow failovers are fine).
     table_standby_replicas: int = Field(default=0, ge=0)
+    # A table value larger than this is stored in chunks of this size (streams/runtime/chunks.py):
+    # the broker takes at most 1 MiB a record by default, and a bestseller's inventory value
+    # holds each of its unshipped reservations (about 10,800 of them made 1 MiB).
+    table_chunk_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
     # The worker's event loop: uvloop moves Kafka's bytes and timers in C (measured +20%
     # orders/s in `dom bench`); "asyncio" is the standard library's, for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"

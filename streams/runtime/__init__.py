@@ -34,6 +34,7 @@ from schemas.codec import Codec
 from streams.health import WorkerHealth
 from streams.metrics import PipelineMetrics
 from streams.runtime.batch_table import BatchTable
+from streams.runtime.chunks import ChunkedTable
 from streams.runtime.faust_app import faust_app, run_worker
 from streams.runtime.outbox import (
     Finish,
@@ -77,8 +78,11 @@ class Runtime:
         return self.outbox.metrics
 
     def table(self, name: str) -> Any:
-        """The table ``name`` (``{app_id}-{name}-changelog``), as many partitions as the topics."""
-        return raw_table(self.app, self.settings, name)
+        """The table ``name`` (``{app_id}-{name}-changelog``), as many partitions as the topics;
+        a value larger than ``DOM_TABLE_CHUNK_BYTES`` is stored in chunks (:mod:`.chunks`)."""
+        return ChunkedTable(
+            raw_table(self.app, self.settings, name), self.settings.table_chunk_bytes
+        )
 
     def stage(
         self,
