@@ -27,8 +27,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from faust.sensors.prometheus import setup_prometheus_sensors
-
 from config.settings import Settings
 from schemas.codec import Codec
 from streams.health import WorkerHealth
@@ -36,6 +34,7 @@ from streams.metrics import PipelineMetrics
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.chunks import ChunkedTable
 from streams.runtime.faust_app import faust_app, run_worker
+from streams.runtime.faust_metrics import serve_metrics
 from streams.runtime.outbox import (
     Finish,
     Handler,
@@ -63,8 +62,8 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.app: Any = faust_app(settings, app_id)
-        # One /metrics page: Faust's own sensor (its prefix "faust_") and the pipeline's ("dom_").
-        setup_prometheus_sensors(self.app, registry=metrics.registry, name_prefix="faust")
+        # One /metrics page: Faust's own figures (its prefix "faust_") and the pipeline's ("dom_").
+        serve_metrics(self.app, metrics.registry)
         self.outbox = Outbox(self.app, settings, codec, metrics)
         outbox = self.outbox
 

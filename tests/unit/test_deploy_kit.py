@@ -60,13 +60,13 @@ APP_IMAGE = "dom-pipeline"
 @cache
 def exported_metrics() -> dict[str, frozenset[str]]:
     """Every series name a worker's /metrics can show, with the label names it carries."""
-    from faust.sensors.prometheus import FaustMetrics
-
     from streams.metrics import PipelineMetrics
+    from streams.runtime.faust_metrics import FaustFigures
 
     pipeline = PipelineMetrics()
-    faust = FaustMetrics.create(pipeline.registry, "faust")  # the prefix streams/app.py gives
-    collectors = [*vars(pipeline).values(), *faust]
+    faust = FaustFigures(pipeline.registry)  # Faust's own figures, as the runtime counts them
+    figures = [value for name, value in vars(faust).items() if name.startswith("fig_")]
+    collectors = [*vars(pipeline).values(), *figures]
     # prometheus_client keeps label names only privately; describe() does not list them.
     labels = {c._name: frozenset(c._labelnames) for c in collectors if hasattr(c, "_labelnames")}
     suffixes = {
