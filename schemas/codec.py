@@ -238,6 +238,24 @@ class Codec:
         # _decode checks the record type before it reads the body.
         return cast(M, self._decode(data, model_types))
 
+    def decode_fields(self, data: bytes, model_type: type[Message]) -> dict[str, Any]:
+        """The fields of a ``model_type`` record as Avro reads them (a dict, no model): for a
+        reader that needs a few fields of many records it trusts, such as routing's available
+        units per location from every sku's availability. The Avro schema is checked; the
+        model's own constraints are not."""
+        reader, start = self._find_reader(data)
+        if reader.model is not model_type:
+            raise DecodeError(f"expected {model_type.__name__}, got {reader.model.__name__}")
+        body = BytesIO(data)
+        body.seek(start)
+        try:
+            record = schemaless_reader(body, reader.writer, reader.reader)
+        except Exception as exc:  # fastavro raises many kinds on corrupt input
+            raise DecodeError(f"corrupt {model_type.__name__} body: {exc!r}") from exc
+        if not isinstance(record, dict):  # cannot happen: every model is an Avro record
+            raise DecodeError(f"{model_type.__name__} body is not a record")
+        return record
+
     def _decode(self, data: bytes, expected: tuple[type[Message], ...]) -> Message:
         reader, start = self._find_reader(data)
         name = reader.model.__name__

@@ -23,6 +23,10 @@ class CountingCodec(Codec):
         self.decoded += 1
         return super().decode_as(data, *model_types)
 
+    def decode_fields(self, data: bytes, model_type: Any) -> Any:
+        self.decoded += 1
+        return super().decode_fields(data, model_type)
+
 
 def at_dc(sku: str, available: int) -> Availability:
     line = LocationAvailability(
@@ -54,6 +58,19 @@ def test_the_latest_record_wins_raw_or_decoded() -> None:
     book.put(at_dc("SKU-1", 8))
     assert book["SKU-1"].total_available == 8
     assert len(book) == 1
+
+
+def test_routing_reads_the_latest_figures_raw_or_decoded() -> None:
+    codec = Codec()
+    view = NetworkView()
+    view.availability.put_raw("SKU-1", codec.encode(at_dc("SKU-1", 3)), codec)
+    assert view.stock("SKU-1") == {"DC-EAST": 3}
+    view.availability.put(at_dc("SKU-1", 8))
+    assert view.stock("SKU-1") == {"DC-EAST": 8}
+    view.availability.put_raw("SKU-1", codec.encode(at_dc("SKU-1", 0)), codec)
+    assert view.stock("SKU-1") == {"DC-EAST": 0}
+    assert view.availability["SKU-1"].total_available == 0  # the whole record, when asked
+    assert view.stock("SKU-9") == {}
 
 
 def test_an_undecodable_record_reads_as_missing() -> None:
