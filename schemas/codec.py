@@ -243,20 +243,23 @@ class Codec:
         reader that needs a few fields of many records it trusts, such as routing's available
         units per location from every sku's availability. The Avro schema is checked; the
         model's own constraints are not."""
-        reader, start = self._find_reader(data)
-        if reader.model is not model_type:
-            raise DecodeError(f"expected {model_type.__name__}, got {reader.model.__name__}")
-        body = BytesIO(data)
-        body.seek(start)
-        try:
-            record = schemaless_reader(body, reader.writer, reader.reader)
-        except Exception as exc:  # fastavro raises many kinds on corrupt input
-            raise DecodeError(f"corrupt {model_type.__name__} body: {exc!r}") from exc
+        reader, record = self._read(data, (model_type,))
         if not isinstance(record, dict):  # cannot happen: every model is an Avro record
-            raise DecodeError(f"{model_type.__name__} body is not a record")
+            raise DecodeError(f"{reader.model.__name__} body is not a record")
         return record
 
     def _decode(self, data: bytes, expected: tuple[type[Message], ...]) -> Message:
+        reader, record = self._read(data, expected)
+        try:
+            return reader.model.model_validate(record)
+        except ValidationError as exc:
+            raise DecodeError(
+                f"invalid {reader.model.__name__}: {_describe_validation(exc)}"
+            ) from exc
+
+    def _read(self, data: bytes, expected: tuple[type[Message], ...]) -> tuple[_Reader, Any]:
+        """The record's reader and its body as Avro reads it, of one of ``expected`` (any when
+        empty): the type is checked before the body is read, and every byte must belong to it."""
         reader, start = self._find_reader(data)
         name = reader.model.__name__
         if expected and reader.model not in expected:
@@ -271,10 +274,7 @@ class Codec:
         extra = len(data) - body.tell()
         if extra:
             raise DecodeError(f"corrupt {name} body: {extra} bytes left after the record")
-        try:
-            return reader.model.model_validate(record)
-        except ValidationError as exc:
-            raise DecodeError(f"invalid {name}: {_describe_validation(exc)}") from exc
+        return reader, record
 
     def _find_reader(self, data: bytes) -> tuple[_Reader, int]:
         if not data:
