@@ -1,11 +1,11 @@
-"""Table values of any size: a value larger than a record may be is stored in chunks.
+"""Table values of any size: a value too large for one record is stored in chunks.
 
 A stage's value is one changelog record, and the broker takes at most ``max.message.bytes``
 a record (1 MiB by default): a larger write cannot be delivered, so the stage stops and
 replays the batch, again after every restart, and every key of its partitions waits. A
 bestseller's inventory value carries each of its open holds (about 92 bytes each), so about
-10,800 units of one sku sold and not yet shipped made such a value, and a 1,000,000-order
-bench met it within minutes.
+10,800 unshipped reservations of one sku made such a value; a 1,000,000-order bench
+with its warehouses shipping was heading there (7,063 on one sku after 12 minutes).
 
 :class:`ChunkedTable` wraps a Faust table of bytes. A value up to ``chunk_bytes`` is stored as
 it is, as before. A larger one is cut into chunks of at most ``chunk_bytes``, each written
@@ -16,8 +16,8 @@ and CRC-32 of the whole). Reads put the value back together; scans (``items``, `
 difference.
 
 Every write of a key is applied to the local store and sent to the changelog in this order,
-in the partition of the current event (as Faust writes any table): the new chunks, under a
-version the key never had before; then the key (the manifest, or a plain value); then
+in the partition of the current event (as Faust writes any table): the new chunks, under the
+version after the one the key names; then the key (the manifest, or a plain value); then
 tombstones for the chunks of the version it replaced. Whatever point a crash stops that
 sequence at, the key still names chunks that are all there: before the key is written, the
 old manifest and its chunks are untouched; after it, the new ones are complete. A crash
@@ -25,7 +25,7 @@ between the chunks and the key leaves chunks no manifest names; the next write o
 reuses their version and overwrites them. A changelog replayed into a new worker's store
 goes through the same states in the same order, and compaction keeps the last of each key.
 
-The ids and CRC are checked on every read: a manifest whose chunks are missing or do not
+The size and CRC are checked on every read: a manifest whose chunks are missing or do not
 add up raises :class:`ChunkedValueBroken` naming the key, rather than handing a stage half
 a value.
 
