@@ -4,7 +4,7 @@ Faust's Prometheus sensor (``faust.sensors.prometheus``) updates about a dozen f
 every message and event: counters and gauges per topic, partition and stream (each a label
 lookup), a latency histogram per event, per send and per table read and write, and under
 them the in-memory statistics of Faust's ``Monitor`` (deques, offsets and counters by topic).
-The dashboard and the alerts read five of them; :class:`FaustFigures` keeps those five, under
+The dashboard reads five of them (the alerts none); :class:`FaustFigures` keeps those five, under
 the names and with the buckets Faust gives them, and does nothing else per message:
 
 - ``faust_messages_received_total``: messages handed to the streams;
