@@ -224,10 +224,6 @@ def _webhook_env() -> dict[str, str]:
     return {"DOM_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET}
 
 
-SUMMARY_GRACE = 3.0
-"""Seconds ``dom run`` waits for the live summary to draw its last frame at a stop."""
-
-
 def _watch(children: list[Child], stop: threading.Event, exited: list[Child]) -> None:
     """Stop the summary when a child dies (the demo may finish on its own, cleanly)."""
     while not stop.wait(1.0):
@@ -298,28 +294,17 @@ def _summary_until_stopped(
     exited: list[Child] = []
     watcher = threading.Thread(target=_watch, args=(children, stop, exited), daemon=True)
     watcher.start()
-    # The summary draws in a thread of its own, and the main thread only waits for it: Ctrl-C
-    # (a KeyboardInterrupt in the main thread) then reaches the stop at once, whatever the
-    # summary is in. With the summary in the main thread, a full suite on a busy machine saw
-    # Ctrl-C stop nothing for 40 s.
-    summary = threading.Thread(
-        target=run_summary,
-        args=(settings, urls, stop),
-        kwargs={
-            "since_ms": since_ms,
-            "health_urls": health_urls,
-            "sync_stats_url": f"http://127.0.0.1:{settings.sync_port}/stats",
-        },
-        name="summary",
-        daemon=True,
-    )
-    summary.start()
     try:
-        while summary.is_alive():
-            summary.join(0.5)
+        run_summary(
+            settings,
+            urls,
+            stop,
+            since_ms=since_ms,
+            health_urls=health_urls,
+            sync_stats_url=f"http://127.0.0.1:{settings.sync_port}/stats",
+        )
     finally:
         stop.set()
-        summary.join(SUMMARY_GRACE)  # its last frame, unless it is stuck: then left behind
     for child in exited:
         click.echo(f"{child.name} exited with {child.proc.returncode}; last lines of {child.log}:")
         click.echo(_tail(child.log))
