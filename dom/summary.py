@@ -501,16 +501,5 @@ def run_summary(
     finally:
         poller.stop()
         sync_stats.stop()
-        close_soon(consumer)
+        consumer.close()
     return state
-
-
-def close_soon(consumer: Consumer, wait: float = 2.0) -> None:
-    """Close ``consumer``, waiting for it at most ``wait`` seconds. Closing leaves its group,
-    and a consumer that cannot reach the group's coordinator (a broker slow to answer, or
-    gone) held up Ctrl-C: ``dom run`` stops its children only after the summary returns. A
-    test on a busy machine saw the summary's pollers stop at Ctrl-C and no child asked to stop
-    40 s later; closing this consumer is all that runs in between. The process ends anyway."""
-    closer = threading.Thread(target=consumer.close, name="summary-close", daemon=True)
-    closer.start()
-    closer.join(wait)
