@@ -41,6 +41,14 @@ REPORTED_WITHIN = 120.0
 STOPPED_WITHIN = 40.0  # dom.run's grace period (10 s) for its children, and a margin
 
 
+def _takes_ctrl_c() -> None:
+    """``make run`` as started from a terminal, which takes Ctrl-C. A suite started in the
+    background (a shell without job control ignores SIGINT for its background commands) hands
+    that on to everything it starts, and a Python started with SIGINT ignored never raises
+    KeyboardInterrupt: dom run then sat out the 40 s below untouched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -68,6 +76,7 @@ def test_a_fresh_run_routes_is_healthy_and_stops_everything_on_ctrl_c(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_takes_ctrl_c,
         )
         try:
             routed = first_outcomes(settings, run, FIRST_OUTCOMES_WITHIN)
