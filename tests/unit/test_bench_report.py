@@ -27,7 +27,7 @@ def test_a_longer_run_gets_its_world_stocked_for_it() -> None:
     assert [stock_scale_for(n) for n in (1, 5000, 5001, 100_000, 1_000_000)] == [1, 1, 2, 20, 200]
 
 
-def test_messages_per_order_are_shown_topic_by_topic_busiest_first() -> None:
+def test_messages_per_order_are_shown_topic_by_topic_the_small_ones_summed() -> None:
     r = BenchResult(
         orders=1000,
         pipeline_messages_by_topic={
@@ -38,5 +38,5 @@ def test_messages_per_order_are_shown_topic_by_topic_busiest_first() -> None:
         },
     )
     (cell,) = [value for _, name, value in table_rows(r) if name == "per order, by topic"]
-    # in the order the run counted them; topics under 0.05 per order are summed
+    # in the order the run gives them (busiest first); topics under 0.05 per order are summed
     assert cell.splitlines() == ["dom.orders.v1 1.00", "dom-orders-changelog 2.50", "other 0.05"]
