@@ -7,9 +7,10 @@ topics under a ``bench-<uuid>.`` prefix, ``--workers`` ``dom worker`` processes,
 rounded up, so a long run meets the default run's mix of outcomes instead of selling out) and
 the default rules, then
 
-1. **throughput**: ``--orders`` orders as fast as the producer allows, timed until every order
-   has its routing outcome and every shipment its fulfillment command; every record written
-   to any topic of the run in that window is counted (inbound, outbound, internal, changelogs);
+1. **throughput**: ``--orders`` orders as fast as the producer allows (or at ``--rate`` orders/s),
+   timed until every order has its routing outcome and every shipment its fulfillment command;
+   every record written to any topic of the run in that window is counted (inbound, outbound,
+   internal, changelogs);
 2. **latency**: orders at half that rate (or ``--latency-rate``) for ``--latency-seconds``,
    placed_at to outcome;
 3. **memory**: the workers' peak RSS (VmHWM), read before they stop;
@@ -111,6 +112,13 @@ from schemas.models import OrderPlaced
     help="Orders/s offered in the latency phase (default: half the measured maximum).",
 )
 @click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Orders/s placed in the throughput phase (default: as fast as the producer allows). "
+    "A long --ship run placed at a pace the pipeline keeps up with ships as it goes, so its "
+    "history holds no pile of unshipped units.",
+)
+@click.option(
     "--stock-scale",
     type=click.IntRange(min=1),
     help="Times the demo world's opening stock (default: orders / 5,000, rounded up).",
@@ -159,6 +167,7 @@ def bench(
     locations: int,
     latency_seconds: float,
     latency_rate: float | None,
+    rate: float | None,
     stock_scale: int | None,
     seed: int,
     timeout: float,
@@ -179,6 +188,7 @@ def bench(
         locations=locations,
         latency_seconds=latency_seconds,
         latency_rate=latency_rate or 0.0,
+        rate=rate or 0.0,
         seed=seed,
         partitions=base.topic_partitions,
         restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
@@ -452,25 +462,34 @@ class BenchRun:
         ids: list[str] = []
         produced = self.progress.add_task("orders produced", total=r.orders)
         completed = self.progress.add_task("orders completed", total=r.orders)
+        # Only the orders not yet complete are looked at again: a million-order run would
+        # otherwise spend a core on its own progress bar.
+        pending: list[str] = []
+
+        def all_done() -> bool:
+            pending[:] = tracker.pending(pending)
+            self.progress.update(completed, completed=len(ids) - len(pending))
+            return not pending
+
         with window_counts(self.settings) as counts, ExitStack() as sampling:
+            began = time.monotonic()
             began_ms = time.time() * 1000
             cpu_before = self._cpu_seconds()
             for n in range(r.orders):
+                if r.rate:
+                    _wait_for_slot(producer, began + n / r.rate)
                 order = build(n)
                 ids.append(order.order_id)
+                pending.append(order.order_id)
                 producer.send(order)
                 if n == 0:  # sampled from the first order on, not while the workers idle
                     sampling.enter_context(self._profiled())
                 if n % 200 == 0:
                     self.progress.update(produced, completed=n)
+                    if r.rate and n % 2000 == 0:
+                        all_done()
             producer.flush()
             self.progress.update(produced, completed=r.orders)
-
-            def all_done() -> bool:
-                done = tracker.completed(ids)
-                self.progress.update(completed, completed=done)
-                return done >= len(ids)
-
             self._wait("every order's outcome and commands", all_done)
             cpu_spent = [b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True)]
             sampling.close()  # the samplers stop here: the counts' window is not profiled
@@ -534,10 +553,7 @@ class BenchRun:
         routed = self.progress.add_task("latency orders routed", total=total)
         began = time.monotonic()
         for n in range(total):
-            # Serve deliveries while waiting for the order's slot; poll returns early
-            # whenever it served one, so wait until the slot has come.
-            while (pause := began + n / rate - time.monotonic()) > 0:
-                producer.poll(pause)
+            _wait_for_slot(producer, began + n / rate)
             order = build(n)
             placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
             producer.send(order)
@@ -594,6 +610,13 @@ class BenchRun:
         since_kill = tracker.latencies_ms(probes)  # kill to each probe's outcome
         r.restart_probes_routed = len(since_kill)
         r.restart_routing_seconds = max(since_kill, default=0.0) / 1000
+
+
+def _wait_for_slot(producer: ContractProducer, slot: float) -> None:
+    """Serve deliveries until the monotonic time ``slot``; poll returns early whenever it
+    served one, so wait until the slot has come."""
+    while (pause := slot - time.monotonic()) > 0:
+        producer.poll(pause)
 
 
 if __name__ == "__main__":

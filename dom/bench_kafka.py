@@ -125,9 +125,10 @@ class OutcomeTracker(_Follower):
         elif isinstance(record, FulfillmentCommand):
             self.book.on_command(record.order_id, record.shipment_id, ms)
 
-    def completed(self, order_ids: list[str]) -> int:
+    def pending(self, order_ids: list[str]) -> list[str]:
+        """Those of ``order_ids`` not yet complete, in their order."""
         with self.lock:
-            return sum(1 for x in order_ids if self.book.complete(x))
+            return [x for x in order_ids if not self.book.complete(x)]
 
     def routed(self, order_ids: Iterable[str]) -> int:
         with self.lock:

@@ -8,6 +8,8 @@ config
     ``orders``, ``workers``, ``skus``, ``stock_scale`` (the opening stock's multiple),
     ``locations``, ``partitions``, ``latency_seconds``,
     ``latency_rate`` (the ``--latency-rate`` asked for; 0: half the measured maximum),
+    ``rate`` (the ``--rate`` the throughput phase placed its orders at; 0: as fast as the
+    producer allows),
     ``seed``, ``broker`` (``"local"``: started by the bench; ``"external"``:
     DOM_KAFKA_BOOTSTRAP), ``ship`` (``--ship``: the bench's warehouses accepted and shipped
     every shipment; their updates count among the pipeline's messages) and
@@ -17,7 +19,7 @@ setup
     ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
     products, stock events, rules), ``world_load_seconds`` (first record sent to availability
     seen for every sku)
-pipeline at full speed (N orders produced as fast as the producer allows)
+pipeline at full speed (N orders produced as fast as the producer allows, or at ``rate``)
     ``orders_completed`` (routing outcome and every shipment's fulfillment command seen),
     ``outcomes`` (count per routing outcome, the five contract outcomes always present),
     ``shipments``, ``pipeline_seconds`` (first order sent to last completing record's
@@ -94,6 +96,8 @@ class BenchResult:
     partitions: int = 0
     latency_seconds: float = 0.0
     latency_rate: float = 0.0
+    rate: float = 0.0
+    """Orders/s the throughput phase placed (``--rate``; 0: as fast as the producer allows)."""
     seed: int = 0
     broker: str = "local"
     ship: bool = False
@@ -224,6 +228,7 @@ def _n(value: float, digits: int = 0) -> str:
 def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
     """(section, figure, value) rows of the readable report."""
     done = f"{r.orders_completed:,} / {r.orders:,}"
+    paced = f" (placed at {r.rate:g} orders/s)" if r.rate else ""
     outcomes = ", ".join(f"{k.lower()} {v}" for k, v in r.outcomes.items() if v)
     rss = ", ".join(f"{x:,.0f}" for x in r.worker_peak_rss_mb) or "-"
     rows = [
@@ -243,7 +248,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         rows = [("limits", "raw Kafka and runtime floor", "not measured (--no-limits)")]
     return [
         *rows,
-        ("pipeline", "orders completed", f"{done} in {r.pipeline_seconds:.1f} s"),
+        ("pipeline", "orders completed", f"{done} in {r.pipeline_seconds:.1f} s{paced}"),
         ("pipeline", "throughput", f"{_n(r.pipeline_orders_per_s, 1)} orders/s"),
         ("pipeline", "messages moved", f"{_n(r.pipeline_msgs_per_s)} msg/s"),
         (

@@ -98,12 +98,16 @@ def test_bench_warehouses_ship_what_they_are_commanded_so_a_history_is_of_shippe
     kafka_bootstrap: str,
 ) -> None:
     env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
-    args = [*TINY, "--workers", "1", "--timeout", "120", "--no-limits", "--ship"]
+    # Placed at a pace, as a long run that builds a shipped history is.
+    args = [*TINY, "--workers", "1", "--timeout", "120", "--no-limits", "--ship", "--rate", "40"]
     result = CliRunner().invoke(bench, args, env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
     figures = parse_json_line(result.output)
     assert figures["ship"] is True
+    assert figures["rate"] == 40
+    # The last of 50 orders cannot be placed before 49 / 40 s have passed.
+    assert figures["pipeline_seconds"] >= 49 / 40
     allocated = figures["outcomes"]["ALLOCATED"]
     assert allocated > 0
     # Every order of the throughput phase allocated whole shipped (a second after its commands,
