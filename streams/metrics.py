@@ -145,6 +145,14 @@ class PipelineMetrics:
             ["table"],
             registry=r,
         )
+        self.table_memory = Gauge(
+            "dom_table_memory_bytes",
+            "Memory RocksDB holds for a table's local partitions, by kind: memtables (writes "
+            "not yet flushed), table_readers (index and filter blocks of open files, outside "
+            "the cache), block_cache (blocks read).",
+            ["table", "kind"],
+            registry=r,
+        )
         self.gc_pause = Histogram(
             "dom_gc_pause_seconds",
             "Garbage collections: each one stops the worker's event loop while it runs.",

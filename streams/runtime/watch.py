@@ -39,8 +39,19 @@ def _measure(app: Any, metrics: PipelineMetrics, tables: dict[str, Any]) -> None
         metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
         metrics.lag_reported.add((tp.topic, str(tp.partition)))
     for name, table in tables.items():
-        dbs = getattr(table.data, "_dbs", {})
-        keys = 0
-        for db in dbs.values():
-            keys += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
-        metrics.table_keys.labels(name).set(keys)
+        dbs = list(getattr(table.data, "_dbs", {}).values())
+        metrics.table_keys.labels(name).set(_sum(dbs, "rocksdb.estimate-num-keys"))
+        for kind, prop in ROCKSDB_MEMORY.items():
+            metrics.table_memory.labels(name, kind).set(_sum(dbs, prop))
+
+
+ROCKSDB_MEMORY = {
+    "memtables": "rocksdb.size-all-mem-tables",
+    "table_readers": "rocksdb.estimate-table-readers-mem",
+    "block_cache": "rocksdb.block-cache-usage",
+}
+"""``dom_table_memory_bytes``'s kinds and the RocksDB property each one sums."""
+
+
+def _sum(dbs: list[Any], prop: str) -> int:
+    return sum(int(db.property_int_value(prop) or 0) for db in dbs)

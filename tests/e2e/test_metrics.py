@@ -79,6 +79,8 @@ def test_metrics_count_a_burst(pipeline: Pipeline, settings: Settings) -> None:
     assert total(samples, "dom_stage_events_failed_total", stage="orders") == 1
     assert total(samples, "dom_stage_batch_seconds_count", stage="orders") >= 1
     assert "dom_consumer_lag" in samples and "dom_table_keys" in samples
+    # RocksDB's own memory, by table: the orders written are in a memtable still.
+    assert total(samples, "dom_table_memory_bytes", kind="memtables") > 0
     # The worker froze what it holds for good once its view was complete, and times its GCs.
     assert total(samples, "dom_gc_frozen_objects") > 10_000
     assert total(samples, "dom_gc_pause_seconds_count") >= 1
