@@ -354,11 +354,14 @@ def test_a_shipped_marketplace_order_is_confirmed_and_a_cancelled_one_cancelled_
                 [make_cancel("MKT-113-0000000-0000077", event_id="cancel-77", reason="fraud")]
             )
 
+            def every_shipment_confirmed() -> list[dict[str, Any]]:
+                # One confirmation per shipment, each sent when its shipment is: wait for all.
+                seen = standins.control("GET", f"spapi/orders/{amazon_id}")["confirmations"]
+                numbers = {c["packageDetail"]["trackingNumber"] for c in seen}
+                return seen if numbers >= set(tracking.values()) else []
+
             with RunningSync(settings):
-                seen = wait_for(
-                    "the confirmation",
-                    lambda: standins.control("GET", f"spapi/orders/{amazon_id}")["confirmations"],
-                )
+                seen = wait_for("a confirmation of every shipment", every_shipment_confirmed)
                 cancelled = wait_for(
                     "the cancel",
                     lambda: standins.control("GET", "spapi/orders/113-0000000-0000077")[
