@@ -489,6 +489,7 @@ class BenchRun:
                     if r.rate and n % 2000 == 0:
                         all_done()
             producer.flush()
+            r.orders_placed_seconds = time.monotonic() - began
             self.progress.update(produced, completed=r.orders)
             self._wait("every order's outcome and commands", all_done)
             cpu_spent = [b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True)]

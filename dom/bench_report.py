@@ -23,7 +23,8 @@ pipeline at full speed (N orders produced as fast as the producer allows, or at 
     ``orders_completed`` (routing outcome and every shipment's fulfillment command seen),
     ``outcomes`` (count per routing outcome, the five contract outcomes always present),
     ``shipments``, ``pipeline_seconds`` (first order sent to last completing record's
-    timestamp), ``pipeline_orders_per_s``, ``pipeline_messages`` (records written to every
+    timestamp), ``orders_placed_seconds`` (first order sent to the last one flushed),
+    ``pipeline_orders_per_s``, ``pipeline_messages`` (records written to every
     topic of the run in that window: ``pipeline_messages_in`` inbound, ``_out`` outbound,
     ``_internal`` internal topics and table changelogs), ``pipeline_messages_per_order``,
     ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value),
@@ -113,6 +114,8 @@ class BenchResult:
     outcomes: dict[str, int] = field(default_factory=_outcome_counts)
     shipments: int = 0
     pipeline_seconds: float = 0.0
+    orders_placed_seconds: float = 0.0
+    """Seconds the throughput phase took to place its orders (paced by ``rate``, if any)."""
     pipeline_orders_per_s: float = 0.0
     pipeline_messages: int = 0
     pipeline_messages_in: int = 0
