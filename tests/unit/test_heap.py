@@ -50,20 +50,19 @@ def test_nothing_is_frozen_without_a_full_collection() -> None:
 
 
 def test_a_frozen_cycle_that_became_garbage_is_collected_at_the_thaw() -> None:
-    settler = HeapSettler(thaw_seconds=3600)
     a, b = Node(), Node()
     a.other, b.other = b, a
     gone = weakref.ref(a)
-    settler.on_gc("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
-    settler.settle()  # the live cycle is frozen
+    freezer = HeapSettler(thaw_seconds=3600)
+    freezer.on_gc("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
+    freezer.settle()  # the live cycle is frozen
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: the collector no longer looks at it
 
-    settler.thaw_seconds = 0
-    settler._next_thaw = 0  # the thaw is due
-    settler.settle()
+    thawer = HeapSettler(thaw_seconds=0)  # its thaw is due at once
+    thawer.settle()
 
     assert gone() is None
-    assert settler.thaws == 1
+    assert thawer.thaws == 1
     assert gc.get_freeze_count() > 0  # and what is alive is frozen again
