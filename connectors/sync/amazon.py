@@ -24,6 +24,9 @@ order that shipped in part, is given up saying so, for a person in Seller Centra
 feed document is created, the XML uploaded to its presigned URL, and the feed created; Amazon
 processes it within minutes, so the call is done when the feed is accepted (its id is the
 record's ``channel_ref``; ``getFeed`` tells how it went).
+
+A confirmation Amazon refuses (400) is given up; when the order reads ``Canceled`` (a shipment
+that left after the cancel), the give-up says so, with the tracking number, for a person.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 import aiohttp
 
 from connectors.sync.calls import Done
-from connectors.sync.http import ChannelHttp, GiveUp, TryAgain
+from connectors.sync.http import ChannelHttp, GiveUp, TryAgain, quote
 from schemas.channels import ChannelCall
 from schemas.enums import ChannelCallKind
 
@@ -131,14 +134,31 @@ class AmazonSync:
             return await self.cancel(call)
         order = call.channel_order_ref
         detail = package_detail(call)
-        await self.http.call(
+        path = f"/orders/v0/orders/{order}/shipmentConfirmation"
+        answer = await self.http.call(
             "POST",
-            f"/orders/v0/orders/{order}/shipmentConfirmation",
+            path,
             "confirm_shipment",
             body={"marketplaceId": self.marketplace_id, "packageDetail": detail},
+            handles=(400,),
         )
+        if answer.status == 400:
+            await self._not_cancelled(call)
+            raise GiveUp(f"POST {path} answered 400: {quote(answer.body)}")
         package = str(detail["packageReferenceId"])
         return Done(f"shipment confirmed as package {package}", package)
+
+    async def _not_cancelled(self, call: ChannelCall) -> None:
+        """A confirmation refused because the order is cancelled on Amazon (the warehouse
+        shipped before our cancel, or the buyer's, reached it): a person must act. The order is
+        read to tell, not the refusal's wording, which Amazon does not document."""
+        order = call.channel_order_ref
+        found = await self._get(f"/orders/v0/orders/{order}", "get_order", order)
+        if (found.get("payload") or {}).get("OrderStatus") == "Canceled":
+            raise GiveUp(
+                f"marketplace order {order} is cancelled, but shipment {call.shipment_id} left "
+                f"anyway (tracking {call.tracking_number}): refund or reach the customer"
+            )
 
     async def cancel(self, call: ChannelCall) -> Done:
         """The order, or the items of ``call.lines``, cancelled through the feed."""

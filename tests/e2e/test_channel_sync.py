@@ -487,12 +487,17 @@ def test_the_demo_shop_hears_of_every_web_shipment_once(
             numbers = [f["tracking_number"] for f in made if f["tracking_number"]]
             per_number = {n: numbers.count(n) for n in numbers}
             assert per_number == dict.fromkeys(tracked, 1), "a shipment fulfilled twice"
+            # Every marketplace shipment is confirmed, but one that left after its order was
+            # cancelled: Amazon refuses that, and the call says so, for a person.
             market = [k for k in left if k[0].startswith("MKT-")]
+            late = [record[f"amazon:FULFIL:{shipment_id}"] for _, shipment_id in market]
+            late = [c for c in late if c.state == "FAILED"]
+            assert all("is cancelled, but shipment" in c.detail for c in late), late
             confirmed = [
                 c
                 for order_id in {o for o, _ in market}
                 for c in standins.control("GET", f"spapi/orders/{order_id[4:]}")["confirmations"]
             ]
-            assert len(confirmed) == len(market)
+            assert len(confirmed) == len(market) - len(late)
     finally:
         pipeline.stop_all()

@@ -349,3 +349,48 @@ def test_a_marketplace_cancel_amazon_cannot_take_is_given_up_saying_why() -> Non
     with pytest.raises(GiveUp, match="cancels whole items only"):
         amazon_run(spapi, part)
     assert spapi.order_view("114-0000001-0000003")["cancellations"] == []
+
+
+def market_shipment(order_id: str) -> ChannelCall:
+    return make_channel_call(
+        f"MKT-{order_id}",
+        call_id=f"amazon:FULFIL:MKT-{order_id}-1-1",
+        channel="amazon",
+        channel_order_ref=order_id,
+        shipment_id=f"MKT-{order_id}-1-1",
+        lines=(ShipmentLine(line_id="9001", sku="SKU-9001", quantity=2),),
+        tracking_number="TBA777",
+        carrier="UPS",
+    )
+
+
+def test_a_shipment_of_an_order_cancelled_on_amazon_is_given_up_for_a_person() -> None:
+    """The warehouse shipped before the cancel reached it: Amazon refuses the confirmation,
+    and the give-up says the parcel left anyway, with its tracking number."""
+    spapi = StandinSpApi(access_token=AMAZON_TOKEN)
+    market_order(spapi, "114-0000001-0000004", {"9001": 2})
+
+    async def late(amazon: AmazonSync) -> None:
+        await amazon.perform(market_cancel("114-0000001-0000004"))
+        await amazon.perform(market_shipment("114-0000001-0000004"))
+
+    with pytest.raises(GiveUp) as refused:
+        amazon_run(spapi, late)
+    assert refused.value.detail == (
+        "marketplace order 114-0000001-0000004 is cancelled, but shipment"
+        " MKT-114-0000001-0000004-1-1 left anyway (tracking TBA777): refund or reach the customer"
+    )
+    assert spapi.order_view("114-0000001-0000004")["confirmations"] == []
+
+
+def test_a_confirmation_amazon_refuses_otherwise_is_given_up_quoting_its_error() -> None:
+    spapi = StandinSpApi(access_token=AMAZON_TOKEN)
+    market_order(spapi, "114-0000001-0000005", {"9001": 2})
+    call = market_shipment("114-0000001-0000005").model_copy(update={"tracking_number": "TBA8"})
+
+    async def confirm(amazon: AmazonSync) -> None:
+        amazon.marketplace_id = "A1F83G8C2ARO7P"  # not the order's marketplace
+        await amazon.perform(call)
+
+    with pytest.raises(GiveUp, match=r"answered 400: .*not the order's marketplace"):
+        amazon_run(spapi, confirm)
