@@ -106,6 +106,9 @@ def build_inventory_stage(
     async def offer_again() -> None:
         """Units set aside for a woken order that never acted on them are offered again, even
         when nothing else comes for the sku: an ``EXPIRE`` makes the owner serve its line."""
+        generation = runtime.generation()
+        if generation != stage.promises_read_at:  # new partitions: their promises are unknown
+            stage.read_promises(table.items(), generation)
         now = datetime.now(UTC)
         for key in stage.stale_promises(now):
             raw = table.get(key)
@@ -174,8 +177,10 @@ class InventoryStage:
         self.expiry_s = expiry_s
         self.promising: dict[bytes, int] = {}
         """Skus of this worker with units set aside, and since when (the oldest): what the
-        line timer looks at. Filled as the stage writes; a restart learns them again as the
-        skus are touched, or from the backorder expiry's scan."""
+        line timer looks at. Filled as the stage writes, and read from the table whenever the
+        worker's partitions were assigned (:meth:`read_promises`)."""
+        self.promises_read_at: int | None = None
+        """The consumer generation whose partitions ``promising`` was read for."""
         self.codec = codec
         self.view = view
         self.gate = gate
@@ -268,6 +273,21 @@ class InventoryStage:
             except Exception:
                 log.exception("could not remember the refusal of %s", command.command_id)
         sends.add([refusal(command, reason, _time_of(event))])
+
+    def read_promises(self, items: Iterable[tuple[bytes, bytes]], generation: int) -> None:
+        """``promising`` read from the stored values of the worker's skus (``items``). A
+        restarted worker, or one handed a partition, knows no promise of it otherwise, and one
+        made before a crash for an order that ignored its wake stayed set aside, with nothing
+        to offer it again while no other input came for the sku (a burst test's backorder
+        waited while its stock sat promised to it)."""
+        self.promising = {}
+        for key, raw in items:
+            if raw is None or b'"waiters":[[' not in raw:
+                continue  # no line: decided without decoding
+            since = backorders.oldest_promise_ms(_decode_inventory(raw))
+            if since is not None:
+                self.promising[key] = since
+        self.promises_read_at = generation
 
     def stale_promises(self, now: datetime) -> list[bytes]:
         """The skus whose units set aside for a woken order are older than the promise's time."""

@@ -5,14 +5,16 @@ as a second shipment; a backorder past its expiry is cancelled; an operator retr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
 from schemas.enums import StockEventKind
+from schemas.internal import BackorderWait, SkuAction, SkuCommand, SkuResult
 from schemas.models import FulfillmentCommand, Message, OrderStatusChanged
+from tests.e2e.channels import wait_for
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_order_actions import dom
 from tests.e2e.world import one_dc
@@ -196,3 +198,49 @@ def test_a_thousand_backorders_on_one_sku_are_served_in_order_by_two_restocks(
             f"\nrestock of {units} units: first re-promised status after {first:.0f} ms, "
             f"last after {last:.0f} ms"
         )
+
+
+def wakes_of(pipeline: Pipeline, order_id: str) -> list[str]:
+    """The ids of the wakes the sku owners sent ``order_id``, in order."""
+    ids = []
+    for message in pipeline.read_changelog_messages("dom.internal.sku-results.v1", quiet=1.0):
+        packed = pipeline.codec.unpack(message.value())
+        for value in [message.value()] if packed is None else [v for _, v in packed]:
+            result = pipeline.codec.decode(value)
+            if isinstance(result, SkuResult) and result.order_id == order_id:
+                ids.append(result.command_id)
+    return [i for i in ids if i.startswith("WAKE:")]
+
+
+def test_units_set_aside_for_a_wake_nobody_took_are_offered_again_after_a_restart(
+    pipeline: Pipeline,
+) -> None:
+    """A woken order that never acts on its wake (it was busy, then its worker died) must not
+    keep the units set aside for ever: the owner offers them again after PROMISE_TTL_MS, also
+    when the worker restarted in between and nothing else comes for the sku. Before, only the
+    worker that set them aside knew to look (a burst's backorder waited, its stock promised)."""
+    one_dc(pipeline, {"SKU-G": 2})
+    now = datetime.now(UTC)
+    wait = BackorderWait(
+        quantity=2, rank=0, placed_at=T0, waiting_since=now, seen_available=0
+    )  # an order that never saw the 2 units: served at once
+    pipeline.produce(
+        [
+            SkuCommand(
+                command_id="WAIT:SKU-G:GHOST-1:1",
+                order_id="GHOST-1",  # no saga acts on its wake
+                sku="SKU-G",
+                action=SkuAction.WAIT,
+                attempt=1,
+                wait=wait,
+                issued_at=now,
+            )
+        ]
+    )
+    first = wait_for("the first wake", lambda: wakes_of(pipeline, "GHOST-1"))
+    assert first == ["WAKE:SKU-G:GHOST-1:1"]
+    pipeline.workers["w1"].kill()
+    pipeline.start_worker("w1")
+    # Offered again (to the same order, first in line) once the promise is PROMISE_TTL_MS old.
+    again = wait_for("the wake offered again", lambda: wakes_of(pipeline, "GHOST-1")[1:], 90)
+    assert again[0] == "WAKE:SKU-G:GHOST-1:2"
