@@ -1,14 +1,15 @@
 """A sku's backorder line at its owner: who is woken when stock rises, in what order, what is
 set aside for them, and what a redelivery, an expiry or a competing order changes."""
 
+import random
 from datetime import timedelta
 
 from schemas.internal import BackorderWait, Hold, SkuAction, SkuCommand, SkuResult
 from schemas.models import StockEventKind
 from streams.core.inventory import stock as inventory
-from streams.core.inventory.backorders import PROMISE_TTL_MS
+from streams.core.inventory.backorders import PROMISE_TTL_MS, nobody_to_wake, walk
 from streams.core.inventory.sku_owner import answer_command, apply_stock, serve_line
-from streams.core.inventory.stock import SkuInventory
+from streams.core.inventory.stock import Line, SkuInventory, line
 from streams.inventory_stage import _encode_inventory, expiry_commands
 from tests.unit.factories import T0, make_stock_event
 
@@ -43,14 +44,15 @@ def answer(
     return answer_command(state, command, T0, **kw)
 
 
-def reserve(order_id: str, quantity: int) -> SkuCommand:
+def reserve(order_id: str, quantity: int, hold: str = "") -> SkuCommand:
+    hold = hold or f"{order_id}-2-1"
     return SkuCommand(
-        command_id=f"RESERVE:{SKU}:{order_id}-2-1",
+        command_id=f"RESERVE:{SKU}:{hold}",
         order_id=order_id,
         sku=SKU,
         action=SkuAction.RESERVE,
         attempt=2,
-        holds=(Hold(hold_id=f"{order_id}-2-1", location_id="DC-EAST", quantity=quantity),),
+        holds=(Hold(hold_id=hold, location_id="DC-EAST", quantity=quantity),),
         issued_at=T0,
     )
 
@@ -277,3 +279,51 @@ def test_the_line_timer_offers_stale_set_asides_again_when_nothing_else_comes() 
     assert woken(results) == ["ORD-1"]
     assert results[0].command_id != first[0].command_id
     assert line_tick(state, later).command_id == f"EXPIRE:{SKU}:2"  # each tick its own id
+
+
+def test_the_line_figures_a_command_reads_match_a_walk_of_the_whole_line() -> None:
+    """A long line is not walked per command: its floors and totals are carried from line to
+    line. Over random commands, stock moves and time, they match the line counted afresh, and
+    whenever they say nobody can be woken, walking the whole line wakes nobody."""
+    for seed in range(12):
+        rng = random.Random(seed)
+        state = line_of()
+        orders = [f"ORD-{i}" for i in range(25)]
+        for step in range(250):
+            now = T0 + timedelta(seconds=step * rng.choice((0.5, 4)))
+            woken = [w.order_id for w in state.waiters if w.promised]
+            move = rng.random()
+            # Woken orders take their units or leave often: what frees units without a rise.
+            order_id = rng.choice(woken if woken and 0.45 <= move < 0.8 else orders)
+            if move < 0.45:
+                command = line_command(
+                    SkuAction.WAIT, order_id, rng.randint(1, 3), minute=rng.randint(0, 9),
+                    rank=rng.randint(0, 1), seen=rng.randint(0, 6), n=step,
+                )  # fmt: skip
+            elif move < 0.6:
+                command = line_command(SkuAction.UNWAIT, order_id, n=step)
+            elif move < 0.8:
+                command = reserve(order_id, rng.randint(1, 3), hold=f"{order_id}-{step}")
+            else:
+                event = make_stock_event(
+                    SKU, "DC-EAST", rng.randint(-3, 5), event_id=f"e{step}",
+                    kind=StockEventKind.ADJUSTMENT,
+                )  # fmt: skip
+                try:
+                    after, _ = apply_stock(state, event)
+                except inventory.StockRefused:
+                    continue
+                state, _ = serve_line(state, after, now, cause=f"e{step}")
+                command = None
+            if command is not None:
+                state, _ = answer_command(state, command, now)
+            fresh = Line(list(state.waiters))
+            carried = line(state.waiters)
+            assert carried.by_order == fresh.by_order
+            assert carried.promised == fresh.promised
+            assert carried.since_rise_floor == fresh.since_rise_floor
+            assert carried.seen_free_floor == fresh.seen_free_floor
+            assert carried.promise_floor == fresh.promise_floor
+            later = int(now.timestamp() * 1000) + rng.choice((0, PROMISE_TTL_MS))
+            if nobody_to_wake(state, later):
+                assert walk(state, later) == (state, [])

@@ -31,9 +31,11 @@ Every function is pure over :class:`~streams.core.inventory.stock.SkuInventory`.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
-from streams.core.inventory.stock import SkuInventory, Waiter
+from streams.core.inventory.stock import Line, SkuInventory, Waiter, line
 
 PROMISE_TTL_MS = 10_000
 """How long units stay set aside for a woken order that neither reserves nor waits again (a
@@ -60,8 +62,9 @@ def wait(
     since_ms: int = 0,
 ) -> SkuInventory:
     """Put ``order_id`` in the line at its place (again, if it was in it: a new look)."""
-    old = _find(state, order_id)
-    free = state.total_available - state.promised + (old.promised if old else 0)
+    waiters = line(state.waiters)
+    old = waiters.by_order.get(order_id)
+    free = state.total_available - waiters.promised + (old.promised if old else 0)
     since = state.rises - 1 if free > seen_available else state.rises
     waiter = Waiter(
         order_id=order_id,
@@ -73,17 +76,24 @@ def wait(
         since_ms=since_ms,
         seen_free=min(free, seen_available),
     )
-    # The line is kept in order: one insertion, not a sort (a hot sku's line runs to thousands).
-    line = [w for w in state.waiters if w.order_id != order_id] if old else list(state.waiters)
-    bisect.insort(line, waiter, key=Waiter.line_key)
-    return replace(state, waiters=tuple(line))
+    # The line is kept in order: one removal and one insertion, not a sort or a filter (a hot
+    # sku's line runs to thousands).
+    kept = list(waiters)
+    if old is not None:
+        del kept[waiters.position(old)]
+    bisect.insort(kept, waiter, key=Waiter.line_key)
+    return replace(state, waiters=_changed(waiters, kept, old, waiter))
 
 
 def leave(state: SkuInventory, order_id: str) -> SkuInventory:
     """Take ``order_id`` out of the line (what was set aside for it is free again)."""
-    if _find(state, order_id) is None:
+    waiters = line(state.waiters)
+    old = waiters.by_order.get(order_id)
+    if old is None:
         return state
-    return replace(state, waiters=tuple(w for w in state.waiters if w.order_id != order_id))
+    kept = list(waiters)
+    del kept[waiters.position(old)]
+    return replace(state, waiters=_changed(waiters, kept, old, None))
 
 
 def looked(state: SkuInventory, order_id: str) -> SkuInventory:
@@ -99,7 +109,9 @@ def looked(state: SkuInventory, order_id: str) -> SkuInventory:
 
 def promised_to_others(state: SkuInventory, order_id: str) -> int:
     """Units set aside for woken orders other than ``order_id``."""
-    return sum(w.promised for w in state.waiters if w.order_id != order_id)
+    waiters = line(state.waiters)
+    mine = waiters.by_order.get(order_id)
+    return waiters.promised - (mine.promised if mine else 0)
 
 
 def note_rise(before: SkuInventory, after: SkuInventory) -> SkuInventory:
@@ -112,13 +124,35 @@ def note_rise(before: SkuInventory, after: SkuInventory) -> SkuInventory:
 def serve(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInventory, list[Wake]]:
     """Wake the orders the free stock covers, in line order (see the module doc); ``cause``
     names the input whose application this serving follows (see :func:`caused_by`)."""
-    if not state.waiters:
+    if nobody_to_wake(state, now_ms):
         return state, []
+    return walk(state, now_ms, cause)
+
+
+def nobody_to_wake(state: SkuInventory, now_ms: int) -> bool:
+    """Whether :func:`walk` would leave the line as it is, told from the line's figures
+    without walking it: no promise is due to be given back, and every order with nothing set
+    aside has seen the latest rise and no more free units than there are now."""
+    waiters = line(state.waiters)
+    if not waiters:
+        return True
+    oldest = waiters.oldest_promise_ms
+    if oldest is not None and now_ms - oldest >= PROMISE_TTL_MS:
+        return False
+    free = state.total_available - waiters.promised
+    rises_seen, _ = waiters.since_rise_floor
+    return rises_seen >= state.rises and free <= waiters.seen_free_floor[0]
+
+
+def walk(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInventory, list[Wake]]:
+    """:func:`serve` by walking the whole line: give back the promises past their time, then
+    wake each order the free units cover, in line order."""
+    line_now = line(state.waiters)
     waiters = [
         replace(w, promised=0, promised_at_ms=0, since_rise=state.rises - 1)
         if w.promised and now_ms - w.promised_at_ms >= PROMISE_TTL_MS
         else w
-        for w in state.waiters
+        for w in line_now
     ]
     free = state.total_available - sum(w.promised for w in waiters)
     wakes: list[Wake] = []
@@ -133,9 +167,9 @@ def serve(state: SkuInventory, now_ms: int, cause: str = "") -> tuple[SkuInvento
             w, promised=w.quantity, promised_at_ms=now_ms, wakes=number, woken_by=cause
         )
         wakes.append(Wake(w.order_id, w.quantity, number))
-    if not wakes and waiters == list(state.waiters):
+    if not wakes and waiters == list(line_now):
         return state, []
-    return replace(state, waiters=tuple(waiters), wakes=state.wakes + len(wakes)), wakes
+    return replace(state, waiters=Line(waiters), wakes=state.wakes + len(wakes)), wakes
 
 
 def caused_by(state: SkuInventory, cause: str) -> list[Wake]:
@@ -155,13 +189,13 @@ def expire(state: SkuInventory, waiting_before_ms: int) -> tuple[SkuInventory, l
     gone = [w for w in state.waiters if w.since_ms < waiting_before_ms]
     if not gone:
         return state, []
-    kept = tuple(w for w in state.waiters if w.since_ms >= waiting_before_ms)
+    kept = Line(w for w in state.waiters if w.since_ms >= waiting_before_ms)
     return replace(state, waiters=kept), gone
 
 
 def oldest_promise_ms(state: SkuInventory) -> int | None:
     """When the oldest units still set aside were set aside (None: none are)."""
-    return min((w.promised_at_ms for w in state.waiters if w.promised), default=None)
+    return line(state.waiters).oldest_promise_ms
 
 
 def oldest(state: SkuInventory) -> Waiter | None:
@@ -170,11 +204,58 @@ def oldest(state: SkuInventory) -> Waiter | None:
 
 
 def _find(state: SkuInventory, order_id: str) -> Waiter | None:
-    return next((w for w in state.waiters if w.order_id == order_id), None)
+    return line(state.waiters).by_order.get(order_id)
 
 
 def _put(state: SkuInventory, waiter: Waiter) -> SkuInventory:
-    return replace(
-        state,
-        waiters=tuple(waiter if w.order_id == waiter.order_id else w for w in state.waiters),
-    )
+    """``waiter`` in place of the line's waiter of the same order (same place in line)."""
+    waiters = line(state.waiters)
+    old = waiters.by_order[waiter.order_id]
+    kept = list(waiters)
+    kept[waiters.position(old)] = waiter
+    return replace(state, waiters=_changed(waiters, kept, old, waiter))
+
+
+def _changed(
+    before: Line, waiters: list[Waiter], gone: Waiter | None, added: Waiter | None
+) -> Line:
+    """``waiters``, which are ``before`` less ``gone`` and with ``added``, as a line. What
+    ``before`` had looked up is carried over where one waiter less and one more allow it (a
+    least figure the waiter that left may have held is looked up again when asked)."""
+    after = Line(waiters)
+    known, carried = before.__dict__, after.__dict__
+    if "by_order" in known:
+        by_order = dict(before.by_order)
+        if gone is not None:
+            del by_order[gone.order_id]
+        if added is not None:
+            by_order[added.order_id] = added
+        carried["by_order"] = by_order
+    if "promised" in known:
+        carried["promised"] = (
+            before.promised - (gone.promised if gone else 0) + (added.promised if added else 0)
+        )
+    for name, figure, counted in FLOORS:
+        if name not in known:
+            continue
+        least, count = known[name]
+        if gone is not None and counted(gone) and figure(gone) == least:
+            count -= 1
+            if not count:
+                continue  # it was the last at the floor: looked up again when asked
+        if added is not None and counted(added):
+            if figure(added) < least:
+                least, count = figure(added), 1
+            elif figure(added) == least:
+                count += 1
+        carried[name] = (least, count)
+    return after
+
+
+FLOORS: tuple[tuple[str, Callable[[Waiter], int], Callable[[Waiter], bool]], ...] = (
+    ("since_rise_floor", attrgetter("since_rise"), lambda w: not w.promised),
+    ("seen_free_floor", attrgetter("seen_free"), lambda w: not w.promised),
+    ("promise_floor", attrgetter("promised_at_ms"), lambda w: bool(w.promised)),
+)
+"""The line's floors (:class:`~streams.core.inventory.stock.Line`): the figure each is the
+least of, and which waiters it counts."""
