@@ -177,8 +177,9 @@ class Line(tuple[Waiter, ...]):
     look at the line; walking a bestseller's thousands of waiters for each one was a fifth of
     a sku owner's samples 190,000 orders into a ``dom bench --ship`` run.
 
-    A tuple to everything else (it compares, encodes and iterates as one); built only by
-    :func:`line` and the functions of :mod:`streams.core.inventory.backorders`."""
+    A tuple to everything else (it compares, encodes and iterates as one); built by
+    :func:`from_dict`, :func:`line` and the functions of
+    :mod:`streams.core.inventory.backorders`."""
 
     @cached_property
     def by_order(self) -> dict[str, Waiter]:
