@@ -191,6 +191,16 @@ class Pipeline:
     def read_changelog_messages(self, topic: str, quiet: float = 3.0) -> list:
         return self.read_changelog_messages_raw(self.settings.topic(topic), quiet)
 
+    def read_unpacked(self, topic: str, quiet: float = 3.0) -> list[tuple[Any, Message]]:
+        """Every record of ``topic`` decoded, with the message that carried it: a batched
+        (internal) topic's message packs several, each given on its own."""
+        records = []
+        for message in self.read_changelog_messages(topic, quiet):
+            packed = self.codec.unpack(message.value())
+            for value in [message.value()] if packed is None else [v for _, v in packed]:
+                records.append((message, self.codec.decode(value)))
+        return records
+
     def read_changelog_messages_raw(
         self, name: str, quiet: float = 3.0, *, tombstones: bool = False
     ) -> list:

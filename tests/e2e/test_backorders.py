@@ -202,14 +202,13 @@ def test_a_thousand_backorders_on_one_sku_are_served_in_order_by_two_restocks(
 
 def wakes_of(pipeline: Pipeline, order_id: str) -> list[str]:
     """The ids of the wakes the sku owners sent ``order_id``, in order."""
-    ids = []
-    for message in pipeline.read_changelog_messages("dom.internal.sku-results.v1", quiet=1.0):
-        packed = pipeline.codec.unpack(message.value())
-        for value in [message.value()] if packed is None else [v for _, v in packed]:
-            result = pipeline.codec.decode(value)
-            if isinstance(result, SkuResult) and result.order_id == order_id:
-                ids.append(result.command_id)
-    return [i for i in ids if i.startswith("WAKE:")]
+    return [
+        result.command_id
+        for _, result in pipeline.read_unpacked("dom.internal.sku-results.v1", quiet=1.0)
+        if isinstance(result, SkuResult)
+        and result.order_id == order_id
+        and result.action == SkuAction.WAKE
+    ]
 
 
 def test_units_set_aside_for_a_wake_nobody_took_are_offered_again_after_a_restart(

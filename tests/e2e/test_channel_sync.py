@@ -490,8 +490,8 @@ def test_the_demo_shop_hears_of_every_web_shipment_once(
             # Every marketplace shipment is confirmed, but one that left after its order was
             # cancelled: Amazon refuses that, and the call says so, for a person.
             market = [k for k in left if k[0].startswith("MKT-")]
-            late = [record[f"amazon:FULFIL:{shipment_id}"] for _, shipment_id in market]
-            late = [c for c in late if c.state == "FAILED"]
+            calls = [record[f"amazon:FULFIL:{shipment_id}"] for _, shipment_id in market]
+            late = [c for c in calls if c.state == "FAILED"]
             assert all("is cancelled, but shipment" in c.detail for c in late), late
             confirmed = [
                 c

@@ -20,23 +20,19 @@ def trace_orders(pipeline: Pipeline, order_ids: set[str], limit: int = 3) -> str
     wanted = set(sorted(order_ids)[:limit])
     lines: dict[str, list[str]] = defaultdict(list)
     for topic in TOPICS:
-        for message in pipeline.read_changelog_messages(topic, quiet=2.0):
-            packed = pipeline.codec.unpack(message.value())
-            values = [message.value()] if packed is None else [v for _, v in packed]
-            for value in values:
-                record = pipeline.codec.decode(value)
-                order_id = getattr(record, "order_id", None)
-                if order_id not in wanted:
-                    continue
-                summary = {
-                    k: v
-                    for k, v in record.model_dump(mode="json").items()
-                    if k in ("command_id", "status", "ok", "attempt", "reason", "action", "holds")
-                }
-                lines[order_id].append(
-                    f"  {message.timestamp()[1]} {topic}[{message.partition()}]"
-                    f"@{message.offset()} {type(record).__name__} {summary}"
-                )
+        for message, record in pipeline.read_unpacked(topic, quiet=2.0):
+            order_id = getattr(record, "order_id", None)
+            if order_id not in wanted:
+                continue
+            summary = {
+                k: v
+                for k, v in record.model_dump(mode="json").items()
+                if k in ("command_id", "status", "ok", "attempt", "reason", "action", "holds")
+            }
+            lines[order_id].append(
+                f"  {message.timestamp()[1]} {topic}[{message.partition()}]"
+                f"@{message.offset()} {type(record).__name__} {summary}"
+            )
     changelog = f"{pipeline.settings.app_id}-orders-changelog"
     for message in pipeline.read_changelog_messages_raw(changelog):
         key = message.key().decode(errors="replace")  # a removed order's note: 0xFF
