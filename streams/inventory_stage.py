@@ -99,8 +99,9 @@ def build_inventory_stage(
         """Ask each sku's owner to take its expired backorders out of line: the timer only
         reads, the command is applied (once per id) like any input, in the stage's order."""
         now = datetime.now(UTC)
-        for command in expiry_commands(table.items(), now, settings.backorder_expiry_s):
-            await runtime.send(command)
+        async for stored in runtime.scan(table.items()):
+            for command in expiry_commands(stored, now, settings.backorder_expiry_s):
+                await runtime.send(command)
 
     @runtime.every(backorders.PROMISE_TTL_MS / 2000)
     async def offer_again() -> None:

@@ -205,8 +205,9 @@ def build_kpi_stages(runtime: Runtime, settings: Settings, codec: Codec, view: N
         """Ask the owner to drop the facts of this worker's orders that read nothing for longer
         than they are kept: the timer only reads, the owner applies."""
         now = datetime.now(UTC)
-        for order_id in facts_to_forget(raw_facts.items(), now, keep):
-            await runtime.send(KpiForget(order_id=order_id, issued_at=now))
+        async for stored in runtime.scan(raw_facts.items()):
+            for order_id in facts_to_forget(stored, now, keep):
+                await runtime.send(KpiForget(order_id=order_id, issued_at=now))
 
 
 class FactStage:

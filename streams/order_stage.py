@@ -112,8 +112,10 @@ def build_order_stage(runtime: Runtime, settings: Settings, codec: Codec, view: 
         """Send what the timers owe this worker's orders (streams/core/saga/timers.py)."""
         if not view.ready.is_set():
             return
-        for record in due(table.values(), datetime.now(UTC), deadlines, view.location_kind):
-            await runtime.send(record)
+        now = datetime.now(UTC)
+        async for stored in runtime.scan(table.values()):
+            for record in due(stored, now, deadlines, view.location_kind):
+                await runtime.send(record)
 
     retention = stage.saga.retention
 
@@ -121,8 +123,10 @@ def build_order_stage(runtime: Runtime, settings: Settings, codec: Codec, view: 
     async def order_retention() -> None:
         """Ask the owner to remove this worker's orders finished longer ago than the retention
         (and the notes of removed ones): the timer only reads, the owner applies."""
-        for command in purges(table.items(), datetime.now(UTC), retention):
-            await runtime.send(command)
+        now = datetime.now(UTC)
+        async for stored in runtime.scan(table.items()):
+            for command in purges(stored, now, retention):
+                await runtime.send(command)
 
     return table
 

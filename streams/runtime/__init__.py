@@ -8,6 +8,8 @@ A stage gets a :class:`Runtime` and uses nothing else of it:
   (:mod:`streams.runtime.outbox`): ``handle(event, sends)`` reads and writes the table, adds
   records to ``sends`` and dead-letters what it cannot apply;
 - ``runtime.every(seconds)``: a timer, skipped while the partitions move;
+- ``async for part in runtime.scan(table.values())``: a timer's read of a whole table, a
+  slice at a time, the worker's streams and heartbeats served between slices;
 - ``runtime.task(fn)``: a background task of the worker;
 - ``await runtime.send(record)``: a record sent outside any batch (a timer's command), and
   ``await runtime.send_all(records)`` for many, packed as a batch's are;
@@ -23,9 +25,11 @@ lint`` keeps Faust and aiokafka inside this package.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from config.settings import Settings
 from schemas.codec import Codec
@@ -49,6 +53,14 @@ from streams.runtime.watch import watch_lag_and_tables
 from streams.runtime.web import register_pages
 
 __all__ = ["BatchTable", "Runtime", "Sends", "Tombstone", "run_worker"]
+
+T = TypeVar("T")
+
+SCAN_SLICE = 500
+"""Stored values a table scan reads between two turns of the event loop. Read at once, a
+million orders' history (about 7 KB each, 500,000 a worker) held a worker's loop for 10 s and
+more every scan: every order in flight waited, and the consumer's heartbeats with it. A slice
+of 500 is about 10 ms of reading."""
 
 Ready = Callable[[], contextlib.AbstractAsyncContextManager[None]]
 """What a stage waits for and holds while it runs (a view that must be ready, a reader)."""
@@ -149,6 +161,12 @@ class Runtime:
         ``DeliveryFailed``, naming ``sender``, if it refused any)."""
         await confirm_delivery(sender, await self.outbox.send_all(records))
 
+    def scan(self, items: Iterable[T], size: int = SCAN_SLICE) -> AsyncIterator[list[T]]:
+        """``items`` (a table's ``values()`` or ``items()``) ``size`` at a time, the event loop
+        served between slices; it ends early when the partitions move (:func:`in_slices`)."""
+        generation = self.generation()
+        return in_slices(items, size, lambda: self.rebalancing() or self.generation() != generation)
+
     def generation(self) -> int:
         """The consumer generation: it changes whenever the worker's partitions are assigned."""
         generation: int = self.app.consumer_generation_id
@@ -157,6 +175,22 @@ class Runtime:
     def rebalancing(self) -> bool:
         """Whether the partitions are moving (from revocation until the tables are recovered)."""
         return bool(self.app.rebalancing)
+
+
+async def in_slices(
+    items: Iterable[T], size: int, moved: Callable[[], bool]
+) -> AsyncIterator[list[T]]:
+    """``items`` ``size`` at a time, the event loop served between slices, until ``moved()``
+    says the partitions moved: then the tables' stores change under the iterator and the items
+    may no longer be this worker's, so the scan ends and the timer's next run reads them again.
+    An item changed after the scan began may be read as it was when it began (the reader acts
+    through commands its owner checks again)."""
+    iterator = iter(items)
+    while part := list(itertools.islice(iterator, size)):
+        yield part
+        await asyncio.sleep(0)
+        if moved():
+            return
 
 
 @contextlib.asynccontextmanager

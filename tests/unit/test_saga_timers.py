@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.models import OrderAction, OrderActionKind, OrderCancelled
+from schemas.models import (
+    ActionResult,
+    FulfillmentCommand,
+    OrderAction,
+    OrderActionKind,
+    OrderCancelled,
+    OrderStatusChanged,
+)
+from streams.core.saga.apply import apply_input
 from streams.core.saga.move import ACCEPT_TIMER
 from streams.core.saga.state import OrderState, ShipmentState
 from streams.core.saga.timers import Deadlines, due, timed_out
 from tests.unit.factories import T0, make_order
+from tests.unit.test_saga import ACCEPTED, World, placed, report
 from tests.unit.test_saga_backorders import Line
 
 DEADLINES = Deadlines(accept_store_s=60, accept_dc_s=600, pickup_s=3600)
@@ -75,3 +84,20 @@ def test_the_scan_skips_orders_being_routed_and_orders_without_a_watched_shipmen
     [shipment] = state.shipments.values()
     state.pending, shipment.accepted = {}, True
     assert due([state.model_dump_json().encode()], late, DEADLINES, kinds) == []
+
+
+def test_a_timer_move_of_a_shipment_accepted_after_the_timer_read_it_is_refused() -> None:
+    # The timer reads the orders in slices while the stage goes on: the location's ACCEPTED
+    # may come between the timer's read and its move.
+    world = placed(World({"SKU-1": {"DC-EAST": 5, "DC-WEST": 5}}), make_order("ORD-1"))
+    [shipment] = world.orders["ORD-1"].shipments.values()
+    [move] = timed_out(world.orders["ORD-1"], T0 + timedelta(hours=1), DEADLINES, kinds)
+    world.update(report("ORD-1", shipment.shipment_id, shipment.location_id, status=ACCEPTED))
+
+    state, outputs = apply_input(world.orders["ORD-1"], move, world.ctx)
+
+    [answer] = [r for r in outputs if isinstance(r, OrderStatusChanged)]
+    assert answer.action_result is ActionResult.REFUSED
+    assert answer.reason == f"DC-EAST accepted shipment {shipment.shipment_id} meanwhile"
+    assert not [r for r in outputs if isinstance(r, FulfillmentCommand)]  # no CANCEL went out
+    assert state is not None and state.shipments[shipment.shipment_id].location_id == "DC-EAST"

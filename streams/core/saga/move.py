@@ -9,7 +9,9 @@ confirms) and the lines are routed again, the old location excluded from now on.
 lost reservation race re-routes it like any other).
 
 The acceptance timer moves a shipment nobody accepted in time the same way, but it does not
-need a place to go: with none, the lines are backordered, as after a rejection.
+need a place to go: with none, the lines are backordered, as after a rejection. A timer's move
+of a shipment accepted after the timer read the order (it reads in slices, while the stage
+goes on) is refused.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ def move_shipment(
         return refuse(f"shipment {shipment.shipment_id} is {_said(shipment.state)}")
     if state.pending:
         return refuse(f"order {order_id} is being routed right now; try again in a moment")
+    by_timer = action.requested_by == ACCEPT_TIMER
+    if by_timer and shipment.accepted:  # accepted after the timer read the order
+        return refuse(f"{shipment.location_id} accepted shipment {shipment.shipment_id} meanwhile")
     target = action.to_location_id
     if target == shipment.location_id:
         return refuse(f"shipment {shipment.shipment_id} is at {target} already")
-    by_timer = action.requested_by == ACCEPT_TIMER
     if target is not None:
         info = next((x for x in ctx.locations if x.location_id == target), None)
         if info is None:
