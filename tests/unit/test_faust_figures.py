@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from time import monotonic
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -62,3 +63,17 @@ def test_every_faust_figure_the_dashboard_reads_is_there() -> None:
     read = {name for expr in exprs for name in re.findall(r"\bfaust_[a-z_]+", expr)}
     assert len(read) == 5, read
     assert read <= exposed, read - exposed
+
+
+def test_faust_s_liveness_check_learns_when_each_partition_last_fed_its_stream() -> None:
+    # Faust's consumer logs "Stream has not started processing" for every partition with
+    # records waiting whose time here is missing, from stream_processing_timeout on.
+    figures = FaustFigures(CollectorRegistry())
+    before = monotonic()
+    figures.on_stream_event_in(("t", 0), 0, None, None)
+    figures.on_stream_event_in(("t", 1), 0, None, None)
+    first = figures.stream_inbound_time[("t", 0)]
+    figures.on_stream_event_in(("t", 0), 1, None, None)
+
+    assert before <= first <= figures.stream_inbound_time[("t", 0)] <= monotonic()
+    assert set(figures.stream_inbound_time) == {("t", 0), ("t", 1)}
