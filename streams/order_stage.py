@@ -230,7 +230,8 @@ class OrderStage:
         if state is None and self.answer_removed(record, event, sends):
             return
         attempts_before = state.attempt if state else 0
-        state, outputs = apply_input(state, record, self.context(event))
+        where = sends.where(event)
+        state, outputs = apply_input(state, record, self.context(event, where))
         if state is None:
             sends.add(outputs)  # an action on it is answered (refused) all the same
             days = self.saga.retention.retention_days
@@ -240,9 +241,8 @@ class OrderStage:
             )
             sends.dead_letter(event, why, STAGE, "unknown_order")
             return
-        state.read_to = dict(
-            replays.note_read(state.read_to, *sends.where(event), sends.read_from())
-        )
+        state.read_to = dict(replays.note_read(state.read_to, *where, sends.read_from()))
+        state.forget_done_replies()
         self.orders.put(event.key, state, event)
         sends.add(outputs)
         _observe(self.metrics, record, state, attempts_before, outputs)
@@ -282,7 +282,7 @@ class OrderStage:
             sends.dead_letter(event, why, STAGE, "removed_order")
         return True
 
-    def context(self, event: Any) -> SagaContext:
+    def context(self, event: Any, read_at: tuple[str, int, int] | None = None) -> SagaContext:
         view, saga = self.view, self.saga
         return SagaContext(
             locations=view.location_infos(),
@@ -298,6 +298,7 @@ class OrderStage:
             limits=saga.limits,
             backorders=saga.backorders,
             channels=view.channel_plan(),
+            read_at=read_at,
         )
 
 

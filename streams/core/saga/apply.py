@@ -99,7 +99,7 @@ def apply_input(
     if state.deferred and not state.pending:
         outputs += run_deferred(state, ctx, Routing(_start_attempt, _sku_commands))
     outputs += sync_waiting(state, ctx)
-    state.remember_replies(input_id, outputs)
+    state.remember_replies(input_id, outputs, ctx.read_at)
     return state, outputs
 
 

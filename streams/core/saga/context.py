@@ -73,6 +73,8 @@ class SagaContext:
     limits: OrderLimits = field(default_factory=OrderLimits)
     backorders: BackorderPolicy = field(default_factory=BackorderPolicy)
     channels: ChannelPlan = field(default_factory=ChannelPlan)
+    read_at: tuple[str, int, int] | None = None  # where the input was read (partition, offset,
+    # time in ms): its replies are dropped once a later batch of that partition makes it done
 
 
 StartAttempt = Callable[..., Outputs]

@@ -29,12 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 from schemas.common import Message, message_type
 from schemas.models import OrderAction, OrderHold, OrderPlaced
+from streams.core import replays
 from streams.core.stored import from_stored, without_unknown
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
 # records again. Replays reach only the order's inputs of the batch that last wrote it
-# (``read_to``): earlier ones are skipped whole. The handlers of older ones act by state too.
+# (``read_to``): earlier ones are skipped whole, so their replies are dropped as soon as the
+# marks say so (``forget_done_replies``). The handlers of older ones act by state too.
 REPLIES_KEEP = 16
 STATE_VERSION = 1
 """The version of the order state this worker writes; raise it when a stored field changes
@@ -195,6 +197,8 @@ class OrderState(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     applied: list[str] = Field(default_factory=list)
     replies: dict[str, list[Reply]] = Field(default_factory=dict)  # input id -> its outputs
+    replied_at: dict[str, tuple[str, int, int]] = Field(default_factory=dict)  # input id ->
+    # where it was read (partition, offset, time in ms), for forget_done_replies
     routed: bool = False  # the first routing outcome went out
     cancelled: bool = False
     returns: dict[str, SagaReturn] = Field(default_factory=dict)  # return id -> authorized
@@ -233,10 +237,30 @@ class OrderState(BaseModel):
         self.applied.append(event_id)
         del self.applied[:-APPLIED_KEEP]
 
-    def remember_replies(self, input_id: str, outputs: Sequence[Message]) -> None:
+    def remember_replies(
+        self,
+        input_id: str,
+        outputs: Sequence[Message],
+        read_at: tuple[str, int, int] | None = None,
+    ) -> None:
+        """Keep the records ``input_id`` caused, to emit them again if it is replayed;
+        ``read_at``: where it was read (partition, offset, time in ms), if known."""
         self.replies[input_id] = [Reply.of(o) for o in outputs]
+        if read_at is not None:
+            self.replied_at[input_id] = read_at
         for stale in list(self.replies)[:-REPLIES_KEEP]:
             del self.replies[stale]
+            self.replied_at.pop(stale, None)
+
+    def forget_done_replies(self) -> None:
+        """Drop the replies of the inputs the marks (``read_to``) say are done: a replay of one
+        is skipped whole (:mod:`streams.core.replays`), so nothing reads them again. They
+        were most of a stored order (4.2 of 6.9 KB on average in a long bench run); what an
+        order keeps now is mostly the replies of its last batch of each input partition."""
+        for input_id, (source, offset, at_ms) in list(self.replied_at.items()):
+            if replays.done_before(self.read_to, source, offset, at_ms):
+                self.replies.pop(input_id, None)
+                del self.replied_at[input_id]
 
     def replay(self, input_id: str) -> list[Message] | None:
         """The records first emitted for ``input_id``, or None if it was never applied."""
