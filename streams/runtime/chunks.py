@@ -88,10 +88,21 @@ class ChunkedTable:
     # ---- reads --------------------------------------------------------------------------
 
     def get(self, key: bytes, default: Any = None) -> Any:
-        raw = self.table.get(key)
+        raw = self._read(key)
         if raw is None:
             return default
         return self._whole(key, raw)
+
+    def _read(self, key: bytes) -> bytes | None:
+        """The key's stored bytes, in one read of the store: a Faust table's own ``get`` asks
+        its store twice, whether it holds the key and then for the value, each a RocksDB read
+        that copies the value (and every write here reads the key first, for its chunks)."""
+        store = getattr(self.table, "data", self.table)  # Faust's store; a plain mapping's self
+        try:
+            raw: bytes | None = store[key]
+        except KeyError:
+            return None
+        return raw
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self.get(key)
@@ -108,7 +119,7 @@ class ChunkedTable:
             return raw
         parts = []
         for index in range(manifest["chunks"]):
-            part = self.table.get(chunk_key(key, manifest["version"], index))
+            part = self._read(chunk_key(key, manifest["version"], index))
             if part is None:
                 raise ChunkedValueBroken(
                     f"value of {key!r} (version {manifest['version']}) lacks chunk {index} "
@@ -130,7 +141,7 @@ class ChunkedTable:
             if raw and raw.startswith(MANIFEST):
                 # A scan read in slices (Runtime.scan) holds an iterator over an older snapshot
                 # while the stage writes on: its manifest may name chunks since replaced.
-                raw = self.table.get(key)
+                raw = self._read(key)
                 if not raw:
                     continue
             yield key, (self._whole(key, raw) if raw else raw)
@@ -167,7 +178,7 @@ class ChunkedTable:
         self._drop_chunks(key, old)
 
     def _old_manifest(self, key: bytes) -> dict[str, int] | None:
-        raw = self.table.get(key)
+        raw = self._read(key)
         return _read_manifest(raw) if raw else None
 
     def _drop_chunks(self, key: bytes, manifest: dict[str, int] | None) -> None:
