@@ -224,13 +224,13 @@ class OrderStage:
             self.purge(record, event)
             return
         state = self.orders.get(event.key)
-        if state is not None and replays.done_before(state.read_to, *sends.where(event)):
+        where = sends.where(event)
+        if state is not None and replays.done_before(state.read_to, *where):
             self.metrics.replays_skipped.labels(STAGE).inc()  # its records all went out
             return
         if state is None and self.answer_removed(record, event, sends):
             return
         attempts_before = state.attempt if state else 0
-        where = sends.where(event)
         state, outputs = apply_input(state, record, self.context(event, where))
         if state is None:
             sends.add(outputs)  # an action on it is answered (refused) all the same

@@ -71,12 +71,11 @@ def test_scans_skip_the_chunks_and_answer_whole_values() -> None:
 def test_a_scan_read_in_slices_reads_a_value_replaced_since_it_began_whole() -> None:
     # RocksDB's iterator reads the table as it was when the scan began, while the stage writes
     # on between slices: the manifest it holds may name chunks a newer value dropped.
-    store = Store()
-    snapshot = dict(store)
-    chunked = ChunkedTable(Snapshots(store, lambda: snapshot), 1000)
+    store = SnapshotStore()
+    chunked = ChunkedTable(store, 1000)
     chunked[b"SKU-1"] = b'{"sku":"SKU-1"}'
     chunked[b"SKU-2"] = os.urandom(2500)
-    snapshot.update(store)
+    store.take_snapshot()
     scan = chunked.items()
     assert next(scan) == (b"SKU-1", b'{"sku":"SKU-1"}')
     newer = os.urandom(3500)
@@ -85,32 +84,17 @@ def test_a_scan_read_in_slices_reads_a_value_replaced_since_it_began_whole() -> 
     assert list(scan) == [(b"SKU-2", newer)]
 
 
-class Snapshots:
-    """A table whose scans read what ``snapshot()`` gives, as RocksDB's iterators do."""
+class SnapshotStore(Store):
+    """A table whose scans read it as it was at :meth:`take_snapshot`, as RocksDB's
+    iterators read it as it was when they were made."""
 
-    def __init__(self, store: Store, snapshot: Any) -> None:
-        self.store, self.snapshot = store, snapshot
+    snapshot: dict[bytes, bytes] = {}
+
+    def take_snapshot(self) -> None:
+        self.snapshot = dict(self)
 
     def items(self) -> Any:
-        return iter(list(self.snapshot().items()))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def __getitem__(self, key: bytes) -> bytes:
-        return self.store[key]
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.store[key] = value
-
-    def __delitem__(self, key: bytes) -> None:
-        del self.store[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.store
-
-    def __iter__(self) -> Any:
-        return iter(self.store)
+        return iter(list(self.snapshot.items()))
 
 
 def test_a_new_value_drops_the_chunks_of_the_one_it_replaces_after_it_is_written() -> None:
