@@ -22,6 +22,9 @@ the default rules, then
    SIGKILLed, with every order of the run in its history, and started again at once with its
    data directory, as a supervisor would; probe orders over every partition, placed right
    after the kill, time it: kill to the worker ready, and kill to the last probe routed.
+   With ``--history N`` (and ``--ship``), the workers are stopped first, N clones of the orders
+   the run shipped are written into their stores' changelogs and read in as they start again
+   (:mod:`dom.bench_history`), so the kill finds them in the history too.
 
 The table goes to stdout, then one ``BENCH_JSON {...}`` line (keys: ``dom.bench_report``).
 A benchmark never fails on a number; it fails only when it cannot run.
@@ -58,6 +61,7 @@ from config.settings import Settings
 from connectors.demo_world import DemoWorld
 from connectors.producer import ContractProducer
 from dom.admin import create_topics
+from dom.bench_history import read_templates, write_history
 from dom.bench_kafka import (
     FLOOR_IN,
     FLOOR_OUT,
@@ -152,6 +156,14 @@ from schemas.models import OrderPlaced
     "so a long run's history is of shipped orders (its units no longer held).",
 )
 @click.option(
+    "--history",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Before the restart phase, clone N orders the run shipped into the workers' stores "
+    "(needs --ship; see dom/bench_history.py), so the restart has them in its history.",
+)
+@click.option(
     "--profile",
     type=click.Path(file_okay=False, path_type=Path),
     help="Sample each worker with py-spy during the throughput phase into DIR/<worker>.raw "
@@ -175,11 +187,16 @@ def bench(
     restart: bool,
     limits: bool,
     ship: bool,
+    history: int,
     profile: Path | None,
 ) -> None:
     """Throughput, latency and memory of the pipeline against the raw Kafka limit and the
     runtime floor."""
     base = ctx.find_object(Settings) or Settings()
+    if history and not (ship and restart):
+        raise click.UsageError(
+            "--history clones shipped orders for the restart phase: it needs --ship and --restart"
+        )
     result = BenchResult(
         orders=orders,
         workers=workers,
@@ -194,6 +211,7 @@ def bench(
         restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
         limits=limits,
         ship=ship,
+        history_orders=history,
     )
     began = time.monotonic()
     console = Console()
@@ -315,6 +333,8 @@ class BenchRun:
                 self.throughput(world, tracker, producer)
                 self.latency(world, tracker, producer)
                 r.worker_peak_rss_mb = [w.peak_rss_mb() for w in self.workers]
+                if r.history_orders:
+                    self.history(tracker)
                 if r.restart_probes:
                     self.restart(world, tracker, producer)
             finally:
@@ -389,15 +409,20 @@ class BenchRun:
     # ---- set-up -------------------------------------------------------------------------------
 
     def start_workers(
-        self, what: str = "workers ready", name: str = "bench-w", command: Sequence[str] = ()
+        self,
+        what: str = "workers ready",
+        name: str = "bench-w",
+        command: Sequence[str] = (),
+        log_tag: str = "",
     ) -> float:
         """``--workers`` workers (``dom worker``, or ``command``), named ``name`` 1, 2, ...;
-        the seconds until every one was ready."""
+        the seconds until every one was ready. A worker started again under its name has its
+        data directory again; ``log_tag`` gives it a log of its own."""
         began = time.monotonic()
         task = self.progress.add_task(what, total=self.result.workers)
         logs = self.tmp / "logs"
         self.workers = [
-            BenchWorker(self.settings, f"{name}{n}", logs / f"{name}{n}.log", command)
+            BenchWorker(self.settings, f"{name}{n}", logs / f"{name}{n}{log_tag}.log", command)
             for n in range(1, self.result.workers + 1)
         ]
 
@@ -574,6 +599,36 @@ class BenchRun:
         r.latency_p99_ms = percentile(latencies, 99)
         r.latency_max_ms = max(latencies, default=0.0)
 
+    def history(self, tracker: OutcomeTracker) -> None:
+        """Stop the workers, clone ``--history`` orders of those the run shipped into their
+        tables' changelogs (:mod:`dom.bench_history`), and start them again: ready once each
+        has read the copies of its partitions into its stores."""
+        r = self.result
+        seen: list[int] = []
+
+        def shipping_done() -> bool:  # some shipped, and none more for 2 s
+            with tracker.lock:
+                seen.append(len(tracker.shipped))
+            return seen[-1] > 0 and len(seen) > 4 and seen[-5] == seen[-1]
+
+        self._wait("the run's orders shipped", shipping_done, poll=0.5)
+        self.stop_workers()
+        with tracker.lock:
+            shipped = set(tracker.shipped)
+        templates = read_templates(self.settings, shipped)
+        task = self.progress.add_task("history cloned (orders)", total=r.history_orders)
+        began = time.monotonic()
+        try:
+            r.history_records = write_history(
+                self.settings, templates, r.history_orders, f"H{self.run_id}-", self._advance(task)
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        r.history_write_seconds = time.monotonic() - began
+        r.history_ready_seconds = self.start_workers(
+            "workers ready with the history", log_tag="-history"
+        )
+
     def restart(
         self, world: DemoWorld, tracker: OutcomeTracker, producer: ContractProducer
     ) -> None:
@@ -582,7 +637,7 @@ class BenchRun:
         after the kill time it until every partition routes again, whichever worker owns it
         by then."""
         r = self.result
-        r.restart_history_orders = r.orders_completed + r.latency_completed
+        r.restart_history_orders = r.orders_completed + r.latency_completed + r.history_orders
         victim = self.workers[0]
         killed = time.monotonic()
         killed_ms = time.time() * 1000

@@ -55,11 +55,16 @@ latency at a fixed offered load (``--latency-rate``, else half the measured maxi
 memory
     ``worker_peak_rss_mb`` (VmHWM per worker, its child processes included),
     ``worker_peak_rss_mb_max``
+history (``--history N``; else all 0)
+    ``history_orders`` (orders cloned into the workers' stores, :mod:`dom.bench_history`),
+    ``history_records`` (changelog records written for them), ``history_write_seconds``,
+    ``history_ready_seconds`` (the stopped workers started again to all ready: every copy read
+    into their stores)
 restart (``--no-restart``: all 0)
     ``restart_probes`` (probe orders, 20 per partition), ``restart_history_orders`` (orders
-    routed before the kill), ``restart_ready_seconds`` (SIGKILL of the first worker to its
-    restart ready), ``restart_probes_routed``, ``restart_routing_seconds`` (SIGKILL to the last
-    probe's routing outcome: every partition routes again)
+    routed before the kill, and the history's), ``restart_ready_seconds`` (SIGKILL of the
+    first worker to its restart ready), ``restart_probes_routed``, ``restart_routing_seconds``
+    (SIGKILL to the last probe's routing outcome: every partition routes again)
 ``total_seconds``: the whole run, broker start to stop.
 
 Only with ``--profile``, one more key at the end: ``profile_top_self``, ``[[frame, percent],
@@ -153,6 +158,10 @@ class BenchResult:
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     worker_peak_rss_mb_max: float = 0.0
     limits: bool = True
+    history_orders: int = 0
+    history_records: int = 0
+    history_write_seconds: float = 0.0
+    history_ready_seconds: float = 0.0
     restart_probes: int = 0
     restart_history_orders: int = 0
     restart_ready_seconds: float = 0.0
@@ -274,6 +283,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("latency", "p50 / p95 / p99", _latency(r)),
         ("latency", "max", f"{_n(r.latency_max_ms)} ms"),
         ("memory", "peak RSS per worker", f"{rss} MB"),
+        *_history(r),
         ("restart", "SIGKILL to routing again", _restart(r)),
         (
             "config",
@@ -317,6 +327,20 @@ def _cpu(r: BenchResult) -> str:
     if r.broker != "local":
         return workers
     return f"{workers}, broker {r.broker_cpu_ms_per_order:.2f} ms"
+
+
+def _history(r: BenchResult) -> list[tuple[str, str, str]]:
+    if not r.history_orders:
+        return []
+    return [
+        (
+            "restart",
+            "history cloned",
+            f"{r.history_orders:,} orders ({r.history_records:,} changelog records) written in "
+            f"{r.history_write_seconds:.1f} s; workers started again and ready in "
+            f"{r.history_ready_seconds:.1f} s",
+        )
+    ]
 
 
 def _restart(r: BenchResult) -> str:

@@ -6,10 +6,14 @@ import dataclasses
 from typing import Any
 
 from click.testing import CliRunner
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from dom.bench import bench
 from dom.bench_report import BenchResult, parse_json_line
 from schemas.enums import ROUTING_OUTCOMES
+from streams.core.saga.state import OrderState
+from tests.e2e.harness import partition_of
 
 TINY = ["--orders", "50", "--skus", "200", "--locations", "10", "--latency-seconds", "3"]
 
@@ -115,3 +119,57 @@ def test_bench_warehouses_ship_what_they_are_commanded_so_a_history_is_of_shippe
     # long before the latency and restart phases ended); so did some of those phases' orders.
     assert figures["orders_shipped"] >= allocated, figures
     assert figures["fulfillment_updates"] >= 2 * figures["shipments"] > 0  # accepted, shipped
+
+
+def test_bench_history_clones_shipped_orders_into_the_stores_the_restart_finds(
+    kafka_bootstrap: str,
+) -> None:
+    env = {"DOM_KAFKA_BOOTSTRAP": kafka_bootstrap, "DOM_TOPIC_PARTITIONS": "3"}
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    before = set(admin.list_topics(timeout=10).topics)
+    args = ["--orders", "50", "--skus", "200", "--locations", "10", "--latency-seconds", "0"]
+    args += ["--no-limits", "--ship", "--history", "300", "--workers", "1", "--timeout", "120"]
+    result = CliRunner().invoke(bench, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+    figures = parse_json_line(result.output)
+    assert figures["history_orders"] == 300
+    assert figures["history_records"] == 300  # the orders' table; the reports' is off
+    assert figures["history_ready_seconds"] > 0
+    assert figures["restart_history_orders"] == 50 + 300
+    assert figures["restart_probes_routed"] == figures["restart_probes"] == 3 * 20
+    assert "history cloned" in result.output
+
+    [changelog] = [
+        t
+        for t in set(admin.list_topics(timeout=10).topics) - before
+        if t.endswith("dom-orders-changelog")
+    ]
+    clones = {
+        m.key().decode(): m
+        for m in _read_all(kafka_bootstrap, changelog)
+        if m.key().startswith(b"H")
+    }
+    assert len(clones) == 300
+    for order_id, message in clones.items():
+        assert message.partition() == partition_of(order_id, 3)  # where the worker reads it
+        state = OrderState.from_stored(message.value())
+        assert state.order.order_id == order_id  # the template's id replaced throughout
+        assert order_id.encode() in message.value()
+        assert state.status in ("SHIPPED", "COMPLETED")
+
+
+def _read_all(bootstrap: str, topic: str) -> list[Any]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{topic}", "enable.auto.commit": False}
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        got: list[Any] = []
+        while sum(ends.values()) > len(got):
+            got += [m for m in consumer.consume(1000, 1.0) if m.error() is None]
+        return got
+    finally:
+        consumer.close()
