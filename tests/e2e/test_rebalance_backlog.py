@@ -9,7 +9,7 @@ from the broker. Every order is answered once, and the invariants hold.
 The first worker's stage batches hold 20 inputs and wait a second before their work
 (``slow-batches`` in ``tests/e2e/without_fix.py``), as behind a slow broker, so the orders are
 still queued when the second worker joins (checked, not assumed). Whether Faust drops some of
-them depends on where the rebalance meets the batches: seen in most runs, not all."""
+them depends on where the rebalance meets the batches: seen in 2 of 5 runs of this test."""
 
 from __future__ import annotations
 
