@@ -67,7 +67,12 @@ def _latest(settings: Settings, topic: str, wanted: set[bytes]) -> dict[bytes, b
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         latest: dict[bytes, bytes] = {}
         while ends:
-            for message in consumer.consume(2000, 1.0):
+            messages = consumer.consume(2000, 1.0)
+            if not messages:  # past the end's last record (a marker, a compacted offset)?
+                for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
+                    if tp.offset >= ends[tp.partition]:
+                        ends.pop(tp.partition)
+            for message in messages:
                 if message.error() is not None:
                     continue
                 key, value = message.key(), message.value()
