@@ -19,12 +19,12 @@ by a restart, nor by an order at rest.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from config.settings import Settings
+from dom.topic_reader import latest_by_key, read_to_end
 
 KEYED_BY_ORDER = ("orders", "kpi-facts")
 """The tables whose key is the order id: a copy of an order is a value in each."""
@@ -32,65 +32,24 @@ AT_REST = (b'"status":"SHIPPED"', b'"status":"COMPLETED"')
 """A stored order at rest: its timers have nothing left to do with it."""
 
 
-def changelog(settings: Settings, table: str) -> str:
-    return f"{settings.app_id}-{table}-changelog"
+def changelog_name(settings: Settings, table: str) -> str:
+    """The table's changelog (``{app_id}-{table}-changelog``), by its name under the
+    deployment's prefix, as :func:`~dom.topic_reader.read_to_end` and ``settings.topic`` take."""
+    return f"{settings.app_id.removeprefix(settings.topic_prefix)}-{table}-changelog"
 
 
 def read_templates(settings: Settings, order_ids: Iterable[str]) -> dict[str, dict[bytes, bytes]]:
     """Table -> order id -> the latest value stored for it, for the orders of ``order_ids``
     stored at rest (:data:`AT_REST`) and kept whole (a value in chunks is left out)."""
     wanted = {o.encode() for o in order_ids}
-    found = {
-        table: _latest(settings, changelog(settings, table), wanted) for table in KEYED_BY_ORDER
-    }
+    found = {}
+    for table in KEYED_BY_ORDER:
+        latest = latest_by_key(read_to_end(settings, changelog_name(settings, table)))
+        found[table] = {k: v for k, v in latest.items() if k in wanted and v is not None}
     orders = {k: v for k, v in found["orders"].items() if any(s in v for s in AT_REST)}
     return {
         table: {k: v for k, v in values.items() if k in orders} for table, values in found.items()
     }
-
-
-def _latest(settings: Settings, topic: str, wanted: set[bytes]) -> dict[bytes, bytes]:
-    """The latest value of each key of ``wanted`` on ``topic``, read from its start to its end
-    as they were when called (a tombstone removes the key)."""
-    consumer = Consumer(
-        settings.librdkafka_config(
-            **{"group.id": f"bench-history-{time.monotonic_ns()}", "enable.auto.commit": False}
-        )
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {}
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        latest: dict[bytes, bytes] = {}
-        while ends:
-            messages = consumer.consume(2000, 1.0)
-            if not messages:  # past the end's last record (a marker, a compacted offset)?
-                for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
-                    if tp.offset >= ends[tp.partition]:
-                        ends.pop(tp.partition)
-            for message in messages:
-                if message.error() is not None:
-                    continue
-                key, value = message.key(), message.value()
-                if key in wanted:
-                    if value is None:
-                        latest.pop(key, None)
-                    else:
-                        latest[key] = value
-                partition, offset = message.partition(), message.offset()
-                if (
-                    partition is not None
-                    and offset is not None
-                    and offset + 1 >= ends.get(partition, 0)
-                ):
-                    ends.pop(partition, None)
-        return latest
-    finally:
-        consumer.close()
 
 
 def write_history(
@@ -112,6 +71,9 @@ def write_history(
         if err is not None:
             failed.append(str(err))
 
+    def topic(table: str) -> str:
+        return settings.topic(changelog_name(settings, table))
+
     written = 0
     for n in range(count):
         template = keys[n % len(keys)]
@@ -123,7 +85,7 @@ def write_history(
             record = value.replace(template, new)
             while True:
                 try:
-                    producer.produce(changelog(settings, table), record, new, on_delivery=delivered)
+                    producer.produce(topic(table), record, new, on_delivery=delivered)
                     break
                 except BufferError:
                     producer.poll(0.1)

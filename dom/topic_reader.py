@@ -14,7 +14,9 @@ POLL = 1.0
 
 
 def read_to_end(settings: Settings, topic_name: str, timeout: float = 30.0) -> list[Message]:
-    """Every message of a registry topic (by unprefixed name) up to the end seen at the start."""
+    """Every message of a registry topic (by unprefixed name) up to the end seen at the start
+    (a partition whose last offsets hold no record, a transaction marker or a compacted one,
+    ends once the consumer's position passes them)."""
     name = settings.topic(topic_name)
     consumer = Consumer(
         settings.librdkafka_config(
@@ -37,7 +39,12 @@ def read_to_end(settings: Settings, topic_name: str, timeout: float = 30.0) -> l
         consumer.assign([TopicPartition(name, p, 0) for p in ends])
         messages: list[Message] = []
         while ends:
-            for message in consumer.consume(1000, POLL):
+            batch = consumer.consume(1000, POLL)
+            if not batch:  # past a partition's last record, when its last offsets hold none
+                for at in consumer.position([TopicPartition(name, p) for p in list(ends)]):
+                    if at.offset >= ends[at.partition]:
+                        del ends[at.partition]
+            for message in batch:
                 if message.error() is not None:
                     continue
                 messages.append(message)

@@ -6,11 +6,12 @@ import dataclasses
 from typing import Any
 
 from click.testing import CliRunner
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from config.settings import Settings
 from dom.bench import bench
 from dom.bench_report import BenchResult, parse_json_line
+from dom.topic_reader import read_to_end
 from schemas.enums import ROUTING_OUTCOMES
 from streams.core.saga.state import OrderState
 from tests.e2e.harness import partition_of
@@ -147,7 +148,7 @@ def test_bench_history_clones_shipped_orders_into_the_stores_the_restart_finds(
     ]
     clones = {
         m.key().decode(): m
-        for m in _read_all(kafka_bootstrap, changelog)
+        for m in read_to_end(Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=""), changelog)
         if m.key().startswith(b"H")
     }
     assert len(clones) == 300
@@ -157,19 +158,3 @@ def test_bench_history_clones_shipped_orders_into_the_stores_the_restart_finds(
         assert state.order.order_id == order_id  # the template's id replaced throughout
         assert order_id.encode() in message.value()
         assert state.status in ("SHIPPED", "COMPLETED")
-
-
-def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"t-{topic}", "enable.auto.commit": False}
-    )
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in parts}
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        got: list[Any] = []
-        while sum(ends.values()) > len(got):
-            got += [m for m in consumer.consume(1000, 1.0) if m.error() is None]
-        return got
-    finally:
-        consumer.close()

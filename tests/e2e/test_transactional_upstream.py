@@ -5,13 +5,17 @@ acts on an aborted one, and reads no gap back from the broker as if records were
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
 from config.settings import Settings
+from dom.admin import create_topics
+from dom.topic_reader import read_to_end
 from schemas import topics as registry
 from schemas.codec import Codec
 from schemas.enums import ROUTING_OUTCOMES
@@ -119,3 +123,20 @@ def orders_around_an_aborted_one(
         return outcomes, worker.log_file.read_text(errors="replace")
     finally:
         pipeline.stop_all()
+
+
+def test_a_topic_ending_on_a_commit_marker_is_read_to_its_end(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """What the command line and the bench read to the end (``dom.topic_reader``): the last
+    offset of a partition written in transactions holds the marker, never a record."""
+    settings = make_settings(topic_partitions=1)
+    create_topics(settings)
+    TransactionalUpstream(settings).transaction([make_location("DC-EAST")])
+    read: list[list[Any]] = []
+    reader = threading.Thread(
+        target=lambda: read.append(read_to_end(settings, "dom.locations.v1")), daemon=True
+    )
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "still waiting for a record at the marker's offset"
+    [[message]] = read
+    assert Codec().decode(message.value()).location_id == "DC-EAST"

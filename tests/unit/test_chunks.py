@@ -88,7 +88,9 @@ class SnapshotStore(Store):
     """A table whose scans read it as it was at :meth:`take_snapshot`, as RocksDB's
     iterators read it as it was when they were made."""
 
-    snapshot: dict[bytes, bytes] = {}
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot: dict[bytes, bytes] = {}
 
     def take_snapshot(self) -> None:
         self.snapshot = dict(self)
