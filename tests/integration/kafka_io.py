@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, Producer
 
@@ -26,10 +26,19 @@ def produce(
     return sum(acked)
 
 
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
 def consume(
-    settings: Settings, topic: str, expected: int, timeout: float = 30.0
-) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-    """Read ``topic`` from the beginning until ``expected`` records arrived or time ran out."""
+    settings: Settings,
+    topic: str,
+    expected: int,
+    timeout: float = 30.0,
+    until: Callable[[list[Record]], bool] | None = None,
+) -> list[Record]:
+    """Read ``topic`` from the beginning until ``expected`` records arrived (or, given
+    ``until``, until it holds for what arrived) or time ran out."""
+    enough = until or (lambda got: len(got) >= expected)
     consumer = Consumer(
         settings.librdkafka_config(
             **{
@@ -40,10 +49,10 @@ def consume(
         )
     )
     consumer.subscribe([topic])
-    got: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    got: list[Record] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(got) < expected and time.monotonic() < deadline:
+        while not enough(got) and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue

@@ -37,6 +37,10 @@ class WorkerProcess:
         self._wait_for("Worker ready", ready_timeout)
         return self
 
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        """Wait until the worker's log holds ``text`` (raise if it exits or time runs out)."""
+        self._wait_for(text, timeout)
+
     def _wait_for(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         start_size = 0
