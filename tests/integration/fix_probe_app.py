@@ -9,10 +9,11 @@ that the outputs of one input partition keep their order there; with ``PROBE_TAB
 also stored in a table. The agent acknowledges each record once done, by hand, as the stages'
 batches do.
 
-The races are stepped, not timed. With ``PROBE_HOLD=1`` the agent holds the first record it
-gets until a rebalance begins (the flow stops), so every record fetched with it is still
-queued, unprocessed, when the partitions are revoked; the held record is acknowledged once
-the stream has met what was queued behind it. The other steps, each set by its variable:
+The races are stepped, not timed. With ``PROBE_HOLD=1`` the agent holds on to the first
+record it gets, unacknowledged, until a rebalance begins (the flow stops), so every record
+fetched with it is still queued, unprocessed, when the partitions are revoked; the held
+record is acknowledged once the stream has met what was queued behind it. The other steps,
+each set by its variable:
 
 - ``PROBE_KEEP_QUEUES=1``: Faust does not clear its stream queues at the revocation, as
   happens to the records an in-flight fetch hands over just after the clear; the stream
@@ -52,8 +53,8 @@ holding = asyncio.Event()
 def _step_fetch_into_the_seek_window(app: faust.App) -> None:
     """Step a fetch across a rebalance into its window where Faust has resumed the stream
     partitions but not yet sought them. The fetch w1 sends while it holds its first record
-    waits for records as long as the hold may last (Faust's own waits 1 s, and is refreshed
-    each second), so it is still in flight when the partitions move; the recovery's seek
+    waits for records as long as the hold may last (Faust's own wait 1 s, and are sent again),
+    so it is still in flight when the partitions move; the recovery's seek
     waits until it has returned. It returns the records of the partitions w1 keeps, fetched
     from their start (they have no commit); Faust hands them over while the flow is still
     stopped, so it drops them, and the fetch position has moved past them."""
