@@ -25,6 +25,7 @@ from schemas.models import FulfillmentCommand, OrderStatusChanged
 from tests.e2e.harness import Pipeline
 from tests.e2e.invariants import latest_availability, outcomes_by_order
 from tests.e2e.world import one_dc
+from tests.integration.kafka_io import committed_offsets
 from tests.unit.factories import make_order, make_stock_event
 
 pytestmark = pytest.mark.broker
@@ -76,12 +77,9 @@ def rewind_to_start(settings: Settings) -> list[str]:
     """Set every committed offset of the workers' group to 0 (the group is empty: the worker
     stopped); return the topics rewound."""
     admin = admin_client(settings)
-    [listed] = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(settings.app_id)]
-    ).values()
     partitions = [
         TopicPartition(tp.topic, tp.partition, 0)
-        for tp in listed.result(timeout=30).topic_partitions
+        for tp in committed_offsets(settings, settings.app_id)
     ]
     request = [ConsumerGroupTopicPartitions(settings.app_id, partitions)]
     deadline = time.monotonic() + WAIT
@@ -98,11 +96,7 @@ def rewind_to_start(settings: Settings) -> list[str]:
 
 def behind(settings: Settings) -> dict[str, int]:
     """Per topic the group reads, how far its committed offset is behind the topic's end."""
-    admin = admin_client(settings)
-    [listed] = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(settings.app_id)]
-    ).values()
-    committed = listed.result(timeout=30).topic_partitions
+    committed = committed_offsets(settings, settings.app_id)
     reader = Consumer(settings.librdkafka_config(**{"group.id": "rewind-probe"}))
     try:
         lag = {}

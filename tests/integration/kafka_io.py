@@ -6,24 +6,46 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    Producer,
+    TopicPartition,
+)
 
 from config.settings import Settings
+from dom.admin import admin_client
 
 
 def produce(
-    settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
+    settings: Settings,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    partition: int | None = None,
 ) -> int:
-    """Produce (key, value) pairs durably; return how many the broker acknowledged."""
+    """Produce (key, value) pairs durably (to ``partition``, or by key); return how many the
+    broker acknowledged."""
     acked: list[bool] = []
     producer = Producer(settings.producer_config())
+    where = {} if partition is None else {"partition": partition}
     for key, value in records:
         producer.produce(
-            topic, value=value, key=key, on_delivery=lambda err, _msg: acked.append(err is None)
+            topic,
+            value=value,
+            key=key,
+            on_delivery=lambda err, _msg: acked.append(err is None),
+            **where,
         )
         producer.poll(0)
     producer.flush(30)
     return sum(acked)
+
+
+def committed_offsets(settings: Settings, group: str) -> list[TopicPartition]:
+    """The offsets ``group`` has committed, as the broker lists them."""
+    admin = admin_client(settings)  # held until the answer is in: it answers the future
+    [listed] = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
+    return list(listed.result(timeout=30).topic_partitions)
 
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]

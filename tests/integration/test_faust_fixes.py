@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 
 from config.settings import Settings
-from dom.admin import admin_client, create_topics
+from dom.admin import create_topics
 from dom.topic_reader import latest_by_key, read_to_end
 from schemas.topics import Direction, Topic
 from tests.conftest import free_port
-from tests.integration.kafka_io import Record, consume
+from tests.integration.kafka_io import Record, committed_offsets, consume, produce
 from tests.integration.workers import WorkerProcess, faust_worker
 
 pytestmark = pytest.mark.broker
@@ -54,8 +53,8 @@ class Step:
     env: dict[str, str]
     shows: str
     """What w1's log says once the step has landed."""
-    acted: str = ""
-    """What w1's log says once the fix has acted on it (if it says anything)."""
+    acted: str | None = None
+    """What w1's log says once the fix has acted on it, for a fix that says so."""
     rebalance: bool = True
     """w1 holds its first record and w2 joins; else w1 reads alone."""
 
@@ -101,7 +100,8 @@ def test_with_every_fix_nothing_is_lost_in_the_window_of(
     assert probe.lost == set(), (
         f"{len(probe.lost)} lost, such as {min(probe.lost)!r}:\n{probe.logs}"
     )
-    assert step.acted in probe.logs
+    if step.acted is not None:  # the seek and the drain act without a line of their own
+        assert step.acted in probe.logs
 
 
 @pytest.mark.parametrize("fix", FIXES)
@@ -180,13 +180,11 @@ def without_table_write(settings: Settings, committed: dict[int, int]) -> set[by
 
 def wait_for_a_commit(settings: Settings, group: str, timeout: float = 60.0) -> dict[int, int]:
     """The group's committed offsets of ``probe.in`` (partition -> offset) once one is."""
-    admin = admin_client(settings)
     deadline = time.monotonic() + timeout
     while True:
-        [listed] = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
         committed = {
             tp.partition: tp.offset
-            for tp in listed.result(timeout=30).topic_partitions
+            for tp in committed_offsets(settings, group)
             if tp.topic == settings.topic("probe.in") and tp.offset > 0
         }
         if committed:
@@ -209,19 +207,10 @@ def start(workers: list[WorkerProcess], name: str, env: dict[str, str], tmp: Pat
 def produce_waves(settings: Settings, wave: str, per_partition: int) -> set[bytes]:
     """``per_partition`` records on each partition of ``probe.in``, keyed
     ``<wave>:<n>:<partition>``; return their keys."""
-    producer = Producer(settings.producer_config())
     keys: set[bytes] = set()
-    failed: list[object] = []
     for partition in range(PARTITIONS):
-        for n in range(per_partition):
-            key = f"{wave}:{n}:{partition}".encode()
-            producer.produce(
-                settings.topic("probe.in"),
-                key=key,
-                value=b"x",
-                partition=partition,
-                on_delivery=lambda err, _msg: failed.append(err) if err else None,
-            )
-            keys.add(key)
-    assert producer.flush(30) == 0 and not failed, failed
+        wanted = [f"{wave}:{n}:{partition}".encode() for n in range(per_partition)]
+        records = [(key, b"x") for key in wanted]
+        assert produce(settings, settings.topic("probe.in"), records, partition) == per_partition
+        keys.update(wanted)
     return keys
