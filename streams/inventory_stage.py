@@ -186,6 +186,9 @@ class InventoryStage:
         self.view = view
         self.gate = gate
         self.metrics = metrics or PipelineMetrics()
+        self._reservations: list[str] = []
+        """Reservations answered since the view last had this worker's figures: the order
+        stage's promises of them end when it has (:meth:`announce`)."""
 
     async def handle(self, event: Any, sends: Sends) -> None:
         record = self._decode(event, sends)
@@ -227,6 +230,8 @@ class InventoryStage:
                 state, record, _time_of(event), expiry_s=self.expiry_s
             )
             sends.add(results)
+            if record.action == SkuAction.RESERVE:
+                self._reservations.append(record.command_id)
         # Written and published even when nothing changed: a redelivered input may replay one
         # whose changelog write a crash lost (the local store kept it, the changelog did not).
         self.skus.put(event.key, _read(new_state, event, sends), event)
@@ -311,6 +316,8 @@ class InventoryStage:
         channels = self.figures.records(changed, now_of)
         for availability in records:
             self.view.apply(availability)  # this worker routes on its own news at once
+        self.view.promised.shown(self._reservations)
+        self._reservations.clear()
         sends.add(records)
         sends.add(channels)
 

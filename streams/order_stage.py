@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.enums import LabelFormat
-from schemas.internal import OrderPurge, SkuAction, SkuResult
+from schemas.internal import OrderPurge, SkuAction, SkuCommand, SkuResult
 from schemas.models import (
     FulfillmentUpdate,
     Message,
@@ -41,6 +42,7 @@ from schemas.models import (
 from streams.core import replays
 from streams.core.packing.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
+from streams.core.routing.promised import millis
 from streams.core.saga.apply import Input, apply_input
 from streams.core.saga.context import BackorderPolicy, SagaContext
 from streams.core.saga.order_checks import OrderLimits
@@ -206,6 +208,8 @@ class OrderStage:
         self.view = view
         self.saga = saga
         self.metrics = metrics
+        self.promised = view.promised
+        self._swept_ms = 0
 
     async def handle(self, event: Any, sends: Sends) -> None:
         try:
@@ -231,7 +235,11 @@ class OrderStage:
         if state is None and self.answer_removed(record, event, sends):
             return
         attempts_before = state.attempt if state else 0
-        state, outputs = apply_input(state, record, self.context(event, where))
+        now_ms = time.time_ns() // 1_000_000
+        self._note_answer(record, now_ms)
+        ctx = self.context(event, where, promised_as_of=now_ms)
+        state, outputs = apply_input(state, record, ctx)
+        self._note_promises(outputs, now_ms)
         if state is None:
             sends.add(outputs)  # an action on it is answered (refused) all the same
             days = self.saga.retention.retention_days
@@ -282,8 +290,37 @@ class OrderStage:
             sends.dead_letter(event, why, STAGE, "removed_order")
         return True
 
-    def context(self, event: Any, read_at: tuple[str, int, int] | None = None) -> SagaContext:
+    def _note_answer(self, record: Input, now_ms: int) -> None:
+        """A sku owner's answer to a reservation settles the promise it made; now and then the
+        promises nobody asked about again are swept out."""
+        if isinstance(record, SkuResult) and record.action == SkuAction.RESERVE:
+            self.promised.answered(record.command_id, record.ok, millis(record.at))
+        if now_ms - self._swept_ms > self.promised.ttl_ms:
+            self.promised.forget_expired(now_ms)
+            self._swept_ms = now_ms
+
+    def _note_promises(self, outputs: list[Message], now_ms: int) -> None:
+        for output in outputs:
+            if isinstance(output, SkuCommand) and output.action == SkuAction.RESERVE:
+                holds = [(h.location_id, h.quantity) for h in output.holds]
+                self.promised.asked(output.command_id, output.order_id, output.sku, holds, now_ms)
+
+    def context(
+        self,
+        event: Any,
+        read_at: tuple[str, int, int] | None = None,
+        promised_as_of: int | None = None,
+    ) -> SagaContext:
+        """What the saga reads for ``event``; with ``promised_as_of`` (wall clock, ms) routing
+        also sees what this worker promised other orders that its view does not show yet."""
         view, saga = self.view, self.saga
+        promised = None
+        if promised_as_of is not None:
+            order_id = event.key.decode()
+
+            def promised(sku: str) -> Mapping[str, int]:
+                return self.promised.units(sku, order_id, view.stock_ms(sku), promised_as_of)
+
         return SagaContext(
             locations=view.location_infos(),
             stock=view.stock,
@@ -299,6 +336,7 @@ class OrderStage:
             backorders=saga.backorders,
             channels=view.channel_plan(),
             read_at=read_at,
+            promised=promised,
         )
 
 

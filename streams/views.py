@@ -35,6 +35,7 @@ from schemas.models import (
 from streams.core.channels.plan import ChannelPlan, Site
 from streams.core.channels.policy import from_record
 from streams.core.routing.model import Capability, LocationInfo, LocationKind
+from streams.core.routing.promised import Promised, millis
 from streams.core.rules.ruleset import RuleError, RuleSet
 from streams.runtime.side_consumer import Reader, TopicPartition, reader
 
@@ -60,18 +61,27 @@ class AvailabilityBook(Mapping[str, Availability]):
         self._decoded: dict[str, Availability] = {}
         self._raw: dict[str, bytes] = {}  # never a key of _decoded as well
         self._available: dict[str, dict[str, int]] = {}  # sku -> location -> available
+        self._stamped: dict[str, int] = {}  # sku -> its record's updated_at (ms), once read
         self._codec: Codec | None = None
 
     def put(self, record: Availability) -> None:
         self._decoded[record.sku] = record
         self._raw.pop(record.sku, None)
         self._available.pop(record.sku, None)
+        self._stamped.pop(record.sku, None)
 
     def put_raw(self, sku: str, value: bytes, codec: Codec) -> None:
         self._raw[sku] = value
         self._decoded.pop(sku, None)
         self._available.pop(sku, None)
+        self._stamped.pop(sku, None)
         self._codec = codec
+
+    def stamped_ms(self, sku: str) -> int | None:
+        """When the owner wrote the record of ``sku`` the book holds (its ``updated_at``, in
+        ms; None: no record), read with its figures."""
+        self.available(sku)
+        return self._stamped.get(sku)
 
     def available(self, sku: str) -> dict[str, int]:
         """location_id -> available units of ``sku``, what routing reads (empty: no record).
@@ -84,12 +94,14 @@ class AvailabilityBook(Mapping[str, Availability]):
         raw = self._raw.get(sku)
         if record is not None:
             found = {x.location_id: x.available for x in record.locations}
+            self._stamped[sku] = millis(record.updated_at)
         elif raw is not None and self._codec is not None:
             try:
                 fields = self._codec.decode_fields(raw, Availability)
                 found = {
                     str(x["location_id"]): max(0, int(x["available"])) for x in fields["locations"]
                 }
+                self._stamped[sku] = millis(fields["updated_at"])
             except (DecodeError, KeyError, TypeError, ValueError) as exc:
                 log.warning("view drops the undecodable availability of %s: %s", sku, exc)
                 self._raw.pop(sku, None)
@@ -136,6 +148,9 @@ class NetworkView:
         self.locations: dict[str, Location] = {}
         self.products: dict[str, Product] = {}
         self.availability = AvailabilityBook()
+        # what this worker's order stage asked the sku owners to hold and the availability
+        # above may not show yet (streams/core/routing/promised.py)
+        self.promised = Promised()
         self.channel_policies: dict[str, ChannelPolicy] = {}  # channel -> its live policy
         self._channel_plan: ChannelPlan | None = None
         self._load: Counter[str] = Counter()
@@ -251,6 +266,10 @@ class NetworkView:
 
     def stock(self, sku: str) -> Mapping[str, int]:
         return self.availability.available(sku)
+
+    def stock_ms(self, sku: str) -> int | None:
+        """When the owner wrote the figures :meth:`stock` gives (ms; None: none yet)."""
+        return self.availability.stamped_ms(sku)
 
     def channel_plan(self) -> ChannelPlan:
         """The channel policies over the locations as they are now (rebuilt only when a policy

@@ -346,3 +346,24 @@ def test_a_topic_made_again_is_read_though_its_offsets_were_read_before() -> Non
 def test_what_a_sku_remembers_covers_what_a_replay_can_reach() -> None:
     # A replay reaches the ids only for the sku's inputs of the last batch that wrote it.
     assert EVENT_MEMORY >= BATCH_MAX
+
+
+def test_a_reservation_applied_here_ends_the_order_stage_promise_of_it() -> None:
+    # Both stages share the worker's view: once this worker's own inventory stage has applied
+    # a reservation and put the figures after it in the view, the view shows the hold, and
+    # routing must not count the units a second time (streams/core/routing/promised.py).
+    inv = Inventory()
+    inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 5)))
+    held = reserve("ORD-1", "SKU-1", "LOC-A", 2)
+    other = reserve("ORD-2", "SKU-2", "LOC-A", 1)  # another owner's sku: still in flight
+    for command in (held, other):
+        hold = command.holds[0]
+        inv.view.promised.asked(
+            command.command_id, command.order_id, command.sku, [(hold.location_id, 2)], 0
+        )
+
+    inv.batch(inv.event(held))
+
+    assert inv.view.stock("SKU-1") == {"LOC-A": 3}
+    assert inv.view.promised.units("SKU-1", "ORD-9", None, 0) == {}
+    assert inv.view.promised.units("SKU-2", "ORD-9", None, 0) == {"LOC-A": 2}

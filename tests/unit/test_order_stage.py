@@ -3,15 +3,24 @@ reason, and the rest of the batch goes on."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
-from schemas.models import Message, OrderStatusChanged
+from schemas.internal import SkuAction, SkuCommand, SkuResult
+from schemas.models import Availability, LocationAvailability, Message, OrderStatusChanged
 from streams.core.saga.state import OrderState
 from streams.order_stage import MAX_STATE_BYTES, OrderStage, SagaSettings, order_table
 from streams.views import NetworkView
 from tests.unit.batch_fakes import FakeEvent, Run
-from tests.unit.factories import make_address, make_cancel, make_location, make_order
+from tests.unit.factories import (
+    at,
+    make_address,
+    make_availability,
+    make_cancel,
+    make_location,
+    make_order,
+)
 
 ORDERS = "dom.orders.v1"
 
@@ -99,3 +108,71 @@ def _stored(orders: Orders, order_id: str) -> OrderState:
 
 def _values(table: Any) -> list[bytes]:
     return [table[key] for key in list(table)]
+
+
+# ---- routing steers around what the worker promised (streams/core/routing/promised.py) ----------
+
+
+def at_location(location_id: str, available: int) -> LocationAvailability:
+    return LocationAvailability(
+        location_id=location_id, on_hand=available, reserved=0, safety_stock=0, available=available
+    )
+
+
+def two_dcs(east: int, far: int, updated_at: datetime) -> Orders:
+    """The stage's view: DC-EAST at the default ship-to, DC-FAR in Chicago, SKU-1 at both."""
+    orders = Orders()
+    view = orders.stage.view
+    view.apply(make_location("DC-FAR", address=make_address(lat=41.8781, lon=-87.6298)))
+    view.apply(stock_at(east, far, updated_at))
+    return orders
+
+
+def stock_at(east: int, far: int, updated_at: datetime) -> Availability:
+    lines = (at_location("DC-EAST", east), at_location("DC-FAR", far))
+    return make_availability(
+        "SKU-1", locations=lines, total_available=east + far, updated_at=updated_at
+    )
+
+
+def reserved_at(orders: Orders) -> list[tuple[str, str]]:
+    return [
+        (x.order_id, h.location_id)
+        for x in orders.run.records()
+        if isinstance(x, SkuCommand) and x.action == SkuAction.RESERVE
+        for h in x.holds
+    ]
+
+
+def test_orders_of_one_batch_do_not_go_after_the_same_last_unit() -> None:
+    orders = two_dcs(east=1, far=5, updated_at=at(1))
+
+    orders.batch(orders.event(make_order("A")), orders.event(make_order("B")))
+
+    # A takes DC-EAST's last unit; B, routed before any owner answered, goes to DC-FAR
+    # instead of losing a race for it.
+    assert reserved_at(orders) == [("A", "DC-EAST"), ("B", "DC-FAR")]
+
+
+def test_a_promise_ends_when_the_view_shows_the_granted_hold() -> None:
+    orders = two_dcs(east=1, far=5, updated_at=at(1))
+    orders.batch(orders.event(make_order("A")))
+    [reserve] = [x for x in orders.run.records() if isinstance(x, SkuCommand)]
+    granted = SkuResult(
+        command_id=reserve.command_id,
+        order_id="A",
+        sku="SKU-1",
+        action=SkuAction.RESERVE,
+        attempt=reserve.attempt,
+        ok=True,
+        holds=reserve.holds,
+        at=at(2),
+    )
+    orders.batch(orders.event(granted))
+    # The owner's record after the hold, stamped with the same input: DC-EAST restocked to 3
+    # free units since. Were A's unit still counted, C (3 units) would look elsewhere.
+    orders.stage.view.apply(stock_at(3, 5, updated_at=at(2)))
+
+    orders.batch(orders.event(make_order("C", lines=[("SKU-1", 3)])))
+
+    assert reserved_at(orders)[-1] == ("C", "DC-EAST")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from schemas.codec import Codec
 from schemas.models import Availability, LocationAvailability
+from streams.core.routing.promised import millis
 from streams.views import AvailabilityBook, NetworkView, _fold
-from tests.unit.factories import make_availability, make_location, make_product, make_rule
+from tests.unit.factories import at, make_availability, make_location, make_product, make_rule
 
 
 class CountingCodec(Codec):
@@ -71,6 +73,27 @@ def test_routing_reads_the_latest_figures_raw_or_decoded() -> None:
     assert view.stock("SKU-1") == {"DC-EAST": 0}
     assert view.availability["SKU-1"].total_available == 0  # the whole record, when asked
     assert view.stock("SKU-9") == {}
+
+
+def test_the_figures_come_with_the_time_the_owner_wrote_them() -> None:
+    codec = CountingCodec()
+    view = NetworkView()
+    assert view.stock_ms("SKU-1") is None  # no record yet
+
+    view.availability.put_raw("SKU-1", codec.encode(stamped("SKU-1", 3, at(5))), codec)
+    assert view.stock_ms("SKU-1") == millis(at(5))
+    assert view.stock("SKU-1") == {"DC-EAST": 3}
+    assert codec.decoded == 1  # the time is read with the figures, not on its own
+
+    view.availability.put(stamped("SKU-1", 2, at(9)))  # this worker's own news, decoded
+    assert view.stock_ms("SKU-1") == millis(at(9))
+    view.availability.put_raw("SKU-1", codec.encode(stamped("SKU-1", 1, at(12))), codec)
+    assert view.stock_ms("SKU-1") == millis(at(12))
+    assert view.stock("SKU-1") == {"DC-EAST": 1}
+
+
+def stamped(sku: str, available: int, updated_at: datetime) -> Availability:
+    return at_dc(sku, available).model_copy(update={"updated_at": updated_at})
 
 
 def test_an_undecodable_record_reads_as_missing() -> None:

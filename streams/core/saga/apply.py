@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from schemas.internal import Hold, SkuAction, SkuCommand, SkuResult
@@ -33,9 +34,7 @@ from schemas.models import (
 )
 from streams.core.packing.cartons import packing_problem
 from streams.core.returns.returns import RETURN_STATUSES, on_return_received, on_return_requested
-from streams.core.routing.model import (
-    RoutingOutcome,
-)
+from streams.core.routing.model import RoutingDecision, RoutingOutcome, RoutingRequest
 from streams.core.routing.route import decide_route
 from streams.core.saga.actions import (
     add_rule_hold,
@@ -223,7 +222,7 @@ def _start_attempt(
         why = f"on hold: {steering.hold_reason}. {rules_note(steering)}".strip()
         state.explanation = why
         return _finish(state, "ON_HOLD", reason + why, ctx)
-    decision = decide_route(request, ctx.locations, StockView(state, ctx.stock), ctx.policy)
+    decision = _decide(state, request, ctx)
     state.explanation = rules_note(steering) + decision.explanation
     state.backordered = [
         Line(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in decision.backordered
@@ -251,6 +250,38 @@ def _start_attempt(
         planned.append(shipment)
     state.pending = {sku: None for s in planned for sku in s.skus()}
     return _sku_commands(state, planned, SkuAction.RESERVE, ctx)
+
+
+def _decide(state: OrderState, request: RoutingRequest, ctx: SagaContext) -> RoutingDecision:
+    """Route on the view less what the worker promised other orders and the view does not show
+    yet (:mod:`streams.core.routing.promised`), so that orders in flight together do not all
+    go after the same last units and all but one lose the race. It only steers: when the view
+    as it is serves more units, or in fewer shipments, that route is taken (and may lose a
+    race, as it would have anyway)."""
+    plain = StockView(state, ctx.stock)
+    promised = ctx.promised
+    if promised is None or not any(promised(line.sku) for line in request.lines):
+        return decide_route(request, ctx.locations, plain, ctx.policy)
+    less_promised = StockView(state, ctx.stock, promised)
+    steered = decide_route(request, ctx.locations, less_promised, ctx.policy)
+    as_seen = decide_route(request, ctx.locations, plain, ctx.policy)
+    if _served(steered) < _served(as_seen):
+        return as_seen
+    avoided = _sources(as_seen) - _sources(steered)
+    if not avoided:
+        return steered
+    note = f"units at {', '.join(sorted(avoided))} promised to other orders in flight; "
+    return replace(steered, explanation=note + steered.explanation)
+
+
+def _served(decision: RoutingDecision) -> tuple[int, int]:
+    """How well a route serves: units allocated, then fewer shipments."""
+    units = sum(line.quantity for shipment in decision.shipments for line in shipment.lines)
+    return units, -len(decision.shipments)
+
+
+def _sources(decision: RoutingDecision) -> set[str]:
+    return {shipment.location_id for shipment in decision.shipments}
 
 
 def _allocated_before(state: OrderState) -> bool:

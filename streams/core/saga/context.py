@@ -75,6 +75,8 @@ class SagaContext:
     channels: ChannelPlan = field(default_factory=ChannelPlan)
     read_at: tuple[str, int, int] | None = None  # where the input was read (partition, offset,
     # time in ms): its replies are dropped once a later batch of that partition makes it done
+    promised: StockLookup | None = None  # sku -> location_id -> units this worker promised
+    # other orders that ``stock`` may not show yet (streams/core/routing/promised.py)
 
 
 StartAttempt = Callable[..., Outputs]

@@ -55,15 +55,29 @@ def routing_request(
 
 class StockView(Mapping[str, Mapping[str, int]]):
     """The worker's view of availability, overlaid with the fresher numbers results carried
-    (a confirmed reservation's result carries only the locations it holds at)."""
+    (a confirmed reservation's result carries only the locations it holds at).
 
-    def __init__(self, state: OrderState, lookup: Callable[[str], Mapping[str, int]]) -> None:
+    ``promised`` (see :mod:`streams.core.routing.promised`), when given, says what the worker
+    promised other orders that the view does not show yet; it is taken off the view's figures
+    (not off the fresher ones, which the owner figured after those promises it had applied)."""
+
+    def __init__(
+        self,
+        state: OrderState,
+        lookup: Callable[[str], Mapping[str, int]],
+        promised: Callable[[str], Mapping[str, int]] | None = None,
+    ) -> None:
         self._fresh = state.fresh_stock
         self._lookup = lookup
+        self._promised = promised
 
     def __getitem__(self, sku: str) -> Mapping[str, int]:
         fresh = self._fresh.get(sku)
-        return self._lookup(sku) if fresh is None else {**self._lookup(sku), **fresh}
+        seen = self._lookup(sku)
+        taken = self._promised(sku) if self._promised is not None else None
+        if taken:
+            seen = {loc: max(0, units - taken.get(loc, 0)) for loc, units in seen.items()}
+        return seen if fresh is None else {**seen, **fresh}
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._fresh)
