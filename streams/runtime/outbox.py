@@ -68,9 +68,9 @@ from streams.runtime.topic_check import stage_topics, wait_until_known, worker_r
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
+"""Inputs applied before one flush; large enough to amortise the flush under load."""
 RETRY_PAUSE_S = 2.0
 """Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
-"""Inputs applied before one flush; large enough to amortise the flush under load."""
 
 Delivery = tuple[str, "asyncio.Future[Any]"]
 """A record's topic and the producer's future that says whether the broker took it."""
