@@ -1,5 +1,6 @@
 """The order stage's batches: an input whose effect cannot be stored is dead-lettered with the
-reason, and the rest of the batch goes on."""
+reason, and the rest of the batch goes on; orders routed one after another do not go after the
+units the stage has just promised another order."""
 
 from __future__ import annotations
 

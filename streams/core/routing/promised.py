@@ -5,8 +5,8 @@ The view learns a reservation from the sku owner's availability record, which co
 owner applied it; until then every order routed on that worker sees the units as free. Orders
 for a bestseller close to selling out, routed in one batch or a few batches apart, all picked
 the same location: all but one lost the race at the owner, released what they held of their
-other skus and were routed again (about one order in ten of a default ``dom bench`` run), each
-loss a round trip more of latency and of messages.
+other skus and were routed again (4 to 10% of the orders of a ``dom bench`` run), each loss a
+round trip more of latency and of messages.
 
 A promise lives from the reservation command to the moment the view shows it. When the sku's
 owner is the same worker, that is when its inventory stage has applied the command: it puts the
@@ -19,9 +19,9 @@ commands interleave on an owner's partition with their own producers' timestamps
 may be stamped a few milliseconds off: a promise then counts until the next record or
 ``ttl_ms``, or stops counting a batch early, and that order races as it would without this.
 
-Routing only steers with it (:func:`streams.core.saga.apply`): what it subtracts may briefly be
-in the view already, so a route that serves fewer units or needs more shipments than the view
-as it is would give is never taken for it.
+Routing only steers with it (``_decide`` in :mod:`streams.core.saga.apply`): what it
+subtracts may briefly be in the view already, so a route that serves fewer units or needs more
+shipments than the view as it is would give is never taken for it.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Promised:
         ids = self._by_sku.get(sku)
         if not ids:
             return {}
-        units: dict[str, int] = {}
+        taken: dict[str, int] = {}
         for command_id in list(ids):
             promise = self._by_command[command_id]
             granted = promise.granted_ms
@@ -109,8 +109,8 @@ class Promised:
                 self._drop(command_id, promise)
             elif promise.order_id != order_id:
                 for location_id, quantity in promise.holds:
-                    units[location_id] = units.get(location_id, 0) + quantity
-        return units
+                    taken[location_id] = taken.get(location_id, 0) + quantity
+        return taken
 
     def forget_expired(self, now_ms: int) -> None:
         """Drop every promise past ``ttl_ms`` (those of skus no order asks about any more)."""
