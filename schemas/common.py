@@ -77,6 +77,12 @@ def _utc_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def millis(at: datetime) -> int:
+    """A record's time in whole milliseconds since the epoch, as timestamp-millis holds it
+    (rounded: the float of a millisecond time may fall a hair short of it)."""
+    return round(at.timestamp() * 1000)
+
+
 def _money(value: Decimal) -> Decimal:
     if abs(value) >= _MONEY_LIMIT:
         raise ValueError(

@@ -28,6 +28,7 @@ from typing import Any
 from config.settings import Settings
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
+from schemas.common import millis
 from schemas.enums import LabelFormat
 from schemas.internal import OrderPurge, SkuAction, SkuCommand, SkuResult
 from schemas.models import (
@@ -42,7 +43,6 @@ from schemas.models import (
 from streams.core import replays
 from streams.core.packing.cartons import BoxCatalogue, default_catalogue, load_catalogue
 from streams.core.routing.model import RoutingPolicy, ShortfallPolicy
-from streams.core.routing.promised import millis
 from streams.core.saga.apply import Input, apply_input
 from streams.core.saga.context import BackorderPolicy, SagaContext
 from streams.core.saga.order_checks import OrderLimits

@@ -22,6 +22,7 @@ from typing import Any
 
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
+from schemas.common import millis
 from schemas.models import (
     Availability,
     Channel,
@@ -35,7 +36,7 @@ from schemas.models import (
 from streams.core.channels.plan import ChannelPlan, Site
 from streams.core.channels.policy import from_record
 from streams.core.routing.model import Capability, LocationInfo, LocationKind
-from streams.core.routing.promised import Promised, millis
+from streams.core.routing.promised import Promised
 from streams.core.rules.ruleset import RuleError, RuleSet
 from streams.runtime.side_consumer import Reader, TopicPartition, reader
 

@@ -4,9 +4,10 @@ flight together for the last unit at the nearest location."""
 
 from dataclasses import replace
 
+from schemas.common import millis
 from schemas.internal import SkuAction, SkuCommand, SkuResult
 from schemas.models import Message, OrderPlaced
-from streams.core.routing.promised import Promised, millis
+from streams.core.routing.promised import Promised
 from tests.unit.factories import T0, make_order
 from tests.unit.test_saga import World, held_at
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from schemas.codec import Codec
+from schemas.common import millis
 from schemas.models import Availability, LocationAvailability
-from streams.core.routing.promised import millis
 from streams.views import AvailabilityBook, NetworkView, _fold
 from tests.unit.factories import at, make_availability, make_location, make_product, make_rule
 

@@ -28,17 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 TTL_MS = 10_000
 """How long a promise is counted at most: longer than an owner's answer and the record after it
 take under load (tens to hundreds of milliseconds; seconds behind a backlog of thousands of
 orders placed at once)."""
-
-
-def millis(at: datetime) -> int:
-    """A record's time in whole milliseconds, as Avro's timestamp-millis holds it."""
-    return round(at.timestamp() * 1000)
 
 
 @dataclass(slots=True)
