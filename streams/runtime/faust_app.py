@@ -55,6 +55,9 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         stream_buffer_maxsize=16384,
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
+        producer_compression_type=(
+            None if settings.producer_compression == "none" else settings.producer_compression
+        ),
         # A dead letter is its input plus headers: see registry.MAX_DEAD_LETTER_BYTES.
         producer_max_request_size=registry.MAX_DEAD_LETTER_BYTES,
         table_standby_replicas=settings.table_standby_replicas,
