@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -63,13 +64,14 @@ class BoxType:
     tare_grams: int = 0
     cost: float = 0.0
 
-    @property
+    # Figured once a box: packing asks every box of the catalogue for them, unit by unit.
+    @cached_property
     def dims_mm(self) -> tuple[int, int, int]:
         """Inner dimensions, largest first (a box can be turned any way)."""
         a, b, c = sorted((self.length_mm, self.width_mm, self.height_mm), reverse=True)
         return (a, b, c)
 
-    @property
+    @cached_property
     def volume_mm3(self) -> int:
         return self.length_mm * self.width_mm * self.height_mm
 
@@ -98,11 +100,11 @@ class BoxCatalogue:
         object.__setattr__(self, "boxes", ordered)
         object.__setattr__(self, "_by_id", by_id)
 
-    @property
+    @cached_property
     def protective_boxes(self) -> tuple[BoxType, ...]:
         return tuple(b for b in self.boxes if b.protective)
 
-    @property
+    @cached_property
     def standard_boxes(self) -> tuple[BoxType, ...]:
         return tuple(b for b in self.boxes if not b.protective)
 
