@@ -556,6 +556,7 @@ class BenchRun:
         )
         r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
         r.pipeline_avg_message_bytes = counts.avg_bytes
+        r.pipeline_wire_bytes_per_order = counts.wire_bytes / r.orders
 
     def _profiled(self) -> AbstractContextManager[None]:
         """py-spy on every worker while the block runs (nothing without ``--profile``)."""

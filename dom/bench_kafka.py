@@ -7,6 +7,7 @@ hand, so the bench never disturbs the workers' consumer groups.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -215,6 +216,8 @@ def keys_seen(settings: Settings, topic_name: str) -> Iterator[set[bytes]]:
 # ---- counting what the pipeline wrote -----------------------------------------------------------
 
 Offsets = dict[tuple[str, int], int]
+STATS_EVERY_MS = 200
+"""How often the bench's reader of a window reports what it received (librdkafka statistics)."""
 
 
 def end_offsets(settings: Settings) -> Offsets:
@@ -258,6 +261,9 @@ class WindowCounts:
     by_direction: dict[registry.Direction, int] = field(default_factory=dict)
     by_topic: dict[str, int] = field(default_factory=dict)
     avg_bytes: float = 0.0
+    wire_bytes: float = 0.0
+    """What a reader of every record of the window received from the broker: the batches as
+    their producers compressed them (``DOM_PRODUCER_COMPRESSION``), fetch framing included."""
 
 
 def _direction(settings: Settings, name: str) -> registry.Direction:
@@ -281,15 +287,24 @@ def window_counts(settings: Settings) -> Iterator[WindowCounts]:
         topic = name.removeprefix(settings.topic_prefix)
         counts.by_topic[topic] = counts.by_topic.get(topic, 0) + moved
         counts.total += moved
-    counts.avg_bytes = _mean_size(settings, before, after)
+    counts.avg_bytes, counts.wire_bytes = _sizes(settings, before, after, counts.total)
 
 
-def _mean_size(settings: Settings, before: Offsets, after: Offsets, cap: int = 500_000) -> float:
-    """Mean key + value bytes of the records between two sets of end offsets."""
+def _sizes(
+    settings: Settings, before: Offsets, after: Offsets, total: int, cap: int = 500_000
+) -> tuple[float, float]:
+    """Mean key + value bytes of the records between two sets of end offsets, and the bytes a
+    reader of all ``total`` of them receives from the broker (librdkafka's count of what its
+    connections read; scaled up when ``cap`` records were read of more)."""
     todo = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
     if not todo:
-        return 0.0
-    consumer = _reader(settings)
+        return 0.0, 0.0
+    received: list[int] = []
+
+    def stats(report: str) -> None:
+        received.append(sum(b["rxbytes"] for b in json.loads(report)["brokers"].values()))
+
+    consumer = _reader(settings, **{"statistics.interval.ms": STATS_EVERY_MS, "stats_cb": stats})
     consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
     count = size = 0
     deadline = time.monotonic() + 120
@@ -303,9 +318,15 @@ def _mean_size(settings: Settings, before: Offsets, after: Offsets, cap: int = 5
                 tp = (m.topic() or "", m.partition() or 0)
                 if tp in todo and (m.offset() or 0) + 1 >= todo[tp]:
                     del todo[tp]
+        reports = len(received)
+        waited = time.monotonic() + 10 * STATS_EVERY_MS / 1000
+        while len(received) < reports + 2 and time.monotonic() < waited:
+            consumer.poll(0.05)  # a report of the whole read: one made after its last fetch
     finally:
         consumer.close()
-    return size / count if count else 0.0
+    if not count:
+        return 0.0, 0.0
+    return size / count, max(received, default=0) * max(1.0, total / count)
 
 
 # ---- the raw limit ------------------------------------------------------------------------------

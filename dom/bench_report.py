@@ -28,6 +28,8 @@ pipeline at full speed (N orders produced as fast as the producer allows, or at 
     topic of the run in that window: ``pipeline_messages_in`` inbound, ``_out`` outbound,
     ``_internal`` internal topics and table changelogs), ``pipeline_messages_per_order``,
     ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value),
+    ``pipeline_wire_bytes_per_order`` (what a reader of every one of those records received
+    from the broker, per order: their batches compressed as written, fetch framing included),
     ``worker_cpu_seconds`` (user + system CPU of each worker, child processes included, over
     the same window), ``worker_cpu_ms_per_order`` (all workers' CPU over completed orders),
     ``broker_cpu_ms_per_order`` (the local broker's, which also serves the bench's own
@@ -132,6 +134,10 @@ class BenchResult:
     included), busiest first: what an order costs, topic by topic."""
     pipeline_msgs_per_s: float = 0.0
     pipeline_avg_message_bytes: float = 0.0
+    pipeline_wire_bytes_per_order: float = 0.0
+    """What reading every record of the window took from the broker, per order: the records'
+    batches as their producers compressed them (``DOM_PRODUCER_COMPRESSION``), fetch framing
+    included."""
     worker_cpu_seconds: list[float] = field(default_factory=list)
     worker_cpu_ms_per_order: float = 0.0
     broker_cpu_ms_per_order: float = 0.0
@@ -237,6 +243,11 @@ def _n(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _bytes(r: BenchResult) -> str:
+    records = r.pipeline_avg_message_bytes * r.pipeline_messages_per_order
+    return f"{_n(records)} B in records, {_n(r.pipeline_wire_bytes_per_order)} B from the broker"
+
+
 def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
     """(section, figure, value) rows of the readable report."""
     done = f"{r.orders_completed:,} / {r.orders:,}"
@@ -271,6 +282,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ),
         ("pipeline", "per order, by topic", _by_topic(r)),
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
+        ("pipeline", "bytes per order", _bytes(r)),
         ("pipeline", "CPU per order", _cpu(r)),
         ("pipeline", "outcomes", outcomes or "-"),
         *_ratios(r),

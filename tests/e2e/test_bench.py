@@ -46,6 +46,9 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["pipeline_orders_per_s"] > 0
     assert figures["pipeline_messages"] > 50  # orders in, statuses and commands out, internals
     assert figures["pipeline_avg_message_bytes"] > 0
+    # Read back as the broker serves them: zstd batches (the default), well under the records.
+    record_bytes = figures["pipeline_avg_message_bytes"] * figures["pipeline_messages_per_order"]
+    assert 0 < figures["pipeline_wire_bytes_per_order"] < record_bytes / 2
     assert figures["raw_produce_msgs_per_s"] > 0 and figures["raw_consume_msgs_per_s"] > 0
     assert figures["ratio_vs_raw_roundtrip"] > 0
     # The runtime floor passed every event through: 5,000 at least, three messages each.
