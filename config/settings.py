@@ -117,13 +117,14 @@ class Settings(BaseSettings):
     # but at full load 1 ms cost 13% orders/s and more broker CPU (smaller produce requests).
     producer_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     # What every producer of the pipeline (the workers', the connectors', the command line's)
-    # compresses its record batches with; the broker stores and serves them so. The orders' and
-    # skus' changelogs are JSON and Avro values much alike: zstd (level 3) cut a 3,000-order
-    # `dom bench` run's topics on the broker from 67 MB to 19 MB (the orders' changelog 30.2
-    # to 5.6 MB); zstd itself took 1.6% of the workers' CPU, about what the smaller socket
-    # writes saved. Every Kafka client from 2.1 on (librdkafka 1.0, the Java client, aiokafka
-    # with cramjam) reads zstd; "lz4" or "none" for an older one.
-    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
+    # compresses its record batches with; the broker stores and serves them so. Off by default:
+    # on one machine it costs more than it saves. zstd cut a 3,000-order `dom bench` run's
+    # topics on the broker from 67 MB to 19 MB (the orders' changelog, JSON values much alike,
+    # 30.2 to 5.6 MB), but cost 2 to 4% more worker CPU and up to a sixth more broker CPU (it
+    # decompresses each batch to validate it). On a cluster, where the bytes cross the network
+    # and are replicated, "zstd" is the setting to try first; every Kafka client from 2.1 on
+    # (librdkafka 1.0, the Java client) reads it. Workers read every codec whatever this says.
+    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     # Standby replicas of each table partition (orders, inventory): with several workers, a
     # standby keeps a warm copy of a partition another worker owns, so a failover replays only
     # the tail of the changelog instead of all of it. Each one costs a second consumer of

@@ -31,29 +31,22 @@ def test_the_producer_linger_defaults_to_5_ms(tmp_path: Path) -> None:
     assert pipeline.app.conf.producer_linger == pytest.approx(0.005)
 
 
-def test_every_producer_compresses_with_zstd_by_default(tmp_path: Path) -> None:
+def test_no_producer_compresses_by_default(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    pipeline = create_app(settings)
-
-    assert pipeline.app.conf.producer_compression_type == "zstd"
-    assert settings.producer_config()["compression.type"] == "zstd"
-
-
-def test_the_producers_compress_as_the_setting_says(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DOM_PRODUCER_COMPRESSION", "lz4")
-    settings = Settings(data_dir=tmp_path)
-
-    assert create_app(settings).app.conf.producer_compression_type == "lz4"
-    assert settings.producer_config()["compression.type"] == "lz4"
-
-
-def test_none_turns_compression_off_for_every_producer(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, producer_compression="none")
 
     assert create_app(settings).app.conf.producer_compression_type is None
     assert settings.producer_config()["compression.type"] == "none"
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy", "gzip"])
+def test_every_producer_compresses_as_the_setting_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: str
+) -> None:
+    monkeypatch.setenv("DOM_PRODUCER_COMPRESSION", codec)
+    settings = Settings(data_dir=tmp_path)
+
+    assert create_app(settings).app.conf.producer_compression_type == codec
+    assert settings.producer_config()["compression.type"] == codec
 
 
 def test_an_unknown_codec_is_refused_with_the_ones_there_are(
