@@ -40,6 +40,9 @@ MESSAGES_PER_EVENT = 3
 """Its input, its table's changelog record, its output."""
 MIN_FLOOR_EVENTS = 5_000
 """Fewer would time the workers' start-up, not their pace."""
+DISTINCT_VALUES = 2048
+"""Values the raw limit and the floor cycle through: more than a producer batch holds (1 MB
+by default) at the pipeline's message sizes."""
 
 
 # ---- reading the topics -------------------------------------------------------------------------
@@ -364,13 +367,16 @@ def produce_messages(
     producer: Producer, name: str, count: int, size: int, on_progress: Callable[[int], None]
 ) -> float:
     """Seconds to produce and deliver ``count`` messages of ``size`` bytes (key + value,
-    every key its own) to topic ``name``."""
-    value = os.urandom(max(0, size - 10))
+    every key its own) to topic ``name``. The values are random and none repeats within a
+    producer batch, so the producer's compression cannot shrink them: one value repeated
+    compressed a batch to almost nothing, and the raw limit and the floor would have moved far
+    fewer bytes than the pipeline does."""
+    values = [os.urandom(max(0, size - 10)) for _ in range(DISTINCT_VALUES)]
     began = time.monotonic()
     for n in range(count):
         while True:
             try:
-                producer.produce(name, value=value, key=b"%010d" % n)
+                producer.produce(name, value=values[n % DISTINCT_VALUES], key=b"%010d" % n)
                 break
             except BufferError:  # the local queue is full: let deliveries drain
                 producer.poll(0.05)
