@@ -223,6 +223,33 @@ STATS_EVERY_MS = 200
 """How often the bench's reader of a window reports what it received (librdkafka statistics)."""
 
 
+class ReceivedBytes:
+    """What a librdkafka consumer received from the broker, from its statistics: every
+    response its connections read, fetch framing included, so batches count as their
+    producers compressed them (``DOM_PRODUCER_COMPRESSION``)."""
+
+    def __init__(self, every_ms: int = STATS_EVERY_MS) -> None:
+        self.every_ms = every_ms
+        self._reports: list[int] = []
+
+    def config(self) -> dict[str, object]:
+        """The consumer settings that have it report here."""
+        return {"statistics.interval.ms": self.every_ms, "stats_cb": self._report}
+
+    def _report(self, report: str) -> None:
+        brokers = json.loads(report)["brokers"].values()
+        self._reports.append(sum(broker["rxbytes"] for broker in brokers))
+
+    def total(self, consumer: Consumer) -> int:
+        """The bytes ``consumer`` received, from a report made after its last read (polled
+        for up to ten report intervals; what a poll returns meanwhile is dropped)."""
+        reports = len(self._reports)
+        waited = time.monotonic() + 10 * self.every_ms / 1000
+        while len(self._reports) < reports + 2 and time.monotonic() < waited:
+            consumer.poll(0.05)
+        return max(self._reports, default=0)
+
+
 def end_offsets(settings: Settings) -> Offsets:
     """The end offset of every partition of every topic of the run (prefix), changelogs too."""
     consumer = _reader(settings)
@@ -302,12 +329,8 @@ def _sizes(
     todo = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
     if not todo:
         return 0.0, 0.0
-    received: list[int] = []
-
-    def stats(report: str) -> None:
-        received.append(sum(b["rxbytes"] for b in json.loads(report)["brokers"].values()))
-
-    consumer = _reader(settings, **{"statistics.interval.ms": STATS_EVERY_MS, "stats_cb": stats})
+    received = ReceivedBytes()
+    consumer = _reader(settings, **received.config())
     consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
     count = size = 0
     deadline = time.monotonic() + 120
@@ -321,15 +344,12 @@ def _sizes(
                 tp = (m.topic() or "", m.partition() or 0)
                 if tp in todo and (m.offset() or 0) + 1 >= todo[tp]:
                     del todo[tp]
-        reports = len(received)
-        waited = time.monotonic() + 10 * STATS_EVERY_MS / 1000
-        while len(received) < reports + 2 and time.monotonic() < waited:
-            consumer.poll(0.05)  # a report of the whole read: one made after its last fetch
+        wire = received.total(consumer)
     finally:
         consumer.close()
     if not count:
         return 0.0, 0.0
-    return size / count, max(received, default=0) * max(1.0, total / count)
+    return size / count, wire * max(1.0, total / count)
 
 
 # ---- the raw limit ------------------------------------------------------------------------------

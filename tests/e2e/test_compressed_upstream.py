@@ -4,8 +4,6 @@ of each codec is routed, on master data that came compressed too."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from config.settings import Settings
 from connectors.producer import ContractProducer
 from schemas.codec import Codec
@@ -25,9 +23,7 @@ def _produce(settings: Settings, codec: str, records: list[Message]) -> None:
     assert producer.report.failed == 0, producer.report.errors
 
 
-def test_orders_and_stock_compressed_with_any_codec_are_routed(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
+def test_orders_and_stock_compressed_with_any_codec_are_routed(pipeline: Pipeline) -> None:
     _produce(
         pipeline.settings,
         "lz4",

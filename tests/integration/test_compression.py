@@ -20,6 +20,7 @@ from confluent_kafka import Consumer
 
 from config.settings import Settings
 from dom.admin import create_topics
+from dom.bench_kafka import ReceivedBytes
 from schemas.topics import Direction, Topic
 from streams.runtime.faust_app import faust_app
 from streams.runtime.side_consumer import side_consumer_config
@@ -69,19 +70,14 @@ def _send_as_a_connector(settings: Settings, topic: str, records: Pairs) -> None
 def _read_with_librdkafka(settings: Settings, topic: str, expected: int) -> tuple[Pairs, int]:
     """The records of ``topic`` and the bytes the consumer received from the broker for them
     (librdkafka's statistics: every response, framing included)."""
-    received: list[int] = []
-
-    def stats(report: str) -> None:
-        received.append(sum(b["rxbytes"] for b in json.loads(report)["brokers"].values()))
-
+    received = ReceivedBytes(every_ms=100)
     consumer = Consumer(
         settings.librdkafka_config(
             **{
                 "group.id": f"test-{uuid.uuid4().hex[:8]}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
-                "statistics.interval.ms": 100,
-                "stats_cb": stats,
+                **received.config(),
             }
         )
     )
@@ -93,12 +89,10 @@ def _read_with_librdkafka(settings: Settings, topic: str, expected: int) -> tupl
             msg = consumer.poll(0.2)
             if msg is not None and not msg.error():
                 got.append((msg.key() or b"", msg.value() or b""))
-        seen = len(received)
-        while len(received) <= seen + 1 and time.monotonic() < deadline:
-            consumer.poll(0.1)  # a report made after the last fetch
+        wire_bytes = received.total(consumer)
     finally:
         consumer.close()
-    return got, max(received, default=0)
+    return got, wire_bytes
 
 
 async def _read_with_aiokafka(settings: Settings, topic: str, expected: int) -> Pairs:
