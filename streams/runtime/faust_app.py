@@ -55,6 +55,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         stream_buffer_maxsize=16384,
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_batch_size=settings.producer_batch_bytes,
         producer_compression_type=(
             None if settings.producer_compression == "none" else settings.producer_compression
         ),

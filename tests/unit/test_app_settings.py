@@ -31,6 +31,28 @@ def test_the_producer_linger_defaults_to_5_ms(tmp_path: Path) -> None:
     assert pipeline.app.conf.producer_linger == pytest.approx(0.005)
 
 
+def test_every_producer_batches_up_to_a_million_bytes_a_partition_by_default(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+
+    assert create_app(settings).app.conf.producer_max_batch_size == 1_000_000
+    assert settings.producer_config()["batch.size"] == 1_000_000
+
+
+def test_the_producer_batch_size_is_the_setting_within_the_broker_s_default_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOM_PRODUCER_BATCH_BYTES", "262144")
+    settings = Settings(data_dir=tmp_path)
+
+    assert create_app(settings).app.conf.producer_max_batch_size == 262_144
+    assert settings.producer_config()["batch.size"] == 262_144
+    monkeypatch.setenv("DOM_PRODUCER_BATCH_BYTES", "2000000")  # past message.max.bytes
+    with pytest.raises(ValueError, match="less than or equal to 1048576"):
+        Settings(data_dir=tmp_path)
+
+
 def test_no_producer_compresses_by_default(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
 
