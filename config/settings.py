@@ -121,8 +121,10 @@ class Settings(BaseSettings):
     # orders in one partition sent them in five requests one after another (its producer keeps
     # one request in flight to a broker), and each batch's flush waited for all five. 1,000,000
     # is librdkafka's default, under the broker's default largest batch (message.max.bytes,
-    # 1 MiB); lower it to the cluster's if that is smaller. Measured with `dom bench`, three
-    # runs a side, alternating: 213 -> 277 orders/s, 7.1 -> 5.6 ms of worker CPU per order.
+    # 1 MiB); lower it to the cluster's if that is smaller. Three `dom bench --orders 3000
+    # --no-restart` runs a side, alternating, each with its own broker: broker CPU 1.09 -> 0.74
+    # ms per order (fewer requests), 251 -> 285 orders/s and 6.2 -> 5.6 ms of worker CPU per
+    # order on average (within the machine's drift run to run).
     producer_batch_bytes: int = Field(default=1_000_000, ge=16_384, le=1_048_576)
     # What every producer of the pipeline (the workers', the connectors', the command line's)
     # compresses its record batches with; the broker stores and serves them so. Off by default:
