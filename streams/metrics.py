@@ -80,6 +80,14 @@ class PipelineMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self.broker_wait = Histogram(
+            "dom_stage_broker_wait_seconds",
+            "Part of a batch's time spent waiting for the broker: step=state, the flush that "
+            "makes its table writes durable; step=records, until the broker took its records.",
+            ["stage", "step"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
             "dom_stage_batch_size",
             "Inputs per batch (records: each of a RecordBatch counts).",

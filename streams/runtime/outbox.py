@@ -368,12 +368,17 @@ class Outbox:
             await self._apply_each(event, batch, sends)
         if batch.table is not None:
             await self._settle(batch, batch.table, sends)
+        waited = time.perf_counter()
         await self._app.producer.flush()
         if batch.table is not None:  # the batch's table writes are durable now, or it stops
             await confirm_delivery(stage, table_writes(batch.table.table))
+        sending = time.perf_counter()
+        m.broker_wait.labels(stage, "state").observe(sending - waited)
         deliveries = await self.send_all(sends.records)
         deliveries += [await self.send_letter(letter) for _, letter in sends.letters]
+        waited = time.perf_counter()
         await confirm_delivery(stage, deliveries)  # before the inputs are acked
+        m.broker_wait.labels(stage, "records").observe(time.perf_counter() - waited)
         for kind, _ in sends.letters:
             m.dead_letters.labels(stage, kind).inc()
         # Inputs are records: each of a RecordBatch counts, as each was applied alone.
