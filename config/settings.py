@@ -111,10 +111,12 @@ class Settings(BaseSettings):
     # 1.5 s, and a partition with records still buffered is left out of the fetch under way,
     # so its next records waited that long: the tail of every hop's latency.
     fetch_max_wait_ms: int = Field(default=50, ge=1, le=1500)
-    # How long a worker's producer gathers records before it sends them, paid twice per hop
-    # (the flush that makes a batch's state durable, then its records). Measured with
-    # `dom bench --latency-rate 5`: 5 ms gives p50 65-73 ms placed to outcome, 1 ms 40-42 ms,
-    # but at full load 1 ms cost 13% orders/s and more broker CPU (smaller produce requests).
+    # How long a worker's producer gathers records before it sends them. A stage's batch does
+    # not wait for it: once the batch's table writes, then its records, are handed over, they
+    # go at once (streams/runtime/outbox.py, send_now). It gathers what else the worker sends
+    # (the other stage's records, timers' commands) into fewer requests. Before stages sent at
+    # once, each hop paid it twice: `dom bench --latency-rate 5` gave p50 65-73 ms placed to
+    # outcome at 5 ms, 40-42 ms at 1 ms, but at full load 1 ms cost 13% orders/s.
     producer_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     # The most bytes of records one producer batch (one partition's share of a produce request)
     # holds. Faust's default, 16 KB, is three or four order states: a worker that stored 15

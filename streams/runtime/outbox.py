@@ -369,13 +369,17 @@ class Outbox:
         if batch.table is not None:
             await self._settle(batch, batch.table, sends)
         waited = time.perf_counter()
-        await self._app.producer.flush()
+        producer = self._app.producer
+        await producer.buffer.flush()  # the table writes, handed to the client
+        send_now(producer)
+        await producer.flush()
         if batch.table is not None:  # the batch's table writes are durable now, or it stops
             await confirm_delivery(stage, table_writes(batch.table.table))
         sending = time.perf_counter()
         m.broker_wait.labels(stage, "state").observe(sending - waited)
         deliveries = await self.send_all(sends.records)
         deliveries += [await self.send_letter(letter) for _, letter in sends.letters]
+        send_now(producer)
         waited = time.perf_counter()
         await confirm_delivery(stage, deliveries)  # before the inputs are acked
         m.broker_wait.labels(stage, "records").observe(time.perf_counter() - waited)
@@ -479,6 +483,26 @@ class Outbox:
                 finished.extend(out)
             sends.extend(own)
         sends.extend(finished)
+
+
+def send_now(producer: Any) -> None:
+    """Send what the producer holds now instead of after its linger, as the Java client's
+    ``flush`` does and aiokafka's does not (it waits out the linger of every open batch).
+
+    A stage waits for its batch's records twice (its table writes, then its records), and
+    nothing more of the batch is coming: the linger was paid twice a hop for nothing. Closed
+    batches take no more records (the next ones open new batches) and the sender is woken, as
+    aiokafka's own ``flush_for_commit`` does for a transaction."""
+    client = producer._producer
+    if client is None:
+        return
+    accumulator = client._message_accumulator
+    for batches in accumulator._batches.values():
+        for open_batch in batches:
+            open_batch._builder.close()
+    waiter = accumulator._waiter_future
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def confirm_delivery(stage: str, deliveries: list[Delivery]) -> None:

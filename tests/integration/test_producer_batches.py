@@ -1,5 +1,6 @@
 """On a real broker: a worker's producer sends a batch's records in few produce requests, as
-many as ``DOM_PRODUCER_BATCH_BYTES`` lets one partition's batch hold, and every record arrives.
+many as ``DOM_PRODUCER_BATCH_BYTES`` lets one partition's batch hold, and every record arrives;
+a stage's records go out as soon as it has handed them over, not after the producer's linger.
 
 A stage sends all its records, then flushes and waits (streams/runtime/outbox.py), and the
 producer keeps one request in flight to a broker: each request it takes is a round trip the
@@ -19,6 +20,7 @@ from config.settings import Settings
 from dom.admin import create_topics
 from schemas.topics import Direction, Topic
 from streams.runtime.faust_app import faust_app
+from streams.runtime.outbox import send_now
 from streams.runtime.side_consumer import side_consumer_config
 
 pytestmark = pytest.mark.broker
@@ -103,3 +105,37 @@ def test_by_default_a_stage_s_records_go_out_in_a_handful_of_requests(
     # Faust's own default (16 KB a batch) took 82 at least. The producer lingers 5 ms, so the
     # first batch may go before the loop sent the rest: a few more than the two full ones.
     assert requests <= 20
+
+
+async def _delivered_after(settings: Settings, topic: str, now: bool) -> float:
+    """Seconds from a record's send to the broker's answer, the producer told to send what
+    it holds at once (``send_now``, as a stage does once its batch is sent) or not."""
+    producer = faust_app(settings).producer
+    await producer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await (await producer.send(topic, b"warm", b"up", 0, None, None))  # metadata known
+        started = loop.time()
+        delivered = await producer.send(topic, b"o-1", b"state", 0, None, None)
+        if now:
+            send_now(producer)
+        await delivered
+        return loop.time() - started
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("now", [True, False])
+def test_a_stage_s_records_go_out_at_once_instead_of_after_the_linger(
+    make_settings: Callable[..., Settings], now: bool
+) -> None:
+    settings = make_settings(producer_linger_ms=1000, topic_partitions=1)
+    check = Topic(f"send-now-{now}", "key", (), Direction.INTERNAL)
+    create_topics(settings, [check])
+
+    waited = asyncio.run(_delivered_after(settings, settings.topic(check.name), now))
+
+    if now:  # a round trip to the broker, not the second of linger
+        assert waited < 0.6
+    else:
+        assert waited >= 0.9

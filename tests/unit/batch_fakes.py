@@ -57,6 +57,11 @@ class Letter:
         return self.headers[HEADER_STAGE]
 
 
+class _EmptyBuffer:
+    async def flush(self) -> None:
+        return None
+
+
 class FakeProducer:
     """Records every send and flush, in the order the outbox made them; partitions keys as
     the real producer does, over ``partitions``."""
@@ -66,6 +71,8 @@ class FakeProducer:
         self.sent: list[tuple[str, bytes, bytes, Any]] = []
         self.partitions: list[Any] = []
         self._partitions = list(range(partitions))
+        self.buffer = _EmptyBuffer()  # Faust's buffer of table writes: this fake queues none
+        self._producer = None  # no client whose batches send_now could close
 
     def _ensure_producer(self) -> FakeProducer:
         return self
