@@ -78,9 +78,10 @@ def test_metrics_count_a_burst(pipeline: Pipeline, settings: Settings) -> None:
     assert total(samples, "dom_dead_letters_total", stage="orders", kind="undecodable") == 1
     assert total(samples, "dom_stage_events_failed_total", stage="orders") == 1
     assert total(samples, "dom_stage_batch_seconds_count", stage="orders") >= 1
+    batches = total(samples, "dom_stage_batch_seconds_count", stage="orders")
     for step in ("state", "records"):  # every batch waits on the broker twice
         waits = total(samples, "dom_stage_broker_wait_seconds_count", stage="orders", step=step)
-        assert waits == total(samples, "dom_stage_batch_seconds_count", stage="orders")
+        assert batches <= waits <= batches + 1  # + 1: a batch scraped between its steps
         assert total(samples, "dom_stage_broker_wait_seconds_sum", stage="orders", step=step) > 0
     assert "dom_consumer_lag" in samples and "dom_table_keys" in samples
     # RocksDB's own memory, by table: the orders written are in a memtable still.
