@@ -14,14 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from config.settings import Settings
 from dom.admin import create_topics
 from schemas.topics import Direction, Topic
 from streams.runtime.faust_app import faust_app
 from streams.runtime.outbox import send_now
-from streams.runtime.side_consumer import side_consumer_config
+from tests.integration.kafka_io import consume
 
 pytestmark = pytest.mark.broker
 
@@ -57,20 +56,8 @@ async def _send_as_a_stage(settings: Settings, topic: str) -> tuple[int, int]:
     return requests, RECORDS
 
 
-async def _read(settings: Settings, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        topic, auto_offset_reset="earliest", **side_consumer_config(settings.aiokafka_config())
-    )
-    await consumer.start()
-    keys: list[bytes] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(keys) < RECORDS and asyncio.get_running_loop().time() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                keys.extend(r.key or b"" for r in batch)
-    finally:
-        await consumer.stop()
-    return keys
+def _keys_read(settings: Settings, topic: str) -> list[bytes | None]:
+    return [key for key, _, _ in consume(settings, topic, RECORDS)]
 
 
 @pytest.mark.parametrize("batch_bytes", [1_000_000, 16_384])
@@ -87,7 +74,7 @@ def test_a_stage_s_records_go_out_in_as_many_requests_as_batches_of_the_setting_
 
     requests, sent = asyncio.run(_send_as_a_stage(settings, topic))
 
-    assert asyncio.run(_read(settings, topic)) == [f"o-{n}".encode() for n in range(sent)]
+    assert _keys_read(settings, topic) == [f"o-{n}".encode() for n in range(sent)]
     full_batches = RECORDS // (batch_bytes // (VALUE_BYTES + 20))  # a record's own framing
     assert full_batches <= requests <= full_batches + 2
 
@@ -102,7 +89,7 @@ def test_by_default_a_stage_s_records_go_out_in_a_handful_of_requests(
 
     requests, sent = asyncio.run(_send_as_a_stage(settings, topic))
 
-    assert asyncio.run(_read(settings, topic)) == [f"o-{n}".encode() for n in range(sent)]
+    assert _keys_read(settings, topic) == [f"o-{n}".encode() for n in range(sent)]
     # Faust's own default (16 KB a batch) took 100. The producer lingers 5 ms, so the
     # first batch may go before the loop sent the rest: a few more than the two full ones.
     assert requests <= 20
