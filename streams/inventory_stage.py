@@ -333,7 +333,7 @@ def sku_table(table: Any, figures: ChannelFigures) -> BatchTable[SkuInventory]:
 def _read(state: SkuInventory, event: Any, sends: Sends) -> SkuInventory:
     """``state`` as the batch writes it after ``event``: what the sku has read, for a replay
     to skip (see ``inventory.note_read``)."""
-    return inventory.note_read(state, *sends.where(event), sends.done_from())
+    return inventory.note_read(state, *sends.where(event), sends.read_from())
 
 
 def _time_of(event: Any) -> datetime:

@@ -260,7 +260,7 @@ class FactStage:
             return  # nothing to count and nothing to remember (a cancel: its status counts)
         buckets = delta_buckets(increments, self.tz, at=now, retention_days=self.retention_days)
         self.orders.put(
-            event.key, remember(stored, facts, where, sends.done_from(), buckets), event
+            event.key, remember(stored, facts, where, sends.read_from(), buckets), event
         )
         if buckets:
             self.pending.append(Pending(where[0], where[1], now, True, buckets))

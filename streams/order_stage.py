@@ -249,7 +249,7 @@ class OrderStage:
             )
             sends.dead_letter(event, why, STAGE, "unknown_order")
             return
-        state.read_to = dict(replays.note_read(state.read_to, *where, sends.done_from()))
+        state.read_to = dict(replays.note_read(state.read_to, *where, sends.read_from()))
         state.forget_done_replies()
         self.orders.put(event.key, state, event)
         sends.add(outputs)

@@ -1,15 +1,14 @@
 """What a stage's stored value has read, so that a replay of inputs from far back is skipped.
 
-A stage applies its inputs in batches, and a batch's records all go out before the next batch's
-do, while that next batch is applied (``streams/runtime/outbox.py``). So of the inputs a key read
-from a partition, those before the batch before a batch that read that partition (before the
-batch itself, if the one before did not read it) are done: their effect is in the value and
-their records went out. The stage says where that is (``Sends.done_from``). (Only of the
-partitions the batch read: the last batch that read another may be one of a run of the stage
-killed before its records went out.) A replay of one (a restart after a commit that came late,
-a consumer group rewound by hand) must be skipped whole: the ids a value remembers for
-de-duplication are a bounded window and may have forgotten it. Only the inputs of the key's last
-two batches of each partition are replayed the usual way, by their ids.
+A stage applies its inputs in batches, and a batch's records all go out before the next batch
+begins (``streams/runtime/outbox.py``). So of the inputs a key read from a partition, those
+before a batch that read that partition began there are done: their effect is in the value
+and their records went out. (Only of the partitions the batch read: the last batch that read
+another may be one of a run of the stage killed before its records went out.) A replay of one
+(a restart after a commit that came late, a consumer group rewound by hand) must be skipped
+whole: the ids a value remembers for de-duplication are a bounded window and may have
+forgotten it. Only the inputs of the key's last batch of each partition are replayed the usual
+way, by their ids.
 
 The marks live in the value they protect (one per input partition of the key, ``topic:partition``
 -> (first offset not known done, last offset read, newest input time read in ms)), so they are
@@ -48,12 +47,11 @@ def note_read(
     marks: Marks, source: str, offset: int, at_ms: int, batch_from: Mapping[str, int]
 ) -> Marks:
     """The marks after the input at ``offset`` of ``source`` (at ``at_ms``), applied in a batch
-    whose inputs before ``batch_from`` are done in each partition it read (``Sends.done_from``:
-    where the batch, or the one before it, began; ``marks`` itself when unchanged).
+    that began at ``batch_from`` in each partition it read (``marks`` itself when unchanged).
 
-    Of a partition the batch reads, the inputs before ``batch_from`` are done (the first batch
-    of a run begins at the committed offset), so all the key read there when it read none of
-    them since. Of a partition the batch does not read, nothing more is known: the
+    Of a partition the batch reads, the inputs before the batch began there are done (the
+    first batch of a run begins at the committed offset), so all the key read there when the
+    batch read none of them. Of a partition the batch does not read, nothing more is known: the
     last batch that read it may be one of a run of the stage that was killed before its records
     went out. What was done stays done; the input itself never is, whatever the caller says
     the batch's start was (it is at or past what was done, or it would have been skipped)."""

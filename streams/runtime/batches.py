@@ -18,8 +18,7 @@ drainer), pinned with faust-streaming 0.15.3.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 WAKE_EVERY = 1.0
@@ -28,65 +27,38 @@ WAKE_EVERY = 1.0
 
 async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
     """Every event of ``stream`` in order, in batches of 1 to ``max_``; acked after each."""
-    batches = EventBatches(stream, max_)
-    async with contextlib.aclosing(batches.each()) as each:
-        async for batch in each:
+    pending: list[Any] = []
+    arrived = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+
+    async def collect(value: Any) -> Any:
+        # Waits before it adds, so a batch never holds more than max_ events.
+        while len(pending) >= max_:
+            room.clear()
+            await room.wait()
+        pending.append(stream.current_event)
+        arrived.set()
+        return value
+
+    # Acked below, once the batch is done; and never again by the stream itself, even after
+    # the stage crashed: the stream's drainer reads the flag when it starts waiting for its
+    # next event, so a flag put back on a crash acked the restarted stage's first event before
+    # its batch was done (committed, and lost if that batch failed).
+    stream.enable_acks = False
+    stream.add_processor(collect)
+    stream._enable_passive(aiter(stream.channel))
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(arrived, timeout=WAKE_EVERY)
+            if not pending:
+                continue
+            batch = pending[:]
+            pending.clear()
+            arrived.clear()
+            room.set()
             yield batch
-            await batches.ack(batch)
-
-
-class EventBatches:
-    """A stream's events in batches (see the module docstring), acknowledged by the caller
-    (:meth:`ack`) when it is done with them, which may be after it took the next batch: a
-    stage applies the next batch while the broker takes the records of the last one.
-    :attr:`waiting` tells whether a next batch is there already."""
-
-    def __init__(self, stream: Any, max_: int) -> None:
-        self._stream = stream
-        self._max = max_
-        self._pending: list[Any] = []
-
-    @property
-    def waiting(self) -> int:
-        """Events taken from the stream for the next batch, so far."""
-        return len(self._pending)
-
-    async def ack(self, events: list[Any]) -> None:
-        for event in events:
-            await self._stream.ack(event)
-
-    async def each(self) -> AsyncGenerator[list[Any]]:
-        """Every event of the stream in order, in batches of 1 to ``max_``, none acked."""
-        stream, pending, max_ = self._stream, self._pending, self._max
-        arrived = asyncio.Event()
-        room = asyncio.Event()
-        room.set()
-
-        async def collect(value: Any) -> Any:
-            # Waits before it adds, so a batch never holds more than max_ events.
-            while len(pending) >= max_:
-                room.clear()
-                await room.wait()
-            pending.append(stream.current_event)
-            arrived.set()
-            return value
-
-        # Acked by the caller, once the batch is done; and never by the stream itself, even
-        # after the stage crashed: the stream's drainer reads the flag when it starts waiting
-        # for its next event, so a flag put back on a crash acked the restarted stage's first
-        # event before its batch was done (committed, and lost if that batch failed).
-        stream.enable_acks = False
-        stream.add_processor(collect)
-        stream._enable_passive(aiter(stream.channel))
-        try:
-            while not stream.should_stop:
-                await stream.wait_for_stopped(arrived, timeout=WAKE_EVERY)
-                if not pending:
-                    continue
-                batch = pending[:]
-                pending.clear()
-                arrived.clear()
-                room.set()
-                yield batch
-        finally:
-            stream._processors.remove(collect)
+            for event in batch:
+                await stream.ack(event)
+    finally:
+        stream._processors.remove(collect)

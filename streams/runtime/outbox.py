@@ -10,15 +10,6 @@ could still be lost: a crash replays inputs against state that either holds thei
 stage answers as before, same ids, and writes its value again) or does not (and nothing they
 caused was seen).
 
-A batch's records need not be confirmed before the next batch is applied: when the next batch
-is there already, the stage applies it while the broker takes them, and the flush that makes
-the next batch's table writes durable waits for them too; they are confirmed (or the stage
-stops) and their inputs acknowledged right after it, before the next batch's records go out.
-When no batch waits, a batch is confirmed at once. So at most two batches are unacknowledged,
-and a replay reaches the inputs of the last two batches that read a partition: what a batch
-notes as done in the values it writes ends where the batch before it began
-(:meth:`Sends.done_from`).
-
 A stage's table is read and written through a :class:`BatchTable`: each key is decoded at most
 once per batch and its changelog record written once, before the flush. Records go straight to the
 producer (Faust's ``Topic.send`` adds a future, a callback and a channel hop per record that
@@ -51,7 +42,7 @@ import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -66,7 +57,7 @@ from schemas.models import Message
 from streams.metrics import PipelineMetrics
 from streams.runtime import envelopes
 from streams.runtime.batch_table import BatchTable
-from streams.runtime.batches import EventBatches
+from streams.runtime.batches import event_batches
 from streams.runtime.faust_fixes import read_again, start_offset
 from streams.runtime.raw import table_writes
 from streams.runtime.sequencer import ADMIT, HoleFiller, Sequencer
@@ -114,10 +105,9 @@ class Sends:
     unreadable: int = 0
     """Inputs dead-lettered before the stage saw them (a ``RecordBatch`` that cannot be read)."""
     batch_from: dict[tuple[str, int], int] = field(default_factory=dict)
-    """(topic, partition) -> the batch's first offset there (lowered by a hole it fills)."""
-    sent_from: dict[tuple[str, int], int] = field(default_factory=dict)
-    """(topic, partition) -> the first offset of the batch before, whose records may still be
-    on their way to the broker while this one is applied (:meth:`Outbox.process`)."""
+    """(topic, partition) -> the batch's first offset there (lowered by a hole it fills). The
+    records of every input before it went out before the batch began: a stage may note that in
+    the values it writes, to skip a replay of them however far back (``inventory.note_read``)."""
 
     @staticmethod
     def where(event: Any) -> tuple[str, int, int]:
@@ -128,21 +118,9 @@ class Sends:
         return f"{message.topic}:{message.partition}", message.offset, at_ms
 
     def read_from(self) -> dict[str, int]:
-        """Where the batch began in each partition it reads, by ``topic:partition``: a value
-        that read at or past it there reads it again (:func:`streams.core.replays.rereads`)."""
+        """:attr:`batch_from` by ``topic:partition``."""
         return {
             f"{topic}:{partition}": offset for (topic, partition), offset in self.batch_from.items()
-        }
-
-    def done_from(self) -> dict[str, int]:
-        """In each partition the batch reads, the offset before which every input's records
-        went out, by ``topic:partition``: where the batch began, or the batch before it if that
-        one read the partition too (its records are confirmed only with this batch's table
-        writes). A stage notes it in the values it writes, to skip a replay of those inputs
-        however far back (:func:`streams.core.replays.note_read`)."""
-        return {
-            f"{topic}:{partition}": min(offset, self.sent_from.get((topic, partition), offset))
-            for (topic, partition), offset in self.batch_from.items()
         }
 
     def add(self, records: Iterable[Output]) -> None:
@@ -341,68 +319,38 @@ class Outbox:
             health.running(stage)
             sequencer = Sequencer(stage)
             filler = HoleFiller(app, settings.aiokafka_config())
-            batches = EventBatches(stream, BATCH_MAX)
-            batch = _Batch(handle, stage, sequencer, filler, table, finish, batches.ack)
+            batch = _Batch(handle, stage, sequencer, filler, table, finish)
             self.stalls.reading(stage, sequencer, stream.channel.topics)
-            sent: _Sent | None = None
             try:
                 # Closed at once on a crash: Faust restarts the stage on the same stream.
-                each = batches.each()
-                async with contextlib.aclosing(each):
-                    async for events in each:
+                batches = cast(AsyncGenerator[list[Any]], event_batches(stream, BATCH_MAX))
+                async with contextlib.aclosing(batches):
+                    async for events in batches:
                         self.stalls.working(stage, True)
-                        sent = await self._batch(events, batch, sent)
-                        if not batches.waiting:  # nothing to apply meanwhile: confirm it now
-                            await self._confirm(sent, batch)
-                            sent = None
+                        await self._batch(events, batch)
                         self.stalls.working(stage, False)
                         health.batch_done(state)
-                if sent is not None:  # the stream stopped: its inputs are done all the same
-                    await self._confirm(sent, batch)
             finally:
                 self.stalls.stopped(stage)
                 await filler.close()
 
-    async def _batch(self, events: list[Any], batch: _Batch, before: _Sent | None) -> _Sent:
-        """Apply, store and send one batch; confirm and acknowledge the one ``before`` it
-        (:meth:`_work`). Returns what is sent, for :meth:`_confirm`."""
+    async def _batch(self, events: list[Any], batch: _Batch) -> None:
         first: dict[tuple[str, int], int] = {}
         for event in events:
             first.setdefault((event.message.topic, event.message.partition), event.message.offset)
         try:
-            return await self._work(events, batch, first, before)
+            await self._work(events, batch, first)
         except Exception:  # unacknowledged: read again when Faust restarts the stage
-            self._unfinished[batch.stage] = _earliest(first, before)
-            raise
-
-    async def _confirm(self, sent: _Sent, batch: _Batch) -> None:
-        """Wait until the broker took every record of a batch, then acknowledge its inputs."""
-        try:
-            await self._confirmed(sent, batch)
-        except Exception:  # unacknowledged: read again when Faust restarts the stage
-            self._unfinished[batch.stage] = dict(sent.first)
+            self._unfinished[batch.stage] = first
             raise
 
     async def _work(
-        self,
-        events: list[Any],
-        batch: _Batch,
-        first: dict[tuple[str, int], int],
-        before: _Sent | None,
-    ) -> _Sent:
-        """Apply, store and send one batch; a hole filled lowers its ``first``.
-
-        The batch ``before`` it, if any, had its records handed to the producer and is not yet
-        confirmed: the flush that makes this batch's table writes durable waits for them too,
-        and it is confirmed and acknowledged then, before this batch's records go out. So the
-        stage applies a batch while the broker takes the last one's records, a batch waits for
-        the broker once instead of twice, and the order holds: no record is sent before the
-        state that caused it is durable, no input is acknowledged before its records are
-        delivered, and a stage sends a batch's records only after the last batch's were
-        delivered."""
+        self, events: list[Any], batch: _Batch, first: dict[tuple[str, int], int]
+    ) -> None:
+        """Apply, store, send and confirm one batch; a hole filled lowers its ``first``."""
         m, stage = self.metrics, batch.stage
         started = time.perf_counter()
-        sends = Sends(batch_from=first, sent_from=before.first if before is not None else {})
+        sends = Sends(batch_from=first)
         for event in events:
             message = event.message
             hole = batch.sequencer.admit(
@@ -425,24 +373,15 @@ class Outbox:
         await producer.buffer.flush()  # the table writes, handed to the client
         send_now(producer)
         await producer.flush()
-        if before is not None:  # its records were in that flush: delivered now, or it stops
-            await self._confirmed(before, batch)
         if batch.table is not None:  # the batch's table writes are durable now, or it stops
             await confirm_delivery(stage, table_writes(batch.table.table))
-        m.broker_wait.labels(stage, "state").observe(time.perf_counter() - waited)
+        sending = time.perf_counter()
+        m.broker_wait.labels(stage, "state").observe(sending - waited)
         deliveries = await self.send_all(sends.records)
         deliveries += [await self.send_letter(letter) for _, letter in sends.letters]
         send_now(producer)
-        m.batch_size.labels(stage).observe(len(sends.inputs))
-        m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
-        return _Sent(events, dict(first), sends, deliveries)
-
-    async def _confirmed(self, sent: _Sent, batch: _Batch) -> None:
-        """Confirm the batch's deliveries (raising if the broker refused one), count it and
-        acknowledge its inputs."""
-        m, stage, sends = self.metrics, batch.stage, sent.sends
         waited = time.perf_counter()
-        await confirm_delivery(stage, sent.deliveries)  # before the inputs are acked
+        await confirm_delivery(stage, deliveries)  # before the inputs are acked
         m.broker_wait.labels(stage, "records").observe(time.perf_counter() - waited)
         for kind, _ in sends.letters:
             m.dead_letters.labels(stage, kind).inc()
@@ -450,8 +389,8 @@ class Outbox:
         m.events_in.labels(stage).inc(len(sends.inputs) + sends.unreadable)
         m.events_failed.labels(stage).inc(len(sends.letters))
         m.sent(stage, sends.records)
-        if batch.ack is not None:
-            await batch.ack(sent.events)
+        m.batch_size.labels(stage).observe(len(sends.inputs))
+        m.batch_seconds.labels(stage).observe(time.perf_counter() - started)
 
     async def _apply_each(self, event: Any, batch: _Batch, sends: Sends) -> None:
         """Apply the input, or each record of a ``RecordBatch`` in turn (:mod:`.envelopes`);
@@ -658,28 +597,3 @@ class _Batch:
     filler: HoleFiller
     table: BatchTable[Any] | None
     finish: Finish | None
-    ack: Callable[[list[Any]], Awaitable[None]] | None = None
-    """Acknowledges a batch's inputs once its records are delivered (none: nothing to ack)."""
-
-
-@dataclass
-class _Sent:
-    """A batch whose records were handed to the producer, not yet confirmed."""
-
-    events: list[Any]
-    first: dict[tuple[str, int], int]
-    """Its first offset per partition (lowered by the holes it filled)."""
-    sends: Sends
-    deliveries: list[Delivery]
-
-
-def _earliest(
-    first: dict[tuple[str, int], int], before: _Sent | None
-) -> dict[tuple[str, int], int]:
-    """Where to read again from, per partition, when a batch stopped: its first offsets, or
-    those of the unconfirmed batch before it, whichever comes first."""
-    earliest = dict(first)
-    if before is not None:
-        for tp, offset in before.first.items():
-            earliest[tp] = min(offset, earliest.get(tp, offset))
-    return earliest

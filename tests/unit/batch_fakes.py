@@ -148,12 +148,7 @@ class Run:
     ) -> None:
         """Apply one batch, as ``Outbox.process`` does for every batch it takes."""
         batch = _Batch(handle, self.stage, self.sequencer, None, table, finish)  # type: ignore[arg-type]
-
-        async def apply_and_confirm() -> None:  # as when no next batch waits
-            sent = await self.outbox._batch(list(events), batch, None)
-            await self.outbox._confirm(sent, batch)
-
-        asyncio.run(apply_and_confirm())
+        asyncio.run(self.outbox._batch(list(events), batch))
 
     def records(self) -> list[Message]:
         """Every record sent but dead letters, decoded, in order (those of a ``RecordBatch``

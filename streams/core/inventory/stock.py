@@ -13,8 +13,8 @@ carries, beside the figures, the markers that make redelivery harmless:
 - ``read_to``: what the sku read of each input partition (:mod:`streams.core.replays`): a
   replay of an input applied in a batch whose records all went out, however far back (a
   consumer group rewound by an operator), is skipped whole (:func:`done_before`). So the
-  memories above need only cover the sku's inputs of the last two batches that read each
-  partition (a batch holds at most 500 inputs);
+  memories above need only cover the sku's inputs of the last batch that read each partition
+  (a batch holds at most 500 inputs);
 - ``channels``: what ``dom.channel-availability.v1`` holds of the sku, per channel (the figures
   last published), and ``channels_plan``, the fingerprint of the channel plan they were figured
   under (:mod:`streams.core.channels.plan`): the owner publishes a channel's figure only when it
@@ -51,8 +51,8 @@ from streams.core import replays
 
 EVENT_MEMORY = 1000
 """How many applied event ids (and closed holds) a SKU remembers for de-duplication: a replay
-reaches them only for the sku's inputs of the last two batches that read each partition
-(``read_to``), at most 500 inputs a batch, with one id and most with one hold."""
+reaches them only for the sku's inputs of the last batch that read each partition
+(``read_to``), at most a batch (500 inputs) each, with one id and most with one hold."""
 
 SCHEMA_VERSION = 1
 """The version of the stored value this worker writes (its ``version`` key; absent: 1).

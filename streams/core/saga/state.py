@@ -34,10 +34,9 @@ from streams.core.stored import from_stored, without_unknown
 
 APPLIED_KEEP = 200  # an order sees few events; this bounds the value even for chatty ones
 # A crash can lose sends whose state write survived; the replayed inputs then get the same
-# records again. Replays reach only the order's inputs of the last two batches that read each
-# of its input partitions (``read_to``): earlier ones are skipped whole, so their replies are
-# dropped as soon as the marks say so (``forget_done_replies``). The handlers of older ones act
-# by state too.
+# records again. Replays reach only the order's inputs of the batch that last wrote it
+# (``read_to``): earlier ones are skipped whole, so their replies are dropped as soon as the
+# marks say so (``forget_done_replies``). The handlers of older ones act by state too.
 REPLIES_KEEP = 16
 STATE_VERSION = 1
 """The version of the order state this worker writes; raise it when a stored field changes
@@ -219,7 +218,7 @@ class OrderState(BaseModel):
     deferred: list[OrderAction] = Field(default_factory=list)  # actions that came while it
     # was being routed, applied when that routing ends (streams/core/saga/actions.py)
     read_to: dict[str, tuple[int, int, int]] = Field(default_factory=dict)  # what it read of
-    # each input partition: a replay of an input before its last two batches is skipped whole
+    # each input partition: a replay of an input before its last batch is skipped whole
     # (streams/core/replays.py); one of that batch is answered from ``replies``, or by state
 
     @field_serializer("state_version")
@@ -257,8 +256,8 @@ class OrderState(BaseModel):
         """Drop the replies of the inputs the marks (``read_to``) say are done: a replay of one
         is skipped whole (:mod:`streams.core.replays`), so nothing reads them again. They
         were most of a stored order (4.2 of 6.9 KB on average over 11,811 orders of a
-        ``--ship`` bench run); what an order keeps now is the replies of its last two batches
-        of each input partition."""
+        ``--ship`` bench run); what an order keeps now is the replies of its last batch of
+        each input partition."""
         for input_id, (source, offset, at_ms) in list(self.replied_at.items()):
             if replays.done_before(self.read_to, source, offset, at_ms):
                 self.replies.pop(input_id, None)
