@@ -72,8 +72,10 @@ from dom.bench_kafka import (
     OutputCounter,
     Warehouses,
     WindowCounts,
+    end_offsets,
     keys_seen,
     measure_raw,
+    moved_by_topic,
     produce_messages,
     quiet_offsets,
     warm_producer,
@@ -452,6 +454,7 @@ class BenchRun:
         r = self.result
         world, records = world_records(r, datetime.now(UTC))
         r.world_records = len(records)
+        before = end_offsets(self.settings)
         began = time.monotonic()
         sent = self.progress.add_task("world sent", total=len(records))
         for n, record in enumerate(records, start=1):
@@ -466,7 +469,12 @@ class BenchRun:
         with keys_seen(self.settings, registry.AVAILABILITY.name) as keys:
             self._wait("availability of every sku", lambda: self._count(keys, seen) >= r.skus)
         r.world_load_seconds = time.monotonic() - began
-        quiet_offsets(self.settings, settle=1.5, limit=min(120.0, self.timeout))
+        r.world_records_per_s = per_s(len(records), r.world_load_seconds)
+        after = quiet_offsets(self.settings, settle=1.5, limit=min(120.0, self.timeout))
+        moved = moved_by_topic(self.settings, before, after)
+        r.world_messages_by_topic = dict(
+            sorted(((t, n) for t, n in moved.items() if n), key=lambda tn: -tn[1])
+        )
         return world
 
     def _count(self, keys: set[bytes], task: TaskID) -> int:

@@ -282,6 +282,16 @@ def quiet_offsets(settings: Settings, settle: float, limit: float) -> Offsets:
     return last
 
 
+def moved_by_topic(settings: Settings, before: Offsets, after: Offsets) -> dict[str, int]:
+    """Records written to each topic of the run (its name without the run's prefix) between
+    two sets of its end offsets."""
+    moved: dict[str, int] = {}
+    for (name, partition), end in after.items():
+        topic = name.removeprefix(settings.topic_prefix)
+        moved[topic] = moved.get(topic, 0) + end - before.get((name, partition), 0)
+    return moved
+
+
 @dataclass
 class WindowCounts:
     """Records written in a window: in total, per registry direction, per topic (its name
@@ -310,12 +320,10 @@ def window_counts(settings: Settings) -> Iterator[WindowCounts]:
     counts = WindowCounts()
     yield counts
     after = quiet_offsets(settings, settle=2.0, limit=60.0)
-    for (name, partition), end in after.items():
-        moved = end - before.get((name, partition), 0)
-        direction = _direction(settings, name)
+    counts.by_topic = moved_by_topic(settings, before, after)
+    for topic, moved in counts.by_topic.items():
+        direction = _direction(settings, settings.topic(topic))
         counts.by_direction[direction] = counts.by_direction.get(direction, 0) + moved
-        topic = name.removeprefix(settings.topic_prefix)
-        counts.by_topic[topic] = counts.by_topic.get(topic, 0) + moved
         counts.total += moved
     counts.avg_bytes, counts.wire_bytes = _sizes(settings, before, after, counts.total)
 

@@ -18,7 +18,10 @@ config
 setup
     ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
     products, stock events, rules), ``world_load_seconds`` (first record sent to availability
-    seen for every sku)
+    seen for every sku), ``world_records_per_s`` (the two over each other: the stock ingest),
+    ``world_messages_by_topic`` (records written to each topic of the run from the first
+    record sent until every topic was quiet: the world's records and what the workers made of
+    them, table changelogs included)
 pipeline at full speed (N orders produced as fast as the producer allows, or at ``rate``)
     ``orders_completed`` (routing outcome and every shipment's fulfillment command seen),
     ``outcomes`` (count per routing outcome, the five contract outcomes always present),
@@ -117,6 +120,8 @@ class BenchResult:
     workers_ready_seconds: float = 0.0
     world_records: int = 0
     world_load_seconds: float = 0.0
+    world_records_per_s: float = 0.0
+    world_messages_by_topic: dict[str, int] = field(default_factory=dict)
     orders_completed: int = 0
     outcomes: dict[str, int] = field(default_factory=_outcome_counts)
     shipments: int = 0
@@ -308,9 +313,18 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             "config",
             "set-up",
             f"workers ready {r.workers_ready_seconds:.1f} s; world {r.world_records:,} records "
-            f"loaded in {r.world_load_seconds:.1f} s; total {r.total_seconds:.0f} s",
+            f"loaded in {r.world_load_seconds:.1f} s ({r.world_records_per_s:,.0f}/s); "
+            f"total {r.total_seconds:.0f} s",
         ),
+        ("config", "world's records written", _world_topics(r)),
     ]
+
+
+def _world_topics(r: BenchResult) -> str:
+    """Each topic's records while the world loaded, busiest first."""
+    if not r.world_messages_by_topic:
+        return "-"
+    return "\n".join(f"{topic} {moved:,}" for topic, moved in r.world_messages_by_topic.items())
 
 
 def _by_topic(r: BenchResult) -> str:

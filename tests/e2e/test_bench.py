@@ -44,6 +44,15 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert all(n >= 0 for n in _numbers(figures)), figures
 
     assert figures["broker"] == "external"
+    # The world: every record it sent is counted where it went, with what the workers made of
+    # it (every sku's availability at least), and the ingest rate is the two over each other.
+    world = figures["world_messages_by_topic"]
+    sent = ("dom.rules.v1", "dom.locations.v1", "dom.products.v1", "dom.stock.v1")
+    assert sum(world.get(topic, 0) for topic in sent) == figures["world_records"]
+    assert world["dom.inventory.availability.v1"] >= 200
+    ingest = figures["world_records"] / figures["world_load_seconds"]
+    assert abs(figures["world_records_per_s"] - ingest) <= 0.01 * ingest
+    assert "world's records written" in result.output
     assert figures["latency_rate"] == 0  # none asked for: half the measured maximum
     assert figures["orders"] == figures["orders_completed"] == 50
     assert sum(figures["outcomes"].values()) == 50
