@@ -471,10 +471,7 @@ class BenchRun:
         r.world_load_seconds = time.monotonic() - began
         r.world_records_per_s = per_s(len(records), r.world_load_seconds)
         after = quiet_offsets(self.settings, settle=1.5, limit=min(120.0, self.timeout))
-        moved = moved_by_topic(self.settings, before, after)
-        r.world_messages_by_topic = dict(
-            sorted(((t, n) for t, n in moved.items() if n), key=lambda tn: -tn[1])
-        )
+        r.world_messages_by_topic = moved_by_topic(self.settings, before, after)
         return world
 
     def _count(self, keys: set[bytes], task: TaskID) -> int:
@@ -559,9 +556,7 @@ class BenchRun:
         r.pipeline_messages_out = counts.by_direction.get(registry.Direction.OUTBOUND, 0)
         r.pipeline_messages_internal = counts.by_direction.get(registry.Direction.INTERNAL, 0)
         r.pipeline_messages_per_order = counts.total / r.orders
-        r.pipeline_messages_by_topic = dict(
-            sorted(((t, n) for t, n in counts.by_topic.items() if n), key=lambda tn: -tn[1])
-        )
+        r.pipeline_messages_by_topic = dict(counts.by_topic)
         r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
         r.pipeline_avg_message_bytes = counts.avg_bytes
         r.pipeline_wire_bytes_per_order = counts.wire_bytes / r.orders

@@ -284,12 +284,12 @@ def quiet_offsets(settings: Settings, settle: float, limit: float) -> Offsets:
 
 def moved_by_topic(settings: Settings, before: Offsets, after: Offsets) -> dict[str, int]:
     """Records written to each topic of the run (its name without the run's prefix) between
-    two sets of its end offsets."""
+    two sets of its end offsets, busiest first; topics that took none are left out."""
     moved: dict[str, int] = {}
     for (name, partition), end in after.items():
         topic = name.removeprefix(settings.topic_prefix)
         moved[topic] = moved.get(topic, 0) + end - before.get((name, partition), 0)
-    return moved
+    return dict(sorted(((t, n) for t, n in moved.items() if n), key=lambda tn: -tn[1]))
 
 
 @dataclass
@@ -300,6 +300,7 @@ class WindowCounts:
     total: int = 0
     by_direction: dict[registry.Direction, int] = field(default_factory=dict)
     by_topic: dict[str, int] = field(default_factory=dict)
+    """Busiest first, topics that took none left out (:func:`moved_by_topic`)."""
     avg_bytes: float = 0.0
     wire_bytes: float = 0.0
     """What a reader of every record of the window received from the broker: the batches as
