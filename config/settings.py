@@ -245,12 +245,16 @@ class Settings(BaseSettings):
     sync_host: str = "127.0.0.1"
     sync_port: int = 8091  # /metrics, /healthz, /stats
 
-    # The channels whose sellable figures go on dom.channel-availability.v1, comma-separated,
-    # or "all". Each published channel adds a record per sku whose figure moves (about one
-    # per order each in `dom bench`): by default the ones sold through an outside API
-    # (the web store, the marketplace); POS, wholesale and the call centre sell from the
-    # pipeline itself. Routing follows every channel's policy whatever is published.
+    # The channels whose sellable figures are published, comma-separated, or "all": each
+    # sku's availability record carries them (Availability.channels). By default the ones
+    # sold through an outside API (the web store, the marketplace); POS, wholesale and the
+    # call centre sell from the pipeline itself. Routing follows every channel's policy
+    # whatever is published.
     channel_availability_for: str = "WEB,MARKETPLACE"
+    # Also publish each of those figures that moved on dom.channel-availability.v1 (one
+    # record per channel and sku, key <channel>|<sku>), for consumers built on that topic:
+    # about one record more per order and published channel in `dom bench`.
+    channel_availability_topic: bool = False
 
     # The operator console (`dom console`): who may sign in (`dom users`, a SQLite file; unset:
     # DATA_DIR/console/users.sqlite), how long a sign-in lasts, and how many failed sign-ins a

@@ -2,9 +2,10 @@
 
 A channel's policy (the locations that serve it, the units held back from it, its low-stock
 threshold) lives on the compacted ``dom.channels.v1``, which every worker follows: a change
-takes effect within seconds, with no restart. Each worker then publishes again the channel
-figures (``dom.channel-availability.v1``) that the change moves, and routes the channel's next
-orders only from the locations the policy allows. Nothing here changes a worker directly.
+takes effect within seconds, with no restart. Each worker then publishes again the
+availability of the skus whose channel figures the change moves (``Availability.channels``,
+and ``dom.channel-availability.v1`` when that is on), and routes the channel's next orders only
+from the locations the policy allows. Nothing here changes a worker directly.
 
 The default policies are a YAML file (``deploy/channels/channels.yaml``) that ``publish-defaults``
 publishes; a channel without a policy is served by every location, with no buffer.

@@ -69,7 +69,7 @@ from schemas.orders import (
     Shipment,
     ShipmentLine,
 )
-from schemas.sellable import ChannelAvailability, ChannelPolicy
+from schemas.sellable import ChannelAvailability, ChannelPolicy, ChannelSellable
 
 
 class Location(Message):
@@ -175,6 +175,7 @@ class Availability(Message):
     locations: tuple[LocationAvailability, ...] = ()
     total_available: Count
     updated_at: Timestamp
+    channels: tuple[ChannelSellable, ...] = ()
 
 
 TOP_LEVEL_MODELS: Mapping[str, type[Message]] = MappingProxyType(
@@ -215,6 +216,7 @@ __all__ = [
     "ChannelAvailability",
     "ChannelCall",
     "ChannelPolicy",
+    "ChannelSellable",
     "Customer",
     "DomModel",
     "FulfillmentAction",

@@ -2,15 +2,17 @@
 
 A `ChannelPolicy` names the locations that serve a channel and the units held back from it;
 operators keep them on the compacted ``dom.channels.v1`` (key ``channel``), and every worker
-follows it. A `ChannelAvailability` is what the channel may sell of one sku under its policy,
-on the compacted ``dom.channel-availability.v1`` (key ``<channel>|<sku>``).
+follows it. What a channel may sell of a sku under its policy is a `ChannelSellable` in the
+sku's ``Availability.channels``, and, for consumers built on the topic, a `ChannelAvailability`
+on the compacted ``dom.channel-availability.v1`` (key ``<channel>|<sku>``) when the workers run
+with ``DOM_CHANNEL_AVAILABILITY_TOPIC``.
 """
 
 from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from schemas.common import Count, Id, InboundId, Message, Timestamp
+from schemas.common import Count, DomModel, Id, InboundId, Message, Timestamp
 from schemas.enums import Channel, LocationKind
 
 Percent = Annotated[int, Field(ge=0, le=100)]
@@ -33,6 +35,13 @@ class ChannelPolicy(Message):
     low_stock_threshold: Count = 0
     updated_by: InboundId
     updated_at: Timestamp
+
+
+class ChannelSellable(DomModel):
+    """What one channel may sell of a sku: an entry of ``Availability.channels``."""
+
+    channel: Channel
+    available: Count
 
 
 class ChannelAvailability(Message):

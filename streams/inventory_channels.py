@@ -1,5 +1,7 @@
-"""The inventory stage's channel figures: what each sales channel may sell of each sku
-(``dom.channel-availability.v1``), figured by the sku's owner.
+"""The inventory stage's channel figures: what each sales channel may sell of each sku, figured
+by the sku's owner. They travel in the sku's availability record (``Availability.channels``),
+and on ``dom.channel-availability.v1``, one record per channel and sku, when the worker runs
+with ``DOM_CHANNEL_AVAILABILITY_TOPIC`` (consumers built on that topic).
 
 Where they are figured. The owner of a sku already holds every location's figures of it, so it
 figures the channels too, with the channel plan its worker's view builds from the policies of
@@ -8,17 +10,19 @@ for routing). That scales with the partitions: each worker figures only the skus
 
 When. Once per batch and sku, as the sku's changed value is settled for the write-back
 (:class:`ChannelFigures`, the table's ``settle``), never per input: a burst of reservations on
-one sku is one figuring. A channel's figure is published only when it differs from the one the
-sku's value says was published, so a stock change at a store sends nothing for a channel the
-DCs alone serve, and a batch that moved no channel's figure sends nothing at all. The figures
-published are stored in the same value, in the same write, as the stock they come from.
+one sku is one figuring. The sku's availability record, sent for every sku a batch changed,
+carries every published channel's figure. On the topic a channel's figure is published only
+when it differs from the one the sku's value says was published, so a stock change at a store
+sends nothing there for a channel the DCs alone serve. The figures published are stored in the
+same value, in the same write, as the stock they come from.
 
 A change of the plan (a policy set or reset, a location added, closed or of another kind)
 reaches every sku through :class:`ChannelRefresher`: each worker, once its view has the new
 plan, looks through the skus it owns for those figured under another plan, figures each
 (reading only), and sends a ``ChannelRefresh`` to the owner of each whose figures would move.
-The owner figures it again in its own order, like any input, and publishes what changed; a
-sku whose figures the change does not move costs no message. It looks again after every
+The owner figures it again in its own order, like any input, and publishes the sku's
+availability (and on the topic what changed); a sku whose figures the change does not move
+costs no message. It looks again after every
 rebalance (a partition may arrive whose previous owner had not seen the change yet).
 
 A batch that reads again what an earlier batch of the sku read (a restart, a rewound group)
@@ -54,18 +58,21 @@ SCAN_STEP = 200
 
 
 class ChannelFigures:
-    """Figures each changed sku's channels as its value is settled, and keeps what changed for
-    the stage's ``finish`` (:meth:`records`)."""
+    """Figures each changed sku's channels as its value is settled, and, with ``topic``,
+    keeps what changed for the stage's ``finish`` (:meth:`records`)."""
 
-    def __init__(self, view: NetworkView) -> None:
+    def __init__(self, view: NetworkView, topic: bool = False) -> None:
         self.view = view
+        self.topic = topic
         self._news: dict[bytes, dict[str, int]] = {}
 
     def settle(self, key: bytes, state: SkuInventory) -> SkuInventory:
-        """``state`` with its channels figured under the plan in force; what changed is kept
-        for :meth:`records` (overwriting what an earlier settling of the key kept)."""
+        """``state`` with its channels figured under the plan in force; with ``topic``, what
+        changed is kept for :meth:`records` (overwriting what an earlier settling of the key
+        kept)."""
         settled, news = refigure(state, self.view.channel_plan())
-        self._news[key] = news
+        if self.topic:
+            self._news[key] = news
         return settled
 
     def records(

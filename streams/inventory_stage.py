@@ -4,9 +4,10 @@ It consumes stock events and the order saga's sku commands (both keyed by sku, s
 the worker owning the sku's table partition), applies them with the pure core, stores the new
 value, and answers each command. Once per batch it announces the availability of every sku the
 batch touched: the topic is compacted, channels want the latest figures, and a burst of
-reservations on one sku is one record instead of one per command. With it go the figures of
-the sales channels that changed (:mod:`streams.inventory_channels`), and a ``ChannelRefresh``
-input has a sku figured again after the channel policies or the locations changed.
+reservations on one sku is one record instead of one per command. It carries what each
+published sales channel may sell of the sku (:mod:`streams.inventory_channels`), and a
+``ChannelRefresh`` input has a sku figured again after the channel policies or the locations
+changed.
 
 Nothing an input holds stops it. A stock event is refused (dead-lettered, with the reason) when
 its figures would leave the contract's range, or when its location does not exist once the
@@ -65,7 +66,7 @@ def build_inventory_stage(
 ) -> Any:
     """Register the inventory stage, its table and its timers; return the table."""
     table = runtime.table("inventory")
-    figures = ChannelFigures(view)
+    figures = ChannelFigures(view, topic=settings.channel_availability_topic)
     skus = sku_table(table, figures)
     gate = LocationGate(view, settings.aiokafka_config(), settings.topic(registry.LOCATIONS.name))
     stage = InventoryStage(
@@ -301,7 +302,8 @@ class InventoryStage:
         return [key for key, since in self.promising.items() if since <= limit]
 
     def announce(self, changed: dict[bytes, SkuInventory], sends: Sends) -> None:
-        """One availability record per sku the batch touched, with its final figures."""
+        """One availability record per sku the batch touched, with its final figures (the
+        channels' among them), and the channel records that moved when the topic is on."""
         for key, state in changed.items():
             since = backorders.oldest_promise_ms(state)
             if since is None:

@@ -2,7 +2,8 @@
 
 It is a consumer group of its own (``<prefix>dom-sync``) reading ``dom.order-status.v1``, its
 own record, ``dom.channel-sync.v1`` (for the retries operators ask for), and, with a shop to
-push stock to, ``dom.channel-availability.v1`` (`connectors.sync.stock`). A batch of
+push stock to, ``dom.inventory.availability.v1``, whose records carry what the web store may
+sell of each sku (``Availability.channels``; `connectors.sync.stock`). A batch of
 messages is worked order by order (an order's calls in their order, several orders at once),
 then its records are confirmed by the broker, then its offsets are committed: a crash
 re-reads the batch, and each channel's checks (`connectors.sync.shopify`) keep a call from
@@ -12,8 +13,10 @@ A call that fails is tried again with backoff (`connectors.sync.backoff`), throt
 up to ``DOM_SYNC_MAX_ATTEMPTS``. A call that cannot be made (the channel refused it, or
 retries ran out) is recorded ``FAILED`` and the status that asked for it goes to
 ``dom.dlq.v1`` with the reason, stage ``sync``. The pipeline goes on either way. So do stock
-figures: a batch's latest figure per sku is pushed (several skus a call); one that cannot be
-pushed goes to ``dom.dlq.v1`` with the reason.
+figures: a batch's latest figure per sku is pushed (several skus a call) when it differs from
+the last one the service took for that sku (an availability record comes whenever any of the
+sku's figures moved, the web store's or not); one that cannot be pushed goes to ``dom.dlq.v1``
+with the reason, its record with it.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from schemas.channels import ChannelCall
 from schemas.codec import DecodeError
 from schemas.dlq import dead_letter
 from schemas.enums import Channel, ChannelCallState
+from schemas.models import Availability
 from schemas.orders import OrderStatusChanged
-from schemas.sellable import ChannelAvailability
-from schemas.topics import CHANNEL_AVAILABILITY, CHANNEL_SYNC, DLQ, ORDER_STATUS
+from schemas.topics import AVAILABILITY, CHANNEL_SYNC, DLQ, ORDER_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ BATCH = 500
 POLL_S = 0.5
 REMEMBERED_DONE = 100_000
 """Calls known done, kept to skip a repeat without asking the channel (oldest forgotten)."""
+REMEMBERED_FIGURES = 200_000
+"""Skus whose last web figure taken is kept, to skip the same figure again (oldest forgotten:
+such a sku's next figure is pushed even when the same, which sets the same level again)."""
 
 
 class ChannelApi(Protocol):
@@ -99,10 +105,11 @@ class SyncService:
         self.now = now
         self.counts: Counter[str] = Counter()  # "<channel>.<state>", and "<channel>.unconfigured"
         self._done: OrderedDict[str, None] = OrderedDict()
+        self._figures: OrderedDict[str, int] = OrderedDict()  # sku -> last web figure taken
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._status_topic = settings.topic(ORDER_STATUS.name)
         self._journal_topic = settings.topic(CHANNEL_SYNC.name)
-        self.stock_topic = settings.topic(CHANNEL_AVAILABILITY.name)
+        self.stock_topic = settings.topic(AVAILABILITY.name)
 
     def topics(self) -> list[str]:
         """What the service reads."""
@@ -199,15 +206,16 @@ class SyncService:
         await self._push_stock([])
 
     async def _push_stock(self, messages: list[Message]) -> None:
-        """The web channel's latest figure per sku in ``messages``, set in the shop (and the
-        held ones whose sku the shop sells by now)."""
+        """The web channel's latest figure per sku in ``messages``, set in the shop when it is
+        new (and the held ones whose sku the shop sells by now)."""
         if self.stock is None or not (messages or self.stock.held):
             return
         latest: dict[str, tuple[int, Message]] = {}
         for message in messages:
             figure = self._figure_of(message)
             if figure is not None:
-                latest[figure.sku] = (figure.available, message)
+                latest[figure[0]] = (figure[1], message)
+        latest = {sku: taken for sku, taken in latest.items() if self._new_figure(sku, taken[0])}
         stock = self.stock
         try:
             await self.retried(lambda: stock.learn(latest), self._stock_retrying)
@@ -237,15 +245,32 @@ class SyncService:
             if sku in sources:
                 self._dead_letter(sources[sku][1], f"shopify refused the figure of {sku}: {reason}")
 
-    def _figure_of(self, message: Message) -> ChannelAvailability | None:
+    def _figure_of(self, message: Message) -> tuple[str, int] | None:
+        """The sku and what the web store may sell of it, if the record says (a worker of a
+        release before figures rode on availability, or one that does not publish the web
+        store's, leaves ``channels`` without it)."""
         if message.value() is None:
             return None
         try:
-            figure = self.producer.codec.decode_as(message.value() or b"", ChannelAvailability)
+            record = self.producer.codec.decode_as(message.value() or b"", Availability)
         except DecodeError as exc:
             self._dead_letter(message, f"undecodable: {exc.reason}")
             return None
-        return figure if figure.channel == STOCK_CHANNEL else None
+        for figure in record.channels:
+            if figure.channel == STOCK_CHANNEL:
+                return record.sku, figure.available
+        return None
+
+    def _new_figure(self, sku: str, available: int) -> bool:
+        """Whether ``available`` differs from the sku's last figure taken; it is the last now."""
+        if self._figures.get(sku) == available:
+            self._figures.move_to_end(sku)
+            return False
+        self._figures[sku] = available
+        self._figures.move_to_end(sku)
+        while len(self._figures) > REMEMBERED_FIGURES:
+            self._figures.popitem(last=False)
+        return True
 
     def _stock_retrying(self, detail: str) -> None:
         self.stock_counts["retried"] += 1

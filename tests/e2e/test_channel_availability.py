@@ -1,8 +1,9 @@
-"""What each sales channel may sell, on the real broker, as its users see it: the figures on
-``dom.channel-availability.v1`` leave out the locations a channel's policy does not name and
-hold its buffer back, change live when an operator changes the policy with ``dom channels``
-(no restart), are published only when they move, and a channel's orders are routed only to
-its locations."""
+"""What each sales channel may sell, on the real broker, as its users see it: each sku's
+availability record carries every published channel's figure (and nothing goes on
+``dom.channel-availability.v1`` unless the workers are told to); the figures on that topic
+leave out the locations a channel's policy does not name and hold its buffer back, change live
+when an operator changes the policy with ``dom channels`` (no restart), are published only
+when they move, and a channel's orders are routed only to its locations."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from config.settings import Settings
 from schemas.enums import Channel, LocationKind, StockEventKind
 from schemas.models import (
+    Availability,
     Capability,
     FulfillmentCommand,
     Message,
@@ -42,8 +44,14 @@ Figures = list[ChannelAvailability]
 @pytest.fixture
 def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
     """One worker, ``w1``, publishing every channel's figures (by default only the web
-    store's and the marketplace's are published: DOM_CHANNEL_AVAILABILITY_FOR)."""
-    with one_worker(settings, tmp_path, DOM_CHANNEL_AVAILABILITY_FOR="all") as pipeline:
+    store's and the marketplace's are published: DOM_CHANNEL_AVAILABILITY_FOR), on the
+    per-channel topic too (DOM_CHANNEL_AVAILABILITY_TOPIC, off by default)."""
+    with one_worker(
+        settings,
+        tmp_path,
+        DOM_CHANNEL_AVAILABILITY_FOR="all",
+        DOM_CHANNEL_AVAILABILITY_TOPIC="true",
+    ) as pipeline:
         yield pipeline
 
 
@@ -112,6 +120,37 @@ def wait_for_policy(pipeline: Pipeline, channel: Channel, done: Callable[[Any], 
             return
         time.sleep(0.2)
     raise AssertionError(f"w1 never had the {channel.value} policy wanted: {entry}")
+
+
+def test_by_default_the_figures_of_the_web_store_and_the_marketplace_ride_on_availability(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with one_worker(settings, tmp_path) as pipeline:  # the default settings
+        dom(settings, "channels", "set", "MARKETPLACE", "--kinds", "DC", "--buffer-units", "2")
+        wait_for_policy(pipeline, Channel.MARKETPLACE, lambda p: p and p["buffer_units"] == 2)
+        network(pipeline)
+        stock(pipeline, "SKU-1", "DC-EAST", 5)
+        stock(pipeline, "SKU-1", "ST-NYC", 7)
+
+        def channels_of(records: list[Message]) -> dict[str, int]:
+            mine = [r for r in records if isinstance(r, Availability) and r.sku == "SKU-1"]
+            return {f.channel.value: f.available for f in mine[-1].channels} if mine else {}
+
+        wanted = {"WEB": 12, "MARKETPLACE": 3}  # the marketplace: the DC's 5 less 2
+        pipeline.read(
+            "dom.inventory.availability.v1", lambda records: channels_of(records) == wanted
+        )
+        # 4 of the DC's units written off: both figures follow in the sku's next record
+        stock(pipeline, "SKU-1", "DC-EAST", -4, kind=StockEventKind.ADJUSTMENT, event_id="adj-1")
+        wanted = {"WEB": 8, "MARKETPLACE": 0}  # 1 left at the DC, under the buffer
+        records = pipeline.read(
+            "dom.inventory.availability.v1", lambda records: channels_of(records) == wanted
+        )
+        [last] = [r for r in records if isinstance(r, Availability) and r.sku == "SKU-1"][-1:]
+        assert [f.channel for f in last.channels] == [Channel.WEB, Channel.MARKETPLACE]
+        assert last.total_available == 8
+        pipeline.wait_until_idle()
+        assert pipeline.read_changelog(pipeline.settings.topic(TOPIC)) == []
 
 
 def test_store_stock_is_not_sellable_on_a_dc_only_channel_and_a_store_change_leaves_it_alone(

@@ -391,11 +391,17 @@ def test_a_shipped_marketplace_order_is_confirmed_and_a_cancelled_one_cancelled_
 
 
 def last_web_figures(pipeline: Pipeline) -> dict[str, int]:
-    figures = [
+    """The web store's last figure of each sku, from the skus' availability records."""
+    records = [
         pipeline.codec.decode(m.value())
-        for m in pipeline.read_changelog_messages("dom.channel-availability.v1")
+        for m in pipeline.read_changelog_messages("dom.inventory.availability.v1")
     ]
-    return {f.sku: f.available for f in figures if f.channel == Channel.WEB}
+    return {
+        r.sku: figure.available
+        for r in records
+        for figure in r.channels
+        if figure.channel == Channel.WEB
+    }
 
 
 def shop_available(standins: Standins, skus: dict[str, int]) -> dict[str, int | None]:

@@ -1,6 +1,8 @@
-"""The inventory stage's channel figures, batch by batch: once per sku and batch, only the
-figures that moved, stored with the stock they come from; a plan change reaches the skus it
-moves through a refresh; a batch read again publishes its skus' figures again."""
+"""The inventory stage's channel figures, batch by batch: every published channel's figure in
+the sku's availability record; on dom.channel-availability.v1 (when that is on) once per sku
+and batch, only the figures that moved, stored with the stock they come from; a plan change
+reaches the skus it moves through a refresh; a batch read again publishes its skus' figures
+again."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from tests.unit.test_inventory_stage import Inventory, reserve
 STORE = "ST-1"
 
 
-def inventory() -> Inventory:
-    """LOC-A and LOC-B (DCs) and a store; the marketplace sells from the DCs, 2 held back."""
-    inv = Inventory()
+def inventory(topic: bool = True) -> Inventory:
+    """LOC-A and LOC-B (DCs) and a store; the marketplace sells from the DCs, 2 held back;
+    ``topic``: the figures also go on dom.channel-availability.v1."""
+    inv = Inventory(topic=topic)
     inv.view.apply(make_location(STORE, kind=LocationKind.STORE))
     inv.view.apply(make_channel_policy())
     return inv
@@ -37,6 +40,13 @@ def figures(inv: Inventory, since: int = 0) -> list[tuple[str, str, int]]:
 
 def sent(inv: Inventory) -> int:
     return len(figures(inv))
+
+
+def in_availability(inv: Inventory, since: int = 0) -> list[dict[str, int]]:
+    """Each availability record's channel figures (channel -> available), from the
+    ``since``-th on."""
+    records = [r for r in inv.run.records() if isinstance(r, Availability)]
+    return [{f.channel.value: f.available for f in r.channels} for r in records[since:]]
 
 
 def everyone(sku: str, n: int, marketplace: int) -> list[tuple[str, str, int]]:
@@ -114,6 +124,51 @@ def test_a_batch_read_again_publishes_its_skus_figures_again() -> None:
     assert figures(inv, before) == everyone("SKU-1", 10, 8)
     inv.batch(inv.event(make_stock_event("SKU-1", "LOC-B", 0)))
     assert sent(inv) == before + len(Channel)  # then, as usual, only what moves
+
+
+def test_availability_carries_every_channels_figure_and_no_channel_record_goes_out() -> None:
+    inv = inventory(topic=False)
+    inv.batch(
+        inv.event(make_stock_event("SKU-1", "LOC-A", 10)),
+        inv.event(make_stock_event("SKU-1", STORE, 5)),
+        *(inv.event(reserve(f"ORD-{n}", "SKU-1", "LOC-A")) for n in range(4)),
+    )
+    # one record for the batch, every channel in the contract's order
+    [availability] = inv.availability().values()
+    assert [f.channel for f in availability.channels] == list(Channel)
+    assert in_availability(inv) == [{c: n for c, _, n in everyone("SKU-1", 11, 4)}]
+    assert sent(inv) == 0
+
+    # a change at the store: every figure again in the one record, the marketplace's unmoved
+    inv.batch(inv.event(make_stock_event("SKU-1", STORE, 3, kind=StockEventKind.ADJUSTMENT)))
+    assert in_availability(inv, 1) == [{c: n for c, _, n in everyone("SKU-1", 14, 4)}]
+    assert sent(inv) == 0
+
+
+def test_without_the_topic_a_policy_change_republishes_the_availability_of_the_skus_it_moves() -> (
+    None
+):
+    inv = inventory(topic=False)
+    inv.batch(
+        inv.event(make_stock_event("SKU-1", "LOC-A", 10)),
+        inv.event(make_stock_event("SKU-2", STORE, 4)),
+    )
+    inv.view.apply(make_channel_policy(buffer_units=5))  # the marketplace holds back 5 now
+    inv.batch(
+        inv.event(ChannelRefresh(sku="SKU-1", issued_at=T0)),
+        inv.event(ChannelRefresh(sku="SKU-2", issued_at=T0)),  # 0 for it under either policy
+    )
+    assert in_availability(inv, 2) == [{c: n for c, _, n in everyone("SKU-1", 10, 5)}]
+    assert [r.sku for r in inv.run.records() if isinstance(r, Availability)][2:] == ["SKU-1"]
+    assert sent(inv) == 0
+
+
+def test_no_published_channel_leaves_the_availability_without_figures() -> None:
+    inv = Inventory()
+    inv.view.published_channels = ()
+    inv.batch(inv.event(make_stock_event("SKU-1", "LOC-A", 10)))
+    assert inv.availability()["SKU-1"].channels == ()
+    assert inv.availability()["SKU-1"].total_available == 10
 
 
 # ---- the refresher: a plan change reaches the skus it moves -------------------------------

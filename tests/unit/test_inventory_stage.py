@@ -34,15 +34,16 @@ class KnownGate(LocationGate):
 
 
 class Inventory:
-    """The stage over a table of its own, with a view that knows LOC-A and LOC-B."""
+    """The stage over a table of its own, with a view that knows LOC-A and LOC-B; with
+    ``topic``, channel figures also go on dom.channel-availability.v1."""
 
-    def __init__(self, stored: dict[bytes, bytes] | None = None) -> None:
+    def __init__(self, stored: dict[bytes, bytes] | None = None, topic: bool = False) -> None:
         self.run = Run("inventory")
         self.table = self.run.table(stored or {})
         self.view = NetworkView()
         for location_id in ("LOC-A", "LOC-B"):
             self.view.apply(make_location(location_id))
-        figures = ChannelFigures(self.view)
+        figures = ChannelFigures(self.view, topic=topic)
         self.skus = sku_table(self.table, figures)
         gate = KnownGate(self.view, {}, "locations")
         self.stage = InventoryStage(self.skus, figures, self.run.codec, self.view, gate)

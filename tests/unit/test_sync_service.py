@@ -15,15 +15,18 @@ from connectors.sync.backoff import Backoff
 from connectors.sync.calls import Done
 from connectors.sync.http import GiveUp, TryAgain
 from connectors.sync.service import SyncService
+from connectors.sync.stock import Pushed
 from schemas.channels import ChannelCall
 from schemas.codec import Codec
 from schemas.dlq import HEADER_ERROR, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC, HEADER_STAGE
-from schemas.enums import ChannelCallState, OrderStatus
+from schemas.enums import Channel, ChannelCallState, OrderStatus
 from schemas.orders import Shipment, ShipmentLine
-from tests.unit.factories import at, make_status_changed
+from schemas.sellable import ChannelSellable
+from tests.unit.factories import at, make_availability, make_status_changed
 
 STATUS_TOPIC = "dom.order-status.v1"
 JOURNAL_TOPIC = "dom.channel-sync.v1"
+AVAILABILITY_TOPIC = "dom.inventory.availability.v1"
 
 
 @dataclass
@@ -278,3 +281,72 @@ def test_an_orders_calls_are_made_in_order_and_orders_side_by_side() -> None:
     assert order.index("start shopify:FULFIL:WEB-2-1-1") < order.index(
         "end shopify:FULFIL:WEB-1-1-1"
     )
+
+
+# ---- the web store's figures, from the skus' availability records --------------------------
+
+
+class KeepingStock:
+    """A shop that sells every sku and sets every figure it is given."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}
+        self.pushed: list[dict[str, int]] = []
+
+    async def learn(self, skus: Any) -> None:
+        return None
+
+    def batches(self, figures: dict[str, int]) -> list[dict[str, int]]:
+        return [dict(figures)] if figures else []
+
+    async def push(self, figures: dict[str, int]) -> Pushed:
+        self.pushed.append(dict(figures))
+        return Pushed(set=len(figures))
+
+
+def availability_message(
+    producer: KeepingProducer, sku: str, offset: int = 7, **figures: int
+) -> FakeMessage:
+    record = make_availability(
+        sku,
+        channels=tuple(
+            ChannelSellable(channel=Channel(channel), available=n) for channel, n in figures.items()
+        ),
+    )
+    return FakeMessage(AVAILABILITY_TOPIC, sku.encode(), producer.codec.encode(record), offset)
+
+
+def test_the_web_figure_of_an_availability_record_is_pushed_when_it_is_new() -> None:
+    stock = KeepingStock()
+    producer = KeepingProducer()
+    service = SyncService(Settings(), {}, producer, stock=stock)  # type: ignore[arg-type]
+    assert AVAILABILITY_TOPIC in service.topics()
+
+    # the batch's latest figure per sku; a record without the web store's says nothing
+    work(
+        service,
+        availability_message(producer, "SKU-1", WEB=5, MARKETPLACE=3),
+        availability_message(producer, "SKU-1", WEB=4, MARKETPLACE=3),
+        availability_message(producer, "SKU-2", MARKETPLACE=1),
+        availability_message(producer, "SKU-3"),  # an older worker's: no figures at all
+    )
+    assert stock.pushed == [{"SKU-1": 4}]
+
+    # the marketplace's figure moved, the web store's did not: nothing to set in the shop
+    work(service, availability_message(producer, "SKU-1", WEB=4, MARKETPLACE=1))
+    assert stock.pushed == [{"SKU-1": 4}]
+    work(service, availability_message(producer, "SKU-1", WEB=9, MARKETPLACE=1))
+    assert stock.pushed == [{"SKU-1": 4}, {"SKU-1": 9}]
+
+
+def test_an_undecodable_availability_record_is_dead_lettered_and_the_rest_pushed() -> None:
+    stock = KeepingStock()
+    producer = KeepingProducer()
+    service = SyncService(Settings(), {}, producer, stock=stock)  # type: ignore[arg-type]
+    bad = FakeMessage(AVAILABILITY_TOPIC, b"SKU-1", b"\xc3\x01junk", 3)
+    work(service, bad, availability_message(producer, "SKU-2", WEB=2))
+    assert stock.pushed == [{"SKU-2": 2}]
+    [(key, value, headers)] = producer.dead
+    assert (key, value) == (b"SKU-1", b"\xc3\x01junk")
+    assert headers[HEADER_STAGE] == "sync" and headers[HEADER_ERROR].startswith("undecodable")
+    assert headers[HEADER_SOURCE_TOPIC] == AVAILABILITY_TOPIC

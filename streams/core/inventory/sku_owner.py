@@ -15,9 +15,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from schemas.enums import Channel
 from schemas.internal import LATE_HOLD_SUFFIX, SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, LocationAvailability
 from schemas.models import StockEvent as StockEventRecord
+from schemas.sellable import ChannelSellable
 from streams.core.inventory import backorders
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.stock import (
@@ -344,10 +346,24 @@ def usable_by(state: SkuInventory, order_id: str) -> tuple[LocationAvailability,
 
 
 def availability_record(state: SkuInventory, now: datetime) -> Availability:
-    """What channels see of one sku: per-location figures and the total available."""
+    """What channels see of one sku: per-location figures, the total available, and what each
+    published channel may sell (the figures ``state`` was settled with), in the contract's
+    order of channels."""
+    figures = state.channels
     return Availability(
         sku=state.sku,
         locations=location_records(state),
         total_available=state.total_available,
         updated_at=now,
+        channels=tuple(
+            channel_sellable(channel, figures[channel.value])
+            for channel in Channel
+            if channel.value in figures
+        ),
     )
+
+
+@lru_cache(maxsize=4_096)
+def channel_sellable(channel: Channel, available: int) -> ChannelSellable:
+    """One channel's figure as a contract record, the same (frozen) one for the same figure."""
+    return ChannelSellable(channel=channel, available=available)

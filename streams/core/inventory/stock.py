@@ -15,10 +15,12 @@ carries, beside the figures, the markers that make redelivery harmless:
   consumer group rewound by an operator), is skipped whole (:func:`done_before`). So the
   memories above need only cover the sku's inputs of the last batch that read each partition
   (a batch holds at most 500 inputs);
-- ``channels``: what ``dom.channel-availability.v1`` holds of the sku, per channel (the figures
-  last published), and ``channels_plan``, the fingerprint of the channel plan they were figured
-  under (:mod:`streams.core.channels.plan`): the owner publishes a channel's figure only when it
-  differs from the one published, and a plan change finds the skus figured under another plan.
+- ``channels``: what each published channel may sell of the sku (the figures last published,
+  in ``Availability.channels`` and on ``dom.channel-availability.v1`` when that is on), and
+  ``channels_plan``, the fingerprint of the channel plan they were figured under
+  (:mod:`streams.core.channels.plan`): the owner publishes a channel's figure on the topic only
+  when it differs from the one published, and a plan change finds the skus figured under
+  another plan.
 
 Every function is pure: it returns a new value (or the same object when nothing changed) and
 never mutates its input.
