@@ -150,7 +150,7 @@ AVAILABILITY = Topic(
     _records("Availability"),
     Direction.OUTBOUND,
     compacted=True,
-    description="Available-to-promise per SKU and location",
+    description="Available-to-promise per SKU and location, and what each channel may sell",
 )
 CHANNEL_AVAILABILITY = Topic(
     "dom.channel-availability.v1",
@@ -158,7 +158,8 @@ CHANNEL_AVAILABILITY = Topic(
     _records("ChannelAvailability"),
     Direction.OUTBOUND,
     compacted=True,
-    description="What each sales channel may sell of each SKU (key <channel>|<sku>)",
+    description="What each sales channel may sell of each SKU (key <channel>|<sku>), with "
+    "DOM_CHANNEL_AVAILABILITY_TOPIC=true",
 )
 CHANNEL_SYNC = Topic(
     "dom.channel-sync.v1",
