@@ -22,8 +22,8 @@ plan, looks through the skus it owns for those figured under another plan, figur
 (reading only), and sends a ``ChannelRefresh`` to the owner of each whose figures would move.
 The owner figures it again in its own order, like any input, and publishes the sku's
 availability (and on the topic what changed); a sku whose figures the change does not move
-costs no message. It looks again after every
-rebalance (a partition may arrive whose previous owner had not seen the change yet).
+costs no message. It looks again after every rebalance (a partition may arrive whose previous
+owner had not seen the change yet).
 
 A batch that reads again what an earlier batch of the sku read (a restart, a rewound group)
 may follow one whose records never went out: its sku publishes every channel again

@@ -3,8 +3,8 @@
 What the pipeline publishes for channel ``WEB`` in a sku's availability record
 (``Availability.channels`` on ``dom.inventory.availability.v1``) is what the web store may sell
 of the sku. Shopify gets it as the ``available`` quantity of the sku's inventory item at one
-Shopify location (``DOM_SHOPIFY_LOCATION_ID``, or the shop's primary
-location from ``GET shop.json``), through the GraphQL Admin API's ``inventorySetQuantities``:
+Shopify location (``DOM_SHOPIFY_LOCATION_ID``, or the shop's primary location from ``GET
+shop.json``), through the GraphQL Admin API's ``inventorySetQuantities``:
 up to `BATCH` figures per call, meant for "a system that acts as the source of truth for
 inventory quantities", absolute values, so a repeat sets the same figure again and changes
 nothing. REST would take one call per sku (``inventory_levels/set.json``).
