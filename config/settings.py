@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     # and are replicated, "zstd" is the setting to try first; every Kafka client from 2.1 on
     # (librdkafka 1.0, the Java client) reads it. Workers read every codec whatever this says.
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    # Whether a bulk load of stock (`dom feed stock` and `pos-sales`, the demo's and the bench's
+    # worlds) packs each partition's StockEvents in RecordBatch messages on dom.stock.v1, which
+    # the workers unpack: a nightly count then costs a Kafka record per few thousand counts
+    # instead of one each. False sends each StockEvent alone, for other consumers of the topic
+    # that read StockEvent records only (and for workers of a release before this setting).
+    pack_stock: bool = True
     # Standby replicas of each table partition (orders, inventory): with several workers, a
     # standby keeps a warm copy of a partition another worker owns, so a failover replays only
     # the tail of the changelog instead of all of it. Each one costs a second consumer of

@@ -144,7 +144,7 @@ def connector_client(settings: Settings, url: str, shop: str | None = None) -> C
 def publish_world(settings: Settings, world: DemoWorld) -> None:
     """Locations, products and opening stock, flushed before anything else is sent."""
     with ContractProducer(settings) as producer:
-        producer.send_all(world.records())
+        producer.send_bulk(world.records())
     if producer.report.failed:
         raise click.ClickException(f"world not published: {producer.report.errors}")
     click.echo(

@@ -21,9 +21,11 @@ from connectors.feeds import FeedKind, FeedReport, feed_files
 _HELP = {
     FeedKind.WHOLESALE: "Partner purchase orders (EDI 850 as CSV), one order per PO.",
     FeedKind.MARKETPLACE: "Marketplace order documents: JSON files, JSON lines, or a folder.",
-    FeedKind.POS_SALES: "In-store sales (CSV): stock adjustments at the store.",
+    FeedKind.POS_SALES: "In-store sales (CSV): stock adjustments at the store, sent packed "
+    "(DOM_PACK_STOCK).",
     FeedKind.PICKUP: "Buy-online-pick-up-in-store orders (CSV), one order per order_ref.",
-    FeedKind.STOCK: "WMS on-hand counts (CSV): snapshots, and safety stock when given.",
+    FeedKind.STOCK: "WMS on-hand counts (CSV): snapshots, and safety stock when given, sent "
+    "packed (DOM_PACK_STOCK).",
     FeedKind.LOCATIONS: "Location master (CSV or YAML).",
     FeedKind.PRODUCTS: "Product master (CSV or YAML).",
 }

@@ -184,8 +184,8 @@ def send_dead_letter(
 def _produce(
     producer: ContractProducer, kind: FeedKind, file: Path, parsed: Parsed, report: FeedReport
 ) -> None:
+    producer.send_bulk(parsed.records)  # a count's stock packed (settings.pack_stock)
     for record in parsed.records:
-        producer.send(record)
         report.produced[registry.topic_for(record.avro_name).name] += 1
     for problem in parsed.problems:
         report.problems.append(problem)

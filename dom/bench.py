@@ -210,6 +210,7 @@ def bench(
         rate=rate or 0.0,
         seed=seed,
         partitions=base.topic_partitions,
+        stock_packed=base.pack_stock,
         restart_probes=RESTART_PROBES_PER_PARTITION * base.topic_partitions if restart else 0,
         limits=limits,
         ship=ship,
@@ -457,10 +458,7 @@ class BenchRun:
         before = end_offsets(self.settings)
         began = time.monotonic()
         sent = self.progress.add_task("world sent", total=len(records))
-        for n, record in enumerate(records, start=1):
-            producer.send(record)
-            if n % 2000 == 0:
-                self.progress.update(sent, completed=n)
+        producer.send_bulk(records)  # its stock packed, as `dom feed stock` sends a count
         producer.flush()
         self.progress.update(sent, completed=len(records))
         if producer.report.failed:

@@ -19,6 +19,8 @@ setup
     ``workers_ready_seconds`` (start to every worker ready), ``world_records`` (locations,
     products, stock events, rules), ``world_load_seconds`` (first record sent to availability
     seen for every sku), ``world_records_per_s`` (the two over each other: the stock ingest),
+    ``stock_packed`` (whether the stock went packed, as ``dom feed stock`` sends a count: the
+    default, ``DOM_PACK_STOCK=false`` sends each record alone),
     ``world_messages_by_topic`` (records written to each topic of the run from the first
     record sent until every topic was quiet: the world's records and what the workers made of
     them, table changelogs included)
@@ -121,6 +123,9 @@ class BenchResult:
     world_records: int = 0
     world_load_seconds: float = 0.0
     world_records_per_s: float = 0.0
+    stock_packed: bool = True
+    """Whether the world's stock went packed, a ``RecordBatch`` per run of a partition, as
+    ``dom feed stock`` sends a count (``DOM_PACK_STOCK``), or a record each."""
     world_messages_by_topic: dict[str, int] = field(default_factory=dict)
     orders_completed: int = 0
     outcomes: dict[str, int] = field(default_factory=_outcome_counts)
@@ -313,7 +318,8 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             "config",
             "set-up",
             f"workers ready {r.workers_ready_seconds:.1f} s; world {r.world_records:,} records "
-            f"loaded in {r.world_load_seconds:.1f} s ({r.world_records_per_s:,.0f}/s); "
+            f"loaded in {r.world_load_seconds:.1f} s ({r.world_records_per_s:,.0f}/s, stock "
+            f"{'packed' if r.stock_packed else 'a record each'}); "
             f"total {r.total_seconds:.0f} s",
         ),
         ("config", "world's records written", _world_topics(r)),

@@ -32,6 +32,15 @@ class Topic:
     batched: bool = False
     """The records a stage's batch sends here go in one ``RecordBatch`` message per partition
     (streams/runtime/envelopes.py); its readers take both that and single records."""
+    packable: bool = False
+    """An upstream producer may pack records of one partition in a ``RecordBatch`` message (a
+    bulk load: ``ContractProducer.send_bulk``); the stage reading it takes both that and single
+    records, and dead-letters a packed record whose key belongs in another partition."""
+
+    @property
+    def unpacked(self) -> bool:
+        """Whether its readers unpack ``RecordBatch`` messages."""
+        return self.batched or self.packable
 
     def config(self) -> dict[str, str]:
         """Topic-level configs for CreateTopics."""
@@ -69,7 +78,9 @@ STOCK = Topic(
     "sku",
     _records("StockEvent"),
     Direction.INBOUND,
-    description="On-hand snapshots, adjustments and safety stock per location",
+    description="On-hand snapshots, adjustments and safety stock per location (a bulk load may "
+    "pack each partition's in RecordBatch messages)",
+    packable=True,
 )
 ORDERS = Topic(
     "dom.orders.v1",

@@ -26,13 +26,8 @@ would dead-letter it). Upgrading to this release stops every worker of the older
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-MAX_BATCH_BYTES = 256 * 1024
-"""Most key and value bytes one ``RecordBatch`` carries: a quarter of the broker's and the
-producer's 1 MiB default, so a batch never meets either limit (a record alone larger than
-this goes in a batch of its own)."""
 
 
 class BatchedMessage:
@@ -67,21 +62,3 @@ class BatchedEvent:
 def unpacked(event: Any, records: Sequence[tuple[bytes, bytes]]) -> list[BatchedEvent]:
     """The events of the records a ``RecordBatch`` event carries, in their order."""
     return [BatchedEvent(event, key, value) for key, value in records]
-
-
-def batches(
-    records: Sequence[tuple[bytes, bytes]], max_bytes: int = MAX_BATCH_BYTES
-) -> Iterator[list[tuple[bytes, bytes]]]:
-    """``records`` in order, cut into runs of at most ``max_bytes`` of keys and values (a
-    record larger than that alone)."""
-    run: list[tuple[bytes, bytes]] = []
-    size = 0
-    for key, value in records:
-        length = len(key) + len(value)
-        if run and size + length > max_bytes:
-            yield run
-            run, size = [], 0
-        run.append((key, value))
-        size += length
-    if run:
-        yield run

@@ -41,7 +41,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -50,6 +50,7 @@ import faust
 from faust.streams import _current_event
 
 from config.settings import Settings
+from schemas import packing
 from schemas import topics as registry
 from schemas.codec import Codec, DecodeError
 from schemas.dlq import DeadLetter, dead_letter
@@ -69,6 +70,10 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
 """Inputs applied before one flush; large enough to amortise the flush under load."""
+PART_MAX = 20_000
+"""Records of packed upstream messages one batch applies at most (a message past them starts
+a part of its own, :meth:`Outbox._parts`): ``BATCH_MAX`` messages of a bulk load of stock are
+250,000 counts, which a worker applied, held and sent at once."""
 RETRY_PAUSE_S = 2.0
 """Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
 
@@ -103,7 +108,8 @@ class Sends:
     """Each input applied, with where its records and letters start: what is taken back when
     the work after the batch fails for the input's key."""
     unreadable: int = 0
-    """Inputs dead-lettered before the stage saw them (a ``RecordBatch`` that cannot be read)."""
+    """Inputs dead-lettered before the stage saw them (a ``RecordBatch`` that cannot be read,
+    a packed record in another partition than its key's)."""
     batch_from: dict[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> the batch's first offset there (lowered by a hole it fills). The
     records of every input before it went out before the batch began: a stage may note that in
@@ -154,6 +160,11 @@ class Sends:
         self.letters = [x for i, x in enumerate(self.letters) if i not in letters]
         self.inputs = []  # their places moved
         return taken
+
+    def dead_letter_unread(self, event: Any, error: str, stage: str, kind: str) -> None:
+        """Dead-letter an input the stage never saw (counted in :attr:`unreadable`)."""
+        self.dead_letter(event, error, stage, kind)
+        self.unreadable += 1
 
     def dead_letter(self, event: Any, error: str, stage: str, kind: str = "invalid") -> None:
         """The event's original key and bytes go to the dead-letter topic, with the reason;
@@ -206,8 +217,14 @@ class Outbox:
         self._settings = settings
         self._topics: dict[str, tuple[str, str, bool]] = {}
         self._batched = frozenset(
-            settings.topic(topic.name) for topic in registry.ALL_TOPICS if topic.batched
+            settings.topic(topic.name) for topic in registry.ALL_TOPICS if topic.unpacked
         )
+        self._placed_upstream = frozenset(
+            settings.topic(topic.name)
+            for topic in registry.ALL_TOPICS
+            if topic.packable and not topic.batched
+        )
+        """Topics an upstream producer packs: each packed record's partition is checked."""
         self._dlq = settings.topic(registry.DLQ.name)
         self._refusers: dict[str, Refuse] = {}
         self.stalls = StallWatch()
@@ -261,7 +278,7 @@ class Outbox:
             packed.setdefault(where, []).append((key, self.codec.encode(record)))
         producer = self._app.producer
         for (topic, partition), entries in packed.items():
-            for run in envelopes.batches(entries):
+            for run in packing.batches(entries):
                 value = self.codec.encode_batch(run)
                 # Keyed by its first record's key, for whoever reads the topic by hand.
                 sent = await producer.send(topic, run[0][0], value, partition, None, None)
@@ -335,14 +352,58 @@ class Outbox:
                 await filler.close()
 
     async def _batch(self, events: list[Any], batch: _Batch) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for event in events:
-            first.setdefault((event.message.topic, event.message.partition), event.message.offset)
+        whole = _first_offsets(events)
         try:
-            await self._work(events, batch, first)
+            for part in self._parts(events, batch):
+                first = _first_offsets(part)
+                try:
+                    await self._work(part, batch, first)
+                finally:  # a hole it filled lowered its first offsets
+                    for tp, offset in first.items():
+                        whole[tp] = min(whole[tp], offset)
         except Exception:  # unacknowledged: read again when Faust restarts the stage
-            self._unfinished[batch.stage] = first
+            self._unfinished[batch.stage] = whole
             raise
+        finally:
+            batch.unpacked.clear()
+
+    def _parts(self, events: list[Any], batch: _Batch) -> list[list[Any]]:
+        """The batch in parts, each applied, stored and sent as a batch of its own, so that no
+        key of a topic an upstream producer packs gets more than ``BATCH_MAX`` inputs in one,
+        and no part more than ``PART_MAX`` of its records.
+
+        A sku remembers the ids of the last 1,000 stock events it applied, what a replay of its
+        last batch can reach (``streams.core.inventory.stock.EVENT_MEMORY``, two partitions of
+        at most a batch each). A batch holds at most ``BATCH_MAX`` messages, but a packed one
+        holds hundreds of records, and a file of sales may hold thousands of one sku's. The
+        cuts fall between messages, so that a message's records, which share its offset, are
+        all in one part (:mod:`streams.core.replays`). The packed messages are unpacked here
+        once, for :meth:`_apply_each`."""
+        if not any(event.message.topic in self._placed_upstream for event in events):
+            return [events]
+        parts: list[list[Any]] = [[]]
+        inputs: Counter[bytes] = Counter()
+        for event in events:
+            if event.message.topic not in self._placed_upstream:
+                parts[-1].append(event)
+                continue
+            keys: Counter[bytes] = Counter([event.key])
+            try:
+                records = self.codec.unpack(event.value)
+            except DecodeError:
+                records = None  # dead-lettered whole when it is applied
+            if records is not None:
+                batch.unpacked[id(event)] = records
+                keys = Counter(key for key, _ in records)
+            total = inputs.total() + keys.total()
+            if parts[-1] and (
+                total > PART_MAX or any(inputs[key] + n > BATCH_MAX for key, n in keys.items())
+            ):
+                parts.append([])
+                inputs.clear()
+            parts[-1].append(event)
+            inputs.update(keys)
+        return parts
 
     async def _work(
         self, events: list[Any], batch: _Batch, first: dict[tuple[str, int], int]
@@ -394,20 +455,36 @@ class Outbox:
 
     async def _apply_each(self, event: Any, batch: _Batch, sends: Sends) -> None:
         """Apply the input, or each record of a ``RecordBatch`` in turn (:mod:`.envelopes`);
-        a batch that cannot be read is dead-lettered whole, with the reason."""
+        a batch that cannot be read is dead-lettered whole, with the reason. A record an
+        upstream producer packed in another partition than its key's is dead-lettered alone:
+        applied here, its key would have two owners."""
         if event.message.topic not in self._batched:
             await self._apply(event, batch, sends)
             return
+        records = batch.unpacked.pop(id(event), None)
         try:
-            records = self.codec.unpack(event.value)
+            if records is None:
+                records = self.codec.unpack(event.value)
         except DecodeError as exc:
-            sends.dead_letter(event, exc.reason, batch.stage, "undecodable")
-            sends.unreadable += 1
+            sends.dead_letter_unread(event, exc.reason, batch.stage, "undecodable")
             return
         if records is None:  # a record sent alone
             await self._apply(event, batch, sends)
             return
+        topic, partition = event.message.topic, event.message.partition
+        checked = topic in self._placed_upstream
+        if checked and (error := _too_many_of_one_key(records)) is not None:
+            sends.dead_letter_unread(event, error, batch.stage, "too_many")
+            return
         for record in envelopes.unpacked(event, records):
+            if checked and (owner := self._partition_of(topic, record.key)) != partition:
+                error = (
+                    f"packed in partition {partition} of {topic}, but its key belongs in "
+                    f"partition {owner}: pack each record in its key's partition (murmur2, "
+                    "as Kafka's Java client places a keyed record)"
+                )
+                sends.dead_letter_unread(record, error, batch.stage, "misplaced")
+                continue
             await self._apply(record, batch, sends)
 
     async def _apply(self, event: Any, batch: _Batch, sends: Sends) -> None:
@@ -483,6 +560,28 @@ class Outbox:
                 finished.extend(out)
             sends.extend(own)
         sends.extend(finished)
+
+
+def _first_offsets(events: list[Any]) -> dict[tuple[str, int], int]:
+    """The first offset of each (topic, partition) among ``events``."""
+    first: dict[tuple[str, int], int] = {}
+    for event in events:
+        first.setdefault((event.message.topic, event.message.partition), event.message.offset)
+    return first
+
+
+def _too_many_of_one_key(records: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a packed message with more than ``BATCH_MAX`` records of one key is refused."""
+    if len(records) <= BATCH_MAX:
+        return None
+    [(key, count)] = Counter(key for key, _ in records).most_common(1)
+    if count <= BATCH_MAX:
+        return None
+    return (
+        f"a packed message carries {count} records of key {key!r}, more than the {BATCH_MAX} "
+        f"a stage applies of one key at once: pack at most {BATCH_MAX} records of one key in a "
+        "message"
+    )
 
 
 def send_now(producer: Any) -> None:
@@ -597,3 +696,6 @@ class _Batch:
     filler: HoleFiller
     table: BatchTable[Any] | None
     finish: Finish | None
+    unpacked: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)
+    """The records of the batch's packed upstream messages, by id of the event that carried
+    them: unpacked once, to cut the batch (:meth:`Outbox._parts`)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from confluent_kafka import Consumer
 
 from config.settings import Settings
 from connectors.feed_cli import feed
@@ -16,6 +20,7 @@ from connectors.feeds_watch import watch
 from dom.admin import create_topics
 from schemas.codec import Codec
 from schemas.models import OrderPlaced, StockEvent
+from schemas.packing import partition_for
 from schemas.topics import DLQ, ORDERS, STOCK
 from tests.integration.kafka_io import consume
 
@@ -49,10 +54,23 @@ def test_stock_file_good_rows_produced_and_bad_rows_dead_lettered(
     assert f"{path}:3: on_hand 'abc' is not a whole number" in report.summary()
 
     codec = Codec()
-    stock = consume(settings, settings.topic(STOCK.name), expected=4)
-    events = sorted((codec.decode_as(v or b"", StockEvent) for _, v, _ in stock), key=str)
-    assert events == sorted(parse_stock(STOCK_CSV, str(path)).records, key=str)
-    assert {k for k, _, _ in stock} == {b"SKU-1", b"SKU-3"}  # keyed by sku, as the contract says
+    # A count goes packed (DOM_PACK_STOCK): a RecordBatch per partition, each record in it in
+    # the partition of its key, in the file's order.
+    messages = stock_messages(settings, records=4)
+    assert len(messages) == len({partition for partition, _, _ in messages})
+    carried = [
+        (partition, key, codec.decode_as(value, StockEvent))
+        for partition, _, batch in messages
+        for key, value in codec.unpack(batch) or []
+    ]
+    assert sorted((e for _, _, e in carried), key=str) == sorted(
+        parse_stock(STOCK_CSV, str(path)).records, key=str
+    )
+    assert {k for _, k, _ in carried} == {b"SKU-1", b"SKU-3"}  # keyed by sku, as the contract says
+    for partition, key, event in carried:
+        assert key == event.sku.encode()
+        assert partition == partition_for(key, settings.topic_partitions)
+    assert [e.location_id for _, k, e in carried if k == b"SKU-1"] == ["DC-1", "DC-1", "ST-1"]
 
     letters = consume(settings, settings.topic(DLQ.name), expected=2)
     by_line = {dict(h)["dom.source.offset"]: (k, v, dict(h)) for k, v, h in letters}
@@ -67,6 +85,47 @@ def test_stock_file_good_rows_produced_and_bad_rows_dead_lettered(
         "dom.source.partition": b"-1",
         "dom.source.offset": b"3",
     }
+
+
+def stock_messages(settings: Settings, records: int) -> list[tuple[int, bytes, bytes]]:
+    """(partition, key, value) of every message on the stock topic, once the RecordBatch
+    messages among them carry ``records`` records (or time ran out)."""
+    codec = Codec()
+    consumer = Consumer(
+        settings.librdkafka_config(
+            **{"group.id": f"test-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest"}
+        )
+    )
+    consumer.subscribe([settings.topic(STOCK.name)])
+    got: list[tuple[int, bytes, bytes]] = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if sum(len(codec.unpack(v) or [v]) for _, _, v in got) >= records:
+                break
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append((msg.partition() or 0, msg.key() or b"", msg.value() or b""))
+    finally:
+        consumer.close()
+    return got
+
+
+def test_a_count_goes_a_record_each_when_stock_is_not_packed(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(pack_stock=False)  # for consumers that read StockEvent only
+    create_topics(settings, [STOCK, DLQ])
+    path = tmp_path / "wms-count.csv"
+    path.write_text(STOCK_CSV)
+
+    report = feed_file(settings, "stock", path)
+
+    assert (report.delivered, report.failed) == (6, 0)
+    messages = stock_messages(settings, records=4)
+    assert [Codec().unpack(value) for _, _, value in messages] == [None] * 4
+    events = sorted((Codec().decode_as(v, StockEvent) for _, _, v in messages), key=str)
+    assert events == sorted(parse_stock(STOCK_CSV, str(path)).records, key=str)
 
 
 def test_sending_a_file_again_repeats_the_same_event_ids(
@@ -123,4 +182,6 @@ def test_watch_feeds_dropped_files_and_files_them_away(settings: Settings, tmp_p
     errors = (drop / "failed" / "stock" / "bad.csv.errors.txt").read_text()
     assert "bad.csv:3: on_hand 'abc' is not a whole number" in errors
     assert list((drop / "stock").iterdir()) == []
-    assert len(consume(settings, settings.topic(STOCK.name), expected=6)) == 6
+    codec = Codec()
+    carried = [r for _, _, v in stock_messages(settings, records=6) for r in codec.unpack(v) or []]
+    assert len(carried) == 6  # both files' good rows, each file's packed

@@ -8,12 +8,11 @@ import json
 from typing import Any
 
 from schemas.internal import SkuAction, SkuCommand, SkuResult
-from schemas.models import Availability
-from streams.runtime import envelopes
+from schemas.models import Availability, StockEvent
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.outbox import Sends
 from tests.unit.batch_fakes import FakeEvent, Run
-from tests.unit.factories import T0
+from tests.unit.factories import T0, make_stock_event
 
 COMMANDS = "dom.internal.sku-commands.v1"
 RESULTS = "dom.internal.sku-results.v1"
@@ -198,16 +197,93 @@ def test_a_batch_that_cannot_be_read_is_dead_lettered_whole_with_the_reason() ->
     assert counted(run) == (1, 1)
 
 
-def test_a_topic_not_marked_batched_never_unpacks() -> None:
+def test_a_topic_neither_batched_nor_packable_never_unpacks() -> None:
     run = Run()
     seen: list[bytes] = []
 
     async def handle(event: Any, sends: Sends) -> None:
         seen.append(event.value)
 
-    value = packed(run, (b"SKU-1", command("O-1", "SKU-1")))
-    run.batch([run.event(run.settings.topic("dom.stock.v1"), "SKU-1", value)], handle)
+    value = packed(run, (b"O-1", command("O-1", "SKU-1")))
+    run.batch([run.event(run.settings.topic("dom.orders.v1"), "O-1", value)], handle)
     assert seen == [value]
+
+
+class StockReader:
+    """A stage that notes the stock events it is given."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.seen: list[tuple[bytes, str, int, int]] = []
+
+    async def handle(self, event: Any, sends: Sends) -> None:
+        record = self.run.codec.decode_as(event.value, StockEvent)
+        message = event.message
+        self.seen.append((event.key, record.event_id, message.partition, message.offset))
+
+
+def stock(sku: str, n: int) -> StockEvent:
+    return make_stock_event(sku, "DC-1", n, event_id=f"count-{sku}-{n}")
+
+
+def test_a_bulk_producers_packed_stock_is_applied_record_by_record() -> None:
+    run = Run()
+    reader = StockReader(run)
+    topic = run.settings.topic("dom.stock.v1")
+    skus = [f"SKU-{n}" for n in range(30)]
+    here = [sku for sku in skus if partition_of(run, sku) == 2]
+    alone = run.event(topic, here[0], run.codec.encode(stock(here[0], 1)), partition=2)
+    carrier = batch_event(run, topic, *[(s.encode(), stock(s, 2)) for s in here], partition=2)
+    run.batch([alone, carrier], reader.handle)
+
+    assert reader.seen == [(here[0].encode(), f"count-{here[0]}-1", 2, 0)] + [
+        (sku.encode(), f"count-{sku}-2", 2, 1) for sku in here
+    ]
+    assert run.letters() == []
+    assert counted(run) == (1 + len(here), 0)
+
+
+def test_a_packed_record_in_another_partition_than_its_keys_is_dead_lettered_alone() -> None:
+    run = Run()
+    reader = StockReader(run)
+    topic = run.settings.topic("dom.stock.v1")
+    skus = [f"SKU-{n}" for n in range(30)]
+    here = [sku for sku in skus if partition_of(run, sku) == 2][:2]
+    away = next(sku for sku in skus if partition_of(run, sku) == 5)
+    carrier = batch_event(
+        run,
+        topic,
+        (here[0].encode(), stock(here[0], 1)),
+        (away.encode(), stock(away, 1)),  # its key's owner reads partition 5
+        (here[1].encode(), stock(here[1], 1)),
+        partition=2,
+    )
+    run.batch([carrier], reader.handle)
+
+    assert [seen[0] for seen in reader.seen] == [here[0].encode(), here[1].encode()]
+    [letter] = run.letters()
+    assert (letter.key, letter.value) == (away.encode(), run.codec.encode(stock(away, 1)))
+    assert letter.error == (
+        f"packed in partition 2 of {topic}, but its key belongs in partition 5: pack each "
+        "record in its key's partition (murmur2, as Kafka's Java client places a keyed record)"
+    )
+    assert letter.headers["dom.source.partition"] == "2"
+    assert counted(run) == (3, 1)
+
+
+def test_internal_batches_are_not_checked_for_placement() -> None:
+    # The pipeline packs its own records with the producer's partitioner: no cost per record.
+    run = Run()
+    reader = Reader(run)
+    topic = run.settings.topic(COMMANDS)
+    away = next(f"SKU-{n}" for n in range(30) if partition_of(run, f"SKU-{n}") != 0)
+    run.batch(
+        [batch_event(run, topic, (away.encode(), command("O-1", away)), partition=0)],
+        reader.handle,
+        reader.table,
+    )
+    assert [seen[1] for seen in reader.seen] == [f"O-1:{away}"]
+    assert run.letters() == []
 
 
 def test_results_to_one_order_keep_their_order_in_one_message() -> None:
@@ -230,12 +306,73 @@ def test_results_to_one_order_keep_their_order_in_one_message() -> None:
     assert run.records() == results
 
 
-def test_runs_are_cut_by_size_and_keep_order() -> None:
-    records = [(b"k%d" % n, b"x" * 100) for n in range(10)]
-    runs = list(envelopes.batches(records, max_bytes=310))
-    assert [len(run) for run in runs] == [3, 3, 3, 1]
-    assert [r for run in runs for r in run] == records
-    assert list(envelopes.batches([(b"big", b"y" * 1000)], max_bytes=10)) == [
-        [(b"big", b"y" * 1000)]
+class StockCounter:
+    """A stage that counts the stock events of each sku in its table, and notes where the
+    batch that applied each one began."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.raw = run.table()
+        self.table: BatchTable[dict[str, int]] = BatchTable(
+            self.raw, json.loads, lambda v: json.dumps(v).encode()
+        )
+        self.began: list[dict[tuple[str, int], int]] = []
+
+    async def handle(self, event: Any, sends: Sends) -> None:
+        self.run.codec.decode_as(event.value, StockEvent)
+        if not self.began or self.began[-1] != sends.batch_from:
+            self.began.append(dict(sends.batch_from))
+        value = self.table.get(event.key) or {"n": 0}
+        self.table.put(event.key, {"n": value["n"] + 1}, event)
+
+
+def test_a_batch_is_cut_where_a_key_would_get_more_than_a_batchs_inputs() -> None:
+    # A sku remembers the ids of as many stock events as a replay of its last batch can reach:
+    # a packed file of one sku's thousand sales is applied in parts, each a batch of its own.
+    run = Run()
+    counter = StockCounter(run)
+    topic = run.settings.topic("dom.stock.v1")
+    sku = next(f"SKU-{n}" for n in range(30) if partition_of(run, f"SKU-{n}") == 0)
+    messages = [
+        batch_event(run, topic, *[(sku.encode(), stock(sku, 300 * m + n)) for n in range(300)])
+        for m in range(3)
     ]
-    assert list(envelopes.batches([])) == []
+    run.batch(messages, counter.handle, counter.table)
+
+    assert json.loads(counter.raw[sku.encode()]) == {"n": 900}
+    assert run.log == [f"write {sku}", "flush"] * 3  # 300 + 300 is past 500: three parts
+    assert counter.began == [{(topic, 0): 0}, {(topic, 0): 1}, {(topic, 0): 2}]
+    assert counted(run) == (900, 0)
+
+
+def test_packed_messages_of_many_keys_stay_one_batch() -> None:
+    run = Run()
+    counter = StockCounter(run)
+    topic = run.settings.topic("dom.stock.v1")
+    skus = [f"SKU-{n}" for n in range(2000) if partition_of(run, f"SKU-{n}") == 0][:300]
+    messages = [
+        batch_event(run, topic, *[(sku.encode(), stock(sku, m)) for sku in skus]) for m in range(3)
+    ]
+    run.batch(messages, counter.handle, counter.table)
+
+    assert run.log.count("flush") == 1
+    assert counter.began == [{(topic, 0): 0}]
+    assert {json.loads(counter.raw[sku.encode()])["n"] for sku in skus} == {3}
+
+
+def test_a_packed_message_with_more_than_a_batchs_records_of_one_key_is_dead_lettered() -> None:
+    run = Run()
+    counter = StockCounter(run)
+    topic = run.settings.topic("dom.stock.v1")
+    sku = next(f"SKU-{n}" for n in range(30) if partition_of(run, f"SKU-{n}") == 0)
+    too_many = batch_event(run, topic, *[(sku.encode(), stock(sku, n)) for n in range(501)])
+    run.batch([too_many], counter.handle, counter.table)
+
+    assert counter.began == []
+    [letter] = run.letters()
+    assert letter.value == too_many.value
+    assert letter.error == (
+        f"a packed message carries 501 records of key {sku.encode()!r}, more than the 500 a "
+        "stage applies of one key at once: pack at most 500 records of one key in a message"
+    )
+    assert counted(run) == (1, 1)

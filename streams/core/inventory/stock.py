@@ -54,7 +54,8 @@ from streams.core import replays
 EVENT_MEMORY = 1000
 """How many applied event ids (and closed holds) a SKU remembers for de-duplication: a replay
 reaches them only for the sku's inputs of the last batch that read each partition
-(``read_to``), at most a batch (500 inputs) each, with one id and most with one hold."""
+(``read_to``), at most a batch (500 inputs) each, with one id and most with one hold. A batch
+of packed stock messages is cut so that no sku gets more (``Outbox._parts``)."""
 
 SCHEMA_VERSION = 1
 """The version of the stored value this worker writes (its ``version`` key; absent: 1).

@@ -1,0 +1,126 @@
+"""A bulk load of stock, packed, through a worker on the real broker.
+
+A count sent with ``ContractProducer.send_bulk`` (what ``dom feed stock`` does) travels as a
+``RecordBatch`` per partition of ``dom.stock.v1``: the worker applies every record of it as if
+it had come alone, in order with the records sent alone, and publishes each sku's figures. A
+record packed in another partition than its key's is dead-lettered with the reason (its sku's
+owner reads another partition), and an undecodable one alone; the others of the message apply.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Producer
+
+from connectors.producer import ContractProducer
+from schemas.enums import StockEventKind
+from schemas.models import Availability, Message
+from schemas.packing import partition_for
+from tests.e2e.harness import Pipeline
+from tests.unit.factories import make_location, make_order, make_product, make_stock_event
+
+SKUS = [f"SKU-{n:02d}" for n in range(40)]
+
+
+def latest_figures(
+    pipeline: Pipeline, done: Callable[[dict[str, dict[str, int]]], bool]
+) -> dict[str, dict[str, int]]:
+    """Each sku's on-hand per location in its latest availability, once ``done`` holds."""
+    latest: dict[str, dict[str, int]] = {}
+
+    def until(records: list[Message]) -> bool:
+        latest.clear()
+        for record in records:
+            if isinstance(record, Availability):
+                latest[record.sku] = {x.location_id: x.on_hand for x in record.locations}
+        return done(latest)
+
+    pipeline.read("dom.inventory.availability.v1", until, timeout=90)
+    return latest
+
+
+def letters(pipeline: Pipeline, count: int, timeout: float = 60.0) -> list[tuple[bytes, dict]]:
+    """(value, headers) of the dead letters, once there are ``count`` (or time ran out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = pipeline.read_raw("dom.dlq.v1", expected=count, timeout=1.0)
+        if len(found) >= count or time.monotonic() > deadline:
+            return [(m.value(), dict(m.headers())) for m in found]
+
+
+def test_a_packed_count_applies_every_record_in_order_with_those_sent_alone(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.produce([make_location("LOC-A"), make_location("LOC-B")])
+    pipeline.produce([make_product(sku) for sku in SKUS])
+    count = [make_stock_event(sku, "LOC-A", 10 + n) for n, sku in enumerate(SKUS)]
+    count += [make_stock_event(sku, "LOC-B", 1) for sku in SKUS]
+    with ContractProducer(pipeline.settings, pipeline.codec) as producer:
+        producer.send_bulk(count)
+    assert (producer.report.delivered, producer.report.failed) == (80, 0)
+    # after the count, a sale at LOC-A, sent alone
+    pipeline.produce([make_stock_event("SKU-00", "LOC-A", -3, kind=StockEventKind.ADJUSTMENT)])
+
+    stock = pipeline.read_raw("dom.stock.v1", expected=4)
+    packed = [pipeline.codec.unpack(m.value()) for m in stock]
+    # one message a partition, and the sale alone
+    assert len([p for p in packed if p is not None]) == pipeline.settings.topic_partitions
+    assert packed.count(None) == 1
+    assert sum(len(p) for p in packed if p is not None) == 80
+
+    want = {sku: {"LOC-A": 10 + n, "LOC-B": 1} for n, sku in enumerate(SKUS)}
+    want["SKU-00"]["LOC-A"] = 7
+    latest = latest_figures(pipeline, lambda now: all(now.get(s) == f for s, f in want.items()))
+    assert {sku: latest.get(sku) for sku in SKUS} == want, pipeline.workers["w1"].log_tail()
+
+    # and the worker routes on it
+    pipeline.produce([make_order("ORD-PACKED", lines=[("SKU-39", 40)])])
+    [outcome] = [s for s in pipeline.statuses(2) if s.status != "RECEIVED"]
+    assert outcome.status == "ALLOCATED"
+    assert [shipment.location_id for shipment in outcome.shipments] == ["LOC-A"]
+
+
+def test_a_misplaced_or_undecodable_packed_record_is_dead_lettered_and_the_others_apply(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.produce([make_location("LOC-A")])
+    partitions = pipeline.settings.topic_partitions
+    here = [sku for sku in SKUS if partition_for(sku.encode(), partitions) == 0]
+    away = next(sku for sku in SKUS if partition_for(sku.encode(), partitions) == 1)
+    pipeline.produce([make_product(sku) for sku in [*here[:2], away]])
+    codec = pipeline.codec
+    misplaced = codec.encode(make_stock_event(away, "LOC-A", 9))
+    batch = codec.encode_batch(
+        [
+            (here[0].encode(), codec.encode(make_stock_event(here[0], "LOC-A", 5))),
+            (away.encode(), misplaced),
+            (here[1].encode(), b"\xc3\x01not avro"),
+            (here[1].encode(), codec.encode(make_stock_event(here[1], "LOC-A", 6))),
+        ]
+    )
+    topic = pipeline.settings.topic("dom.stock.v1")
+    producer = Producer(pipeline.settings.producer_config())
+    producer.produce(topic, key=here[0].encode(), value=batch, partition=0)
+    assert producer.flush(30) == 0
+
+    got = dict(letters(pipeline, 2))
+    assert set(got) == {misplaced, b"\xc3\x01not avro"}, pipeline.workers["w1"].log_tail()
+    assert (
+        got[misplaced]["dom.error"]
+        == (
+            f"packed in partition 0 of {topic}, but its key belongs in partition 1: pack each "
+            "record in its key's partition (murmur2, as Kafka's Java client places a keyed record)"
+        ).encode()
+    )
+    assert got[misplaced]["dom.stage"] == b"inventory"
+    assert got[misplaced]["dom.source.partition"] == b"0"
+    assert got[b"\xc3\x01not avro"]["dom.stage"] == b"inventory"
+
+    latest = latest_figures(
+        pipeline, lambda now: now.get(here[0]) == {"LOC-A": 5} and now.get(here[1]) == {"LOC-A": 6}
+    )
+    assert (latest.get(here[0]), latest.get(here[1])) == ({"LOC-A": 5}, {"LOC-A": 6})
+    # the misplaced count was applied by nobody: the other partition's owner never read it
+    assert latest.get(away, {}).get("LOC-A", 0) == 0
