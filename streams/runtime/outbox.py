@@ -109,7 +109,8 @@ class Sends:
     the work after the batch fails for the input's key."""
     unreadable: int = 0
     """Inputs dead-lettered before the stage saw them (a ``RecordBatch`` that cannot be read,
-    a packed record in another partition than its key's)."""
+    a packed message with too many records of one key, a packed record in another partition
+    than its key's)."""
     batch_from: dict[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> the batch's first offset there (lowered by a hole it fills). The
     records of every input before it went out before the batch began: a stage may note that in
@@ -383,6 +384,7 @@ class Outbox:
             return [events]
         parts: list[list[Any]] = [[]]
         inputs: Counter[bytes] = Counter()
+        total = 0
         for event in events:
             if event.message.topic not in self._placed_upstream:
                 parts[-1].append(event)
@@ -395,14 +397,17 @@ class Outbox:
             if records is not None:
                 batch.unpacked[id(event)] = records
                 keys = Counter(key for key, _ in records)
-            total = inputs.total() + keys.total()
+            count = len(records) if records is not None else 1
             if parts[-1] and (
-                total > PART_MAX or any(inputs[key] + n > BATCH_MAX for key, n in keys.items())
+                total + count > PART_MAX
+                or any(inputs[key] + n > BATCH_MAX for key, n in keys.items())
             ):
                 parts.append([])
                 inputs.clear()
+                total = 0
             parts[-1].append(event)
             inputs.update(keys)
+            total += count
         return parts
 
     async def _work(

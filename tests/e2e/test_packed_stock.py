@@ -5,6 +5,8 @@ A count sent with ``ContractProducer.send_bulk`` (what ``dom feed stock`` does) 
 it had come alone, in order with the records sent alone, and publishes each sku's figures. A
 record packed in another partition than its key's is dead-lettered with the reason (its sku's
 owner reads another partition), and an undecodable one alone; the others of the message apply.
+And a worker SIGKILLed in the middle of a packed load of sales applies each sale once after its
+restart, a hot sku's too, whose sales are more than one batch may apply of a sku.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from confluent_kafka import Producer
 
 from connectors.producer import ContractProducer
 from schemas.enums import StockEventKind
-from schemas.models import Availability, Message
+from schemas.models import Availability, Message, StockEvent
 from schemas.packing import partition_for
 from tests.e2e.harness import Pipeline
 from tests.unit.factories import make_location, make_order, make_product, make_stock_event
@@ -80,6 +82,49 @@ def test_a_packed_count_applies_every_record_in_order_with_those_sent_alone(
     [outcome] = [s for s in pipeline.statuses(2) if s.status != "RECEIVED"]
     assert outcome.status == "ALLOCATED"
     assert [shipment.location_id for shipment in outcome.shipments] == ["LOC-A"]
+
+
+def test_a_worker_killed_mid_load_applies_every_packed_sale_once(pipeline: Pipeline) -> None:
+    """Sales are deltas: one applied twice after the SIGKILL's replay would show in the figures.
+    A hot sku's 1,500 sales, more than a batch may apply of one sku, go through in parts."""
+    skus = [f"SKU-{n:04d}" for n in range(4000)]
+    pipeline.produce([make_location("LOC-A")])
+    pipeline.produce([make_product(sku) for sku in [*skus, "HOT"]])
+    with ContractProducer(pipeline.settings, pipeline.codec) as producer:
+        producer.send_bulk(
+            [make_stock_event(sku, "LOC-A", 1000) for sku in skus]
+            + [make_stock_event("HOT", "LOC-A", 5000)]
+        )
+    opening = {sku: {"LOC-A": 1000} for sku in skus} | {"HOT": {"LOC-A": 5000}}
+    latest_figures(pipeline, lambda now: all(now.get(s) == f for s, f in opening.items()))
+
+    def sale(sku: str, n: int) -> StockEvent:
+        return make_stock_event(
+            sku, "LOC-A", -1, kind=StockEventKind.ADJUSTMENT, event_id=f"sale-{sku}-{n}"
+        )
+
+    sales = [sale(sku, n) for n in range(30) for sku in skus]
+    sales += [sale("HOT", n) for n in range(1500)]
+    with ContractProducer(pipeline.settings, pipeline.codec) as producer:
+        producer.send_bulk(sales)
+    assert producer.report.delivered == len(sales)
+    # SIGKILL once the first sales show, restart on the same data directory
+    sold = latest_figures(
+        pipeline, lambda now: any(f.get("LOC-A", 1000) < 1000 for f in now.values())
+    )
+    pipeline.workers["w1"].kill()
+    pipeline.start_worker("w1")
+
+    want = {sku: {"LOC-A": 970} for sku in skus} | {"HOT": {"LOC-A": 3500}}
+    assert sum(sold.get(sku) == want[sku] for sku in want) < len(want)  # it struck mid-load
+    latest = latest_figures(pipeline, lambda now: all(now.get(s) == f for s, f in want.items()))
+    assert {sku: latest.get(sku) for sku in want} == want, pipeline.workers["w1"].log_tail()
+    pipeline.wait_until_idle()
+    again: dict[str, dict[str, int]] = {}
+    for _, record in pipeline.read_unpacked("dom.inventory.availability.v1"):
+        if isinstance(record, Availability):
+            again[record.sku] = {x.location_id: x.on_hand for x in record.locations}
+    assert {sku: again.get(sku) for sku in want} == want  # and nothing came after
 
 
 def test_a_misplaced_or_undecodable_packed_record_is_dead_lettered_and_the_others_apply(

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from schemas.internal import SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, StockEvent
+from streams.runtime import outbox
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.outbox import Sends
 from tests.unit.batch_fakes import FakeEvent, Run
@@ -345,21 +348,6 @@ def test_a_batch_is_cut_where_a_key_would_get_more_than_a_batchs_inputs() -> Non
     assert counted(run) == (900, 0)
 
 
-def test_packed_messages_of_many_keys_stay_one_batch() -> None:
-    run = Run()
-    counter = StockCounter(run)
-    topic = run.settings.topic("dom.stock.v1")
-    skus = [f"SKU-{n}" for n in range(2000) if partition_of(run, f"SKU-{n}") == 0][:300]
-    messages = [
-        batch_event(run, topic, *[(sku.encode(), stock(sku, m)) for sku in skus]) for m in range(3)
-    ]
-    run.batch(messages, counter.handle, counter.table)
-
-    assert run.log.count("flush") == 1
-    assert counter.began == [{(topic, 0): 0}]
-    assert {json.loads(counter.raw[sku.encode()])["n"] for sku in skus} == {3}
-
-
 def test_a_packed_message_with_more_than_a_batchs_records_of_one_key_is_dead_lettered() -> None:
     run = Run()
     counter = StockCounter(run)
@@ -376,3 +364,28 @@ def test_a_packed_message_with_more_than_a_batchs_records_of_one_key_is_dead_let
         "stage applies of one key at once: pack at most 500 records of one key in a message"
     )
     assert counted(run) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("part_max", "flushes", "began"),
+    [
+        (outbox.PART_MAX, 1, [0]),  # 900 records of 300 skus: one batch
+        (600, 2, [0, 2]),  # 300 + 300, then 300
+    ],
+)
+def test_a_batch_is_cut_where_its_packed_records_would_pass_a_parts_most(
+    monkeypatch: pytest.MonkeyPatch, part_max: int, flushes: int, began: list[int]
+) -> None:
+    monkeypatch.setattr(outbox, "PART_MAX", part_max)
+    run = Run()
+    counter = StockCounter(run)
+    topic = run.settings.topic("dom.stock.v1")
+    skus = [f"SKU-{n}" for n in range(2000) if partition_of(run, f"SKU-{n}") == 0][:300]
+    messages = [
+        batch_event(run, topic, *[(sku.encode(), stock(sku, m)) for sku in skus]) for m in range(3)
+    ]
+    run.batch(messages, counter.handle, counter.table)
+
+    assert run.log.count("flush") == flushes
+    assert counter.began == [{(topic, 0): offset} for offset in began]
+    assert {json.loads(counter.raw[sku.encode()])["n"] for sku in skus} == {3}
