@@ -139,8 +139,8 @@ class Settings(BaseSettings):
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     # Whether a bulk load of stock (`dom feed stock` and `pos-sales`, the demo's and the bench's
     # worlds) packs each partition's StockEvents in RecordBatch messages on dom.stock.v1, which
-    # the workers unpack: a nightly count then costs a Kafka record per few thousand counts
-    # instead of one each. False sends each StockEvent alone, for other consumers of the topic
+    # the workers unpack: a nightly count then costs a Kafka record per 500 counts instead of
+    # one each. False sends each StockEvent alone, for other consumers of the topic
     # that read StockEvent records only (and for workers of a release before this setting).
     pack_stock: bool = True
     # Standby replicas of each table partition (orders, inventory): with several workers, a

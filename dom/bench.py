@@ -555,6 +555,7 @@ class BenchRun:
         r.pipeline_messages_internal = counts.by_direction.get(registry.Direction.INTERNAL, 0)
         r.pipeline_messages_per_order = counts.total / r.orders
         r.pipeline_messages_by_topic = dict(counts.by_topic)
+        r.order_state_writes = dict(counts.state_writes)
         r.pipeline_msgs_per_s = per_s(counts.total, r.pipeline_seconds)
         r.pipeline_avg_message_bytes = counts.avg_bytes
         r.pipeline_wire_bytes_per_order = counts.wire_bytes / r.orders

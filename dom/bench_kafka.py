@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -305,6 +306,9 @@ class WindowCounts:
     wire_bytes: float = 0.0
     """What a reader of every record of the window received from the broker: the batches as
     their producers compressed them (``DOM_PRODUCER_COMPRESSION``), fetch framing included."""
+    state_writes: dict[str, int] = field(default_factory=dict)
+    """Orders by how many times the window wrote their state to the orders' changelog ("2":
+    the orders written twice), fewest first."""
 
 
 def _direction(settings: Settings, name: str) -> registry.Direction:
@@ -326,18 +330,28 @@ def window_counts(settings: Settings) -> Iterator[WindowCounts]:
         direction = _direction(settings, settings.topic(topic))
         counts.by_direction[direction] = counts.by_direction.get(direction, 0) + moved
         counts.total += moved
-    counts.avg_bytes, counts.wire_bytes = _sizes(settings, before, after, counts.total)
+    writes: Counter[bytes] = Counter()
+    counts.avg_bytes, counts.wire_bytes = _sizes(settings, before, after, counts.total, writes)
+    times = Counter(writes.values())
+    counts.state_writes = {str(n): times[n] for n in sorted(times)}
 
 
 def _sizes(
-    settings: Settings, before: Offsets, after: Offsets, total: int, cap: int = 500_000
+    settings: Settings,
+    before: Offsets,
+    after: Offsets,
+    total: int,
+    writes: Counter[bytes],
+    cap: int = 500_000,
 ) -> tuple[float, float]:
     """Mean key + value bytes of the records between two sets of end offsets, and the bytes a
     reader of all ``total`` of them receives from the broker (librdkafka's count of what its
-    connections read; scaled up when ``cap`` records were read of more)."""
+    connections read; scaled up when ``cap`` records were read of more). ``writes`` counts the
+    records of each order in the orders' changelog."""
     todo = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
     if not todo:
         return 0.0, 0.0
+    orders = settings.topic(registry.ORDERS_CHANGELOG.name)
     received = ReceivedBytes()
     consumer = _reader(settings, **received.config())
     consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
@@ -351,6 +365,8 @@ def _sizes(
                 count += 1
                 size += len(m.key() or b"") + len(m.value() or b"")
                 tp = (m.topic() or "", m.partition() or 0)
+                if tp[0] == orders:
+                    writes[m.key() or b""] += 1
                 if tp in todo and (m.offset() or 0) + 1 >= todo[tp]:
                     del todo[tp]
         wire = received.total(consumer)

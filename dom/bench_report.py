@@ -33,6 +33,8 @@ pipeline at full speed (N orders produced as fast as the producer allows, or at 
     topic of the run in that window: ``pipeline_messages_in`` inbound, ``_out`` outbound,
     ``_internal`` internal topics and table changelogs), ``pipeline_messages_per_order``,
     ``pipeline_msgs_per_s``, ``pipeline_avg_message_bytes`` (key + value),
+    ``order_state_writes`` (orders by how many times the window wrote their state to the orders'
+    changelog, counted over the records read for the sizes, at most 500,000),
     ``pipeline_wire_bytes_per_order`` (what a reader of every one of those records received
     from the broker, per order: their batches compressed as written, fetch framing included),
     ``worker_cpu_seconds`` (user + system CPU of each worker, child processes included, over
@@ -142,6 +144,10 @@ class BenchResult:
     pipeline_messages_by_topic: dict[str, int] = field(default_factory=dict)
     """Records each topic received in the throughput phase (changelogs and internal topics
     included), busiest first: what an order costs, topic by topic."""
+    order_state_writes: dict[str, int] = field(default_factory=dict)
+    """Orders by how many times the throughput phase wrote their state ("3": the orders
+    written three times): a decision needs two (placed, decided), and an order whose skus'
+    owners answered in two of its stage's batches takes a third."""
     pipeline_msgs_per_s: float = 0.0
     pipeline_avg_message_bytes: float = 0.0
     pipeline_wire_bytes_per_order: float = 0.0
@@ -291,6 +297,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
             f"{r.pipeline_messages_out:,}, internal {r.pipeline_messages_internal:,})",
         ),
         ("pipeline", "per order, by topic", _by_topic(r)),
+        ("pipeline", "order state writes", _state_writes(r)),
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
         ("pipeline", "bytes per order", _bytes(r)),
         ("pipeline", "CPU per order", _cpu(r)),
@@ -324,6 +331,16 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ),
         ("config", "world's records written", _world_topics(r)),
     ]
+
+
+def _state_writes(r: BenchResult) -> str:
+    """Orders by how many times their state was written, and the mean."""
+    if not r.order_state_writes:
+        return "-"
+    orders = sum(r.order_state_writes.values())
+    writes = sum(int(n) * count for n, count in r.order_state_writes.items())
+    each = ", ".join(f"{n}x {count:,}" for n, count in r.order_state_writes.items())
+    return f"{each} (mean {writes / orders:.2f})"
 
 
 def _world_topics(r: BenchResult) -> str:

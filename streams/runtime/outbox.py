@@ -217,7 +217,7 @@ class Outbox:
         self._app = app
         self._settings = settings
         self._topics: dict[str, tuple[str, str, bool]] = {}
-        self._batched = frozenset(
+        self._unpacked_topics = frozenset(
             settings.topic(topic.name) for topic in registry.ALL_TOPICS if topic.unpacked
         )
         self._placed_upstream = frozenset(
@@ -463,7 +463,7 @@ class Outbox:
         a batch that cannot be read is dead-lettered whole, with the reason. A record an
         upstream producer packed in another partition than its key's is dead-lettered alone:
         applied here, its key would have two owners."""
-        if event.message.topic not in self._batched:
+        if event.message.topic not in self._unpacked_topics:
             await self._apply(event, batch, sends)
             return
         records = batch.unpacked.pop(id(event), None)

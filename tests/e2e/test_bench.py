@@ -64,6 +64,12 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["pipeline_orders_per_s"] > 0
     assert figures["pipeline_messages"] > 50  # orders in, statuses and commands out, internals
     assert figures["pipeline_avg_message_bytes"] > 0
+    # Every order's state was written (placed, decided), and every write was counted.
+    writes = figures["order_state_writes"]
+    assert sum(writes.values()) == 50
+    written = sum(int(n) * orders for n, orders in writes.items())
+    assert written == figures["pipeline_messages_by_topic"]["dom-orders-changelog"]
+    assert "order state writes" in result.output
     # Read back as the broker serves them: zstd batches (set above), well under the records.
     record_bytes = figures["pipeline_avg_message_bytes"] * figures["pipeline_messages_per_order"]
     assert 0 < figures["pipeline_wire_bytes_per_order"] < record_bytes / 2

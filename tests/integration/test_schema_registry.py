@@ -21,10 +21,10 @@ from dom.admin import create_topics
 from dom.registry_local import LocalSchemaRegistry
 from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, DecodeError
 from schemas.models import Message, OrderCancelled, OrderPlaced
-from schemas.topics import ORDERS
+from schemas.topics import ORDERS, STOCK
 from tests.conftest import free_port
 from tests.integration.kafka_io import consume
-from tests.unit.factories import make_cancel, make_order
+from tests.unit.factories import make_cancel, make_order, make_stock_event
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +173,26 @@ def test_several_record_types_share_one_topic_in_confluent_format(
     client = SchemaRegistryClient({"url": registry.url})
     assert _full_name(client.get_schema(placed_id).schema_str or "") == "dom.v1.OrderPlaced"
     assert _full_name(client.get_schema(cancelled_id).schema_str or "") == "dom.v1.OrderCancelled"
+
+
+def test_a_packed_bulk_load_of_stock_is_registered_and_read_back(
+    registry: LocalSchemaRegistry, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(schema_registry_url=registry.url)
+    create_topics(settings, [STOCK])
+    counts = [make_stock_event(f"SKU-{n}", "DC-1", n) for n in range(20)]
+
+    with ContractProducer(settings) as producer:
+        producer.send_bulk(counts)
+    assert (producer.report.delivered, producer.report.failed) == (20, 0)
+
+    received = consume(settings, settings.topic(STOCK.name), expected=settings.topic_partitions)
+    reader = Codec.from_url(registry.url)
+    carried = []
+    for _key, value, _headers in received:
+        assert value is not None and value[:1] == CONFLUENT_MAGIC  # the envelope, registered
+        for key, record in reader.unpack(value) or []:
+            assert record[:1] == CONFLUENT_MAGIC  # and each record in it
+            carried.append((key, reader.decode(record)))
+    assert sorted(carried, key=str) == sorted(((c.sku.encode(), c) for c in counts), key=str)
+    assert {"dom.v1.RecordBatch", "dom.v1.StockEvent"} <= set(_subjects(registry))

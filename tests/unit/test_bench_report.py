@@ -40,3 +40,13 @@ def test_messages_per_order_are_shown_topic_by_topic_the_small_ones_summed() -> 
     (cell,) = [value for _, name, value in table_rows(r) if name == "per order, by topic"]
     # in the order the run gives them (busiest first); topics under 0.05 per order are summed
     assert cell.splitlines() == ["dom.orders.v1 1.00", "dom-orders-changelog 2.50", "other 0.05"]
+
+
+def test_orders_are_shown_by_how_many_times_their_state_was_written() -> None:
+    r = BenchResult(orders=4000, order_state_writes={"1": 326, "2": 2850, "3": 741, "4": 83})
+    (cell,) = [value for _, name, value in table_rows(r) if name == "order state writes"]
+    assert cell == "1x 326, 2x 2,850, 3x 741, 4x 83 (mean 2.15)"
+    (none,) = [
+        value for _, name, value in table_rows(BenchResult()) if name == "order state writes"
+    ]
+    assert none == "-"
