@@ -19,6 +19,12 @@ are applied in the one stage batch that reads it, so what the marks say of an of
 for each of them. Single records are read as before: a record sent outside any batch (a
 timer's) and the records of a worker of an earlier release stay valid input.
 
+The reader unpacks the topics the registry marks ``packable`` too: the stock, which a bulk
+load's producer packs the same way (``ContractProducer.send_bulk``). Those records were placed
+by someone else, so the outbox checks each one's partition, and cuts a stage batch so that no
+sku gets more of them between two writes than its memory of applied ids covers
+(``Outbox._parts``).
+
 Rolling upgrade: a worker of a release before batching cannot read a ``RecordBatch`` (it
 would dead-letter it). Upgrading to this release stops every worker of the older one first
 (README, "Upgrading").
