@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from connectors.producer import BULK_BATCH_RECORDS
 from schemas.packing import batches, partition_for
+from streams.runtime.outbox import BATCH_MAX
 
 
 @pytest.mark.parametrize(
@@ -43,3 +45,8 @@ def test_runs_are_cut_by_size_and_keep_order() -> None:
     assert list(batches([(b"big", b"y" * 1000)], max_bytes=10)) == [[(b"big", b"y" * 1000)]]
     assert list(batches([])) == []
     assert [len(run) for run in batches(records, max_bytes=310, max_records=2)] == [2] * 5
+
+
+def test_the_projects_packer_never_makes_a_message_a_worker_refuses() -> None:
+    # A worker dead-letters a packed message with more than a batch's records of one key.
+    assert BULK_BATCH_RECORDS <= BATCH_MAX
