@@ -77,6 +77,10 @@ a part of its own, :meth:`Outbox._parts`): ``BATCH_MAX`` messages of a bulk load
 RETRY_PAUSE_S = 2.0
 """Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
 
+_NOT_READ: Any = object()
+"""A message without an entry in ``_Batch.unpacked`` (of a topic :meth:`Outbox._parts` does
+not read, or one it could not): read when it is applied."""
+
 Delivery = tuple[str, "asyncio.Future[Any]"]
 """A record's topic and the producer's future that says whether the broker took it."""
 
@@ -393,9 +397,10 @@ class Outbox:
             try:
                 records = self.codec.unpack(event.value)
             except DecodeError:
-                records = None  # dead-lettered whole when it is applied
+                records = None  # dead-lettered whole when it is applied, unpacked again
+            else:
+                batch.unpacked[id(event)] = records  # None: a record sent alone
             if records is not None:
-                batch.unpacked[id(event)] = records
                 keys = Counter(key for key, _ in records)
             count = len(records) if records is not None else 1
             if parts[-1] and (
@@ -466,13 +471,13 @@ class Outbox:
         if event.message.topic not in self._unpacked_topics:
             await self._apply(event, batch, sends)
             return
-        records = batch.unpacked.pop(id(event), None)
-        try:
-            if records is None:
+        records = batch.unpacked.pop(id(event), _NOT_READ)
+        if records is _NOT_READ:
+            try:
                 records = self.codec.unpack(event.value)
-        except DecodeError as exc:
-            sends.dead_letter_unread(event, exc.reason, batch.stage, "undecodable")
-            return
+            except DecodeError as exc:
+                sends.dead_letter_unread(event, exc.reason, batch.stage, "undecodable")
+                return
         if records is None:  # a record sent alone
             await self._apply(event, batch, sends)
             return
@@ -701,6 +706,6 @@ class _Batch:
     filler: HoleFiller
     table: BatchTable[Any] | None
     finish: Finish | None
-    unpacked: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)
-    """The records of the batch's packed upstream messages, by id of the event that carried
-    them: unpacked once, to cut the batch (:meth:`Outbox._parts`)."""
+    unpacked: dict[int, list[tuple[bytes, bytes]] | None] = field(default_factory=dict)
+    """What the batch's messages of upstream-packed topics carry (None: a record sent alone),
+    by id of the event: read once, to cut the batch (:meth:`Outbox._parts`)."""
