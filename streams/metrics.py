@@ -66,6 +66,14 @@ class PipelineMetrics:
             ["stage"],
             registry=r,
         )
+        self.waiting_keys = Gauge(
+            "dom_stage_waiting_keys",
+            "Keys whose last changes a stage keeps unwritten for now (an order waiting for the "
+            "rest of its skus' answers); their inputs, and those after them in their "
+            "partitions, are not committed until the key is written.",
+            ["stage"],
+            registry=r,
+        )
         self.stalls = Counter(
             "dom_stage_stalls",
             "Partitions a stage got no record of for a while though they held some: read again "

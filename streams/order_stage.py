@@ -251,7 +251,7 @@ class OrderStage:
             return
         state.read_to = dict(replays.note_read(state.read_to, *where, sends.read_from()))
         state.forget_done_replies()
-        self.orders.put(event.key, state, event)
+        self.orders.put(event.key, state, event, lazy=waits(record, state, outputs))
         sends.add(outputs)
         _observe(self.metrics, record, state, attempts_before, outputs)
 
@@ -338,6 +338,15 @@ class OrderStage:
             read_at=read_at,
             promised=promised,
         )
+
+
+def waits(record: Input, state: OrderState, outputs: list[Message]) -> bool:
+    """Whether the state this input left may wait for the order's next write: a sku's answer
+    that caused nothing while others of the attempt are still awaited. Nothing was sent
+    because of it, and the last answer writes the state (with the decision) anyway, so an
+    order whose skus' owners answered in two batches is written twice, not three times; until
+    then the answer is not committed (streams/runtime/acks.py)."""
+    return isinstance(record, SkuResult) and not outputs and bool(state.pending)
 
 
 def _observe(

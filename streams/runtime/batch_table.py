@@ -30,13 +30,23 @@ that made it (:mod:`streams.runtime.outbox`): :meth:`BatchTable.encode_changed` 
 changed key and reports those that fail; :meth:`BatchTable.reset` and :meth:`BatchTable.restore`
 put a key back to the table's value or to an encoding that passed, while its inputs are applied
 again one by one; :meth:`BatchTable.write_back` then writes what the batch kept.
+
+A change may wait (``put(..., lazy=True)``): a change that caused no record, and that a later
+input of the key is sure to change again (an order's state after one sku's answer, while the
+others are still awaited). It is kept, decoded, and written with the key's next change that
+may not wait, so the key costs one changelog record where it cost one per batch. Until then
+the inputs that made it must not be committed: the outbox holds their acknowledgements
+(:mod:`streams.runtime.acks`), and a crash reads them again against the value the table holds.
+A new generation forgets such a change with its value: its inputs are read again by whoever
+owns the partition now.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Generic, TypeVar
 
 from faust.streams import _current_event
@@ -72,13 +82,23 @@ class BatchTable(Generic[V]):
         self._before: dict[bytes, object] = {}  # key -> encoded value before this input
         self._encoded: dict[bytes, bytes] = {}  # key -> its changed value, encoded for writing
         self._removed: set[bytes] = set()  # keys to delete at the write-back (a tombstone)
+        self._lazy: dict[bytes, float] = {}
+        """Changed keys whose every change since their last write may wait: when the first was
+        made (monotonic seconds). Not written back until :meth:`write_now` or a change that
+        may not wait."""
 
     def follow(self, generation: object) -> None:
         """The consumer generation of the input about to be applied; a new one forgets every
-        kept value the batch has not changed (those are still written back)."""
+        kept value the batch has not changed (those are still written back), and every change
+        that waits, with its value (its inputs are read again from the committed offsets)."""
         if generation == self._generation:
             return
         self._generation = generation
+        for key in self._lazy:
+            self._changed_by.pop(key, None)
+            self._before.pop(key, None)
+            self._encoded.pop(key, None)
+        self._lazy.clear()
         for key in [k for k in self._values if k not in self._changed_by]:
             del self._values[key]
 
@@ -102,16 +122,32 @@ class BatchTable(Generic[V]):
             return _IN_TABLE  # written back (or never changed): the table holds this value
         return None if value is None else self._encode(value)
 
-    def put(self, key: bytes, value: V, event: Any) -> None:
-        """The key's new value, written back at the end of the batch in ``event``'s partition."""
+    def put(self, key: bytes, value: V, event: Any, *, lazy: bool = False) -> None:
+        """The key's new value, written back at the end of the batch in ``event``'s partition;
+        ``lazy``: the change may wait for the key's next one (see the module docstring), unless
+        a change of the key not yet written may not."""
+        if not lazy:
+            self._lazy.pop(key, None)
+        elif key not in self._changed_by:
+            self._lazy[key] = time.monotonic()
         self._values[key] = value
         self._changed_by[key] = event
         self._encoded.pop(key, None)
         self._removed.discard(key)
 
+    def waiting(self) -> dict[bytes, float]:
+        """The changed keys whose changes wait, and since when (monotonic seconds)."""
+        return dict(self._lazy)
+
+    def write_now(self, keys: Collection[bytes]) -> None:
+        """Write these keys' waiting changes at this batch's write-back after all."""
+        for key in keys:
+            self._lazy.pop(key, None)
+
     def remove(self, key: bytes, event: Any) -> None:
         """Delete the key at the end of the batch (a tombstone in ``event``'s partition of the
         changelog); until then :meth:`get` answers None, as for a key never written."""
+        self._lazy.pop(key, None)
         self._values[key] = None
         self._changed_by[key] = event
         self._encoded.pop(key, None)
@@ -136,7 +172,7 @@ class BatchTable(Generic[V]):
         errors: dict[bytes, str] = {}
         for key in self._changed_by:
             value = self._values[key]
-            if value is None:
+            if value is None or key in self._lazy:
                 continue
             try:
                 value = self._settled(key, value)
@@ -166,7 +202,10 @@ class BatchTable(Generic[V]):
         return settled
 
     def reset(self, key: bytes) -> None:
-        """Forget what the batch did to the key: its value is the table's again."""
+        """Forget what the batch did to the key: its value is the table's again (changes of
+        earlier batches that waited are forgotten too: the caller applies their inputs
+        again)."""
+        self._lazy.pop(key, None)
         self._changed_by.pop(key, None)
         self._before.pop(key, None)
         self._encoded.pop(key, None)
@@ -187,10 +226,12 @@ class BatchTable(Generic[V]):
         self._removed.discard(key)
 
     def write_back(self) -> dict[bytes, V]:
-        """Write every changed key once (encoded now unless :meth:`encode_changed` did it);
-        return the changed values."""
+        """Write every changed key once (encoded now unless :meth:`encode_changed` did it),
+        but those whose changes wait; return the values written."""
         changed: dict[bytes, V] = {}
         for key, event in self._changed_by.items():
+            if key in self._lazy:
+                continue
             value = self._values[key]
             if key in self._removed:
                 _current_event.set(weakref.ref(event))
@@ -203,10 +244,13 @@ class BatchTable(Generic[V]):
             _current_event.set(weakref.ref(event))
             self.table[key] = self._encode(value) if raw is None else raw
             changed[key] = value
-        self._changed_by.clear()
+        waiting = {key: self._changed_by[key] for key in self._lazy}
+        self._changed_by = waiting  # still to be written, with their last input
         self._before.clear()
         self._encoded.clear()
         self._removed.clear()
-        while len(self._values) > self._keep:
-            self._values.popitem(last=False)
+        excess = len(self._values) - self._keep - len(waiting)
+        if excess > 0:  # the least recently used go, but those whose changes wait
+            for key in [k for k in self._values if k not in waiting][:excess]:
+                del self._values[key]
         return changed

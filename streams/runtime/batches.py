@@ -8,8 +8,9 @@ the queue behind them was: measured at 7 events a batch with thousands of orders
 Here the stream is drained all the time into the next batch, up to ``max_`` events (then
 the drain waits, which is Faust's back-pressure). A batch is handed over as soon as it
 holds one event: on a quiet stream an event goes through at once, and under load the next
-batch is whatever arrived while the last one was worked on. Events are acknowledged only
-after the caller is done with their batch, as with ``take_events``: at-least-once.
+batch is whatever arrived while the last one was worked on. The caller acknowledges the
+events once it is done with them (:mod:`streams.runtime.acks`: in offset order, some held for a
+while): at-least-once.
 
 It leans on the same stream internals as ``take_events`` (a processor and the passive
 drainer), pinned with faust-streaming 0.15.3.
@@ -26,7 +27,7 @@ WAKE_EVERY = 1.0
 
 
 async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
-    """Every event of ``stream`` in order, in batches of 1 to ``max_``; acked after each."""
+    """Every event of ``stream`` in order, in batches of 1 to ``max_``; the caller acks them."""
     pending: list[Any] = []
     arrived = asyncio.Event()
     room = asyncio.Event()
@@ -41,10 +42,10 @@ async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
         arrived.set()
         return value
 
-    # Acked below, once the batch is done; and never again by the stream itself, even after
-    # the stage crashed: the stream's drainer reads the flag when it starts waiting for its
-    # next event, so a flag put back on a crash acked the restarted stage's first event before
-    # its batch was done (committed, and lost if that batch failed).
+    # Acked by the caller, once it is done with them; and never by the stream itself, even
+    # after the stage crashed: the stream's drainer reads the flag when it starts waiting for
+    # its next event, so a flag put back on a crash acked the restarted stage's first event
+    # before its batch was done (committed, and lost if that batch failed).
     stream.enable_acks = False
     stream.add_processor(collect)
     stream._enable_passive(aiter(stream.channel))
@@ -58,7 +59,5 @@ async def event_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
             arrived.clear()
             room.set()
             yield batch
-            for event in batch:
-                await stream.ack(event)
     finally:
         stream._processors.remove(collect)

@@ -57,6 +57,7 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
 from streams.runtime import envelopes
+from streams.runtime.acks import HeldAcks
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.batches import event_batches
 from streams.runtime.faust_fixes import read_again, start_offset
@@ -74,6 +75,13 @@ PART_MAX = 20_000
 """Records of packed upstream messages one batch applies at most (a message past them starts
 a part of its own, :meth:`Outbox._parts`): ``BATCH_MAX`` messages of a bulk load of stock are
 250,000 counts, which a worker applied, held and sent at once."""
+WAIT_MAX_S = 5.0
+"""Seconds a key's change may wait unwritten (``BatchTable.put(..., lazy=True)``) before the
+next batch writes it anyway: what a crash reads again stays short, whatever keeps the key's
+next change away (a sku owner that does not answer)."""
+WAIT_MAX_KEYS = 2_000
+"""Keys whose changes may wait at once: the oldest past them are written (their decoded
+values are kept in memory meanwhile, and their inputs' partitions are not committed)."""
 RETRY_PAUSE_S = 2.0
 """Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
 
@@ -236,6 +244,8 @@ class Outbox:
         """What each stage reads: a partition that holds records it never got is read again."""
         self._unfinished: dict[str, dict[tuple[str, int], int]] = {}
         """Stage -> the first offset per partition of the batch it stopped on, unacknowledged."""
+        self._acks: dict[str, HeldAcks] = {}
+        """Stage -> its inputs not yet acknowledged (:mod:`.acks`); kept across its restarts."""
 
     def on_refused(self, stage: str, refuse: Refuse) -> None:
         """Have ``refuse`` answer every input of ``stage`` that is dead-lettered because it
@@ -341,7 +351,8 @@ class Outbox:
             health.running(stage)
             sequencer = Sequencer(stage)
             filler = HoleFiller(app, settings.aiokafka_config())
-            batch = _Batch(handle, stage, sequencer, filler, table, finish)
+            acks = self._acks.setdefault(stage, HeldAcks())
+            batch = _Batch(handle, stage, sequencer, filler, table, finish, acks)
             self.stalls.reading(stage, sequencer, stream.channel.topics)
             try:
                 # Closed at once on a crash: Faust restarts the stage on the same stream.
@@ -350,11 +361,30 @@ class Outbox:
                     async for events in batches:
                         self.stalls.working(stage, True)
                         await self._batch(events, batch)
+                        await self._acknowledge(stream, events, acks)
                         self.stalls.working(stage, False)
                         health.batch_done(state)
             finally:
                 self.stalls.stopped(stage)
                 await filler.close()
+
+    async def _acknowledge(self, stream: Any, events: list[Any], acks: HeldAcks) -> None:
+        """Acknowledge what may be now of a batch done and of those before it (:mod:`.acks`);
+        Faust is told not to wait for the rest before a rebalance."""
+        ready = acks.done(events)
+        for event in ready:
+            await stream.ack(event)
+        if len(ready) != len(events) or acks.waiting():
+            acked = {id(event) for event in ready}
+            self._not_awaited(event for event in events if id(event) not in acked)
+
+    def _not_awaited(self, events: Iterable[Any]) -> None:
+        """Faust's consumer is not to wait for these events before it gives partitions up
+        (``wait_empty``): their acknowledgements wait for a batch the rebalance pauses."""
+        consumer: Any = self._app.consumer
+        unacked = consumer._unacked_messages
+        for event in events:
+            unacked.discard(event.message)
 
     async def _batch(self, events: list[Any], batch: _Batch) -> None:
         whole = _first_offsets(events)
@@ -437,8 +467,9 @@ class Outbox:
                 for lost in missing:
                     await self._apply_each(lost, batch, sends)
             await self._apply_each(event, batch, sends)
+        holds: list[tuple[bytes, list[Any], list[Any]]] = []
         if batch.table is not None:
-            await self._settle(batch, batch.table, sends)
+            holds = await self._settle(batch, batch.table, sends, events)
         waited = time.perf_counter()
         producer = self._app.producer
         await producer.buffer.flush()  # the table writes, handed to the client
@@ -454,6 +485,10 @@ class Outbox:
         waited = time.perf_counter()
         await confirm_delivery(stage, deliveries)  # before the inputs are acked
         m.broker_wait.labels(stage, "records").observe(time.perf_counter() - waited)
+        if batch.table is not None:
+            held = _hold_waiting(batch.acks, batch.table, holds)
+            self._not_awaited(held)
+            m.waiting_keys.labels(stage).set(len(batch.acks))
         for kind, _ in sends.letters:
             m.dead_letters.labels(stage, kind).inc()
         # Inputs are records: each of a RecordBatch counts, as each was applied alone.
@@ -500,8 +535,10 @@ class Outbox:
     async def _apply(self, event: Any, batch: _Batch, sends: Sends) -> None:
         # Tables write their changelog to the partition of the current event.
         _current_event.set(weakref.ref(event))
+        generation = getattr(event.message, "generation_id", None)
+        batch.acks.follow(generation)
         if batch.table is not None:
-            batch.table.follow(getattr(event.message, "generation_id", None))
+            batch.table.follow(generation)
         sends.inputs.append((event, len(sends.records), len(sends.letters)))
         try:
             await batch.handle(event, sends)
@@ -523,9 +560,14 @@ class Outbox:
         except Exception:  # the dead letter still goes
             log.exception("%s could not answer an input it refused", batch.stage)
 
-    async def _settle(self, batch: _Batch, table: BatchTable[Any], sends: Sends) -> None:
+    async def _settle(
+        self, batch: _Batch, table: BatchTable[Any], sends: Sends, events: list[Any]
+    ) -> list[tuple[bytes, list[Any], list[Any]]]:
         """Encode what the batch changed, run ``finish`` and write the table; a key that
-        cannot be stored or finished has its inputs applied again one by one."""
+        cannot be stored or finished has its inputs (those of earlier batches whose change
+        waited too) applied again one by one, and is written. Returns the keys whose changes
+        wait, with the stream events and the inputs of this batch they hold."""
+        holds = _waiting_changes(table, sends, events)
         values, failed = table.encode_changed()
         inputs_end = sends.mark()
         if batch.finish is not None and values:
@@ -533,7 +575,7 @@ class Outbox:
         if failed:
             taken = sends.take_back(failed.keys(), inputs_end)
             for key, error in failed.items():
-                inputs = taken.get(key, [])
+                inputs = batch.acks.inputs.get(key, []) + taken.get(key, [])
                 log.warning(
                     "%s: %s; its %d inputs of the batch are applied again one by one",
                     batch.stage,
@@ -542,7 +584,10 @@ class Outbox:
                 )
                 table.reset(key)
                 await self._reapply(key, inputs, batch, table, sends)
+            table.write_now(failed)
+            holds = [hold for hold in holds if hold[0] not in failed]
         table.write_back()
+        return holds
 
     async def _reapply(
         self, key: bytes, inputs: list[Any], batch: _Batch, table: BatchTable[Any], sends: Sends
@@ -570,6 +615,60 @@ class Outbox:
                 finished.extend(out)
             sends.extend(own)
         sends.extend(finished)
+
+
+def _waiting_changes(
+    table: BatchTable[Any], sends: Sends, events: list[Any]
+) -> list[tuple[bytes, list[Any], list[Any]]]:
+    """The keys whose changes may still wait after this batch, with the stream events and the
+    inputs of this batch that made them; those that have waited past ``WAIT_MAX_S``, past the
+    newest ``WAIT_MAX_KEYS``, or that an input read outside the stream (a filled hole: it
+    cannot be held) changed are written now instead."""
+    waiting = table.waiting()
+    if not waiting:
+        return []
+    now = time.monotonic()
+    write = {key for key, since in waiting.items() if now - since > WAIT_MAX_S}
+    if len(waiting) - len(write) > WAIT_MAX_KEYS:
+        oldest = sorted((k for k in waiting if k not in write), key=waiting.__getitem__)
+        write.update(oldest[: len(waiting) - len(write) - WAIT_MAX_KEYS])
+    carriers = {id(event.message): event for event in events}
+    inputs: dict[bytes, list[Any]] = {}
+    for event, _, _ in sends.inputs:
+        if event.key in waiting and event.key not in write:
+            inputs.setdefault(event.key, []).append(event)
+    holds: list[tuple[bytes, list[Any], list[Any]]] = []
+    for key, made in inputs.items():
+        held = [carriers.get(id(_carrier_message(event))) for event in made]
+        if any(event is None for event in held):
+            write.add(key)
+        else:
+            holds.append((key, list({id(e): e for e in held}.values()), made))
+    table.write_now(write)
+    return holds
+
+
+def _hold_waiting(
+    acks: HeldAcks, table: BatchTable[Any], holds: list[tuple[bytes, list[Any], list[Any]]]
+) -> list[Any]:
+    """Once the batch's records are delivered: release what the keys written now held, and
+    hold this batch's inputs of the keys whose changes still wait; returns the events held."""
+    waiting = table.waiting()
+    acks.release([key for key in acks.held_keys() if key not in waiting])
+    held: list[Any] = []
+    for key, events, inputs in holds:
+        if key in waiting:
+            acks.hold(key, events, inputs)
+            held += events
+    return held
+
+
+def _carrier_message(event: Any) -> Any:
+    """The message Faust delivered that carried ``event`` (itself, or its ``RecordBatch``)."""
+    message = event.message
+    if isinstance(message, envelopes.BatchedMessage):
+        return message._carrier
+    return message
 
 
 def _first_offsets(events: list[Any]) -> dict[tuple[str, int], int]:
@@ -706,6 +805,7 @@ class _Batch:
     filler: HoleFiller
     table: BatchTable[Any] | None
     finish: Finish | None
+    acks: HeldAcks = field(default_factory=HeldAcks)
     unpacked: dict[int, list[tuple[bytes, bytes]] | None] = field(default_factory=dict)
     """What the batch's messages of upstream-packed topics carry (None: a record sent alone),
     by id of the event: read once, to cut the batch (:meth:`Outbox._parts`)."""

@@ -259,3 +259,27 @@ class Pipeline:
 def partition_of(key: str, partitions: int) -> int:
     """The partition the workers' and the connectors' producers (murmur2) put ``key`` in."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def group_members(settings: Settings) -> dict[str, frozenset[tuple[str, int]]]:
+    """The workers' consumer group's members by instance id (static membership), with the
+    partitions each holds."""
+    admin = AdminClient(settings.librdkafka_config())
+    [future] = admin.describe_consumer_groups([settings.app_id]).values()
+    return {
+        m.group_instance_id: frozenset(
+            (tp.topic, tp.partition) for tp in m.assignment.topic_partitions
+        )
+        for m in future.result(timeout=30).members
+    }
+
+
+def static_members(settings: Settings, tmp_path: Path, session_s: int) -> Pipeline:
+    """A pipeline whose workers join their group as static members under their names
+    (``DOM_STATIC_MEMBERSHIP``), with a session timeout of ``session_s``."""
+    pipeline = Pipeline(settings, tmp_path)
+    pipeline.overrides = {
+        "DOM_STATIC_MEMBERSHIP": "true",
+        "DOM_BROKER_SESSION_TIMEOUT": str(session_s),
+    }
+    return pipeline

@@ -7,11 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from config.settings import Settings
 from tests.e2e import world
-from tests.e2e.harness import Pipeline, partition_of
+from tests.e2e.harness import group_members, partition_of, static_members
 from tests.e2e.invariants import check_invariants, wait_for_outcomes
 from tests.unit.factories import make_order
 
@@ -33,27 +31,11 @@ def _probes(prefix: str) -> list:
     return [make_order(o, lines=[(f"SKU-{p}", 1)]) for p, o in sorted(chosen.items())]
 
 
-def _members(settings: Settings) -> dict[str, frozenset[tuple[str, int]]]:
-    """The group's members by instance id, with the partitions each holds."""
-    admin = AdminClient(settings.librdkafka_config())
-    [future] = admin.describe_consumer_groups([settings.app_id]).values()
-    return {
-        m.group_instance_id: frozenset(
-            (tp.topic, tp.partition) for tp in m.assignment.topic_partitions
-        )
-        for m in future.result(timeout=30).members
-    }
-
-
 def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
     make_settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(topic_partitions=PARTITIONS)
-    pipeline = Pipeline(settings, tmp_path)
-    pipeline.overrides = {
-        "DOM_STATIC_MEMBERSHIP": "true",
-        "DOM_BROKER_SESSION_TIMEOUT": str(SESSION_S),
-    }
+    pipeline = static_members(settings, tmp_path, SESSION_S)
     try:
         pipeline.start_worker("w1")
         pipeline.start_worker("w2")
@@ -61,7 +43,7 @@ def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
         first = _probes("BEFORE")
         pipeline.produce(first)
         wait_for_outcomes(pipeline, {o.order_id for o in first})
-        before = _members(settings)
+        before = group_members(settings)
         names = {f"{settings.app_id}-{w}-127.0.0.1-{pipeline.ports[w]}" for w in ("w1", "w2")}
         assert set(before) == names, f"the group's static members: {sorted(before)}"
         assert all(before.values()), f"each worker holds partitions: {before}"
@@ -78,7 +60,7 @@ def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
             f"the restarted worker's orders were routed {routed_s:.0f} s after the SIGKILL: "
             f"the group waited out the session timeout ({SESSION_S} s) for the killed member"
         )
-        assert _members(settings) == before, "each worker holds the partitions it held before"
+        assert group_members(settings) == before, "each worker holds the partitions it held before"
         orders = {o.order_id for o in first + after_kill}
         counts = check_invariants(pipeline, orders, wait_for_outcomes(pipeline, orders))
         assert counts == {"ALLOCATED": len(orders)}, counts

@@ -13,6 +13,7 @@ from schemas.codec import Codec
 from schemas.dlq import HEADER_ERROR, HEADER_STAGE
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
+from streams.runtime.acks import HeldAcks
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.outbox import Finish, Handler, Outbox, _Batch
 from streams.runtime.sequencer import Sequencer
@@ -104,6 +105,9 @@ class FakeApp:
 class FakeConsumer:
     _committed_offset: dict[Any, int] = {}  # nothing committed: stages start where seeks put them
 
+    def __init__(self) -> None:
+        self._unacked_messages: set[Any] = set()  # what Faust waits for before a rebalance
+
 
 class LoggedTable(FakeTable):
     """A table whose writes go in the same log as the producer's sends and flushes."""
@@ -128,6 +132,9 @@ class Run:
         self.app = FakeApp(self.log)
         self.outbox = Outbox(self.app, self.settings, self.codec, PipelineMetrics())  # type: ignore[arg-type]
         self.sequencer = Sequencer(stage)
+        self.acks = HeldAcks()
+        self.acked: list[FakeEvent] = []
+        """The inputs acknowledged so far, in the order the stage acknowledged them."""
         self._offsets: dict[tuple[str, int], int] = {}
 
     def table(self, *args: Any) -> LoggedTable:
@@ -146,9 +153,11 @@ class Run:
         table: BatchTable[Any] | None = None,
         finish: Finish | None = None,
     ) -> None:
-        """Apply one batch, as ``Outbox.process`` does for every batch it takes."""
-        batch = _Batch(handle, self.stage, self.sequencer, None, table, finish)  # type: ignore[arg-type]
+        """Apply one batch, as ``Outbox.process`` does for every batch it takes, and
+        acknowledge what may be now."""
+        batch = _Batch(handle, self.stage, self.sequencer, None, table, finish, self.acks)  # type: ignore[arg-type]
         asyncio.run(self.outbox._batch(list(events), batch))
+        self.acked += self.acks.done(list(events))
 
     def records(self) -> list[Message]:
         """Every record sent but dead letters, decoded, in order (those of a ``RecordBatch``

@@ -241,3 +241,102 @@ def test_restore_puts_back_a_value_that_passed_and_writes_it_in_its_inputs_parti
     assert batch.get(b"a") == {"n": 5}
     assert batch.write_back() == {b"a": {"n": 5}}
     assert table.writes == [(b"a", b'{"n": 5}', passed)]
+
+
+def test_a_change_that_may_wait_is_not_written_until_one_that_may_not() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table, mutable=True)
+    first, second, third = Event("first"), Event("second"), Event("third")
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] += 1
+    batch.put(b"a", value, first, lazy=True)
+
+    assert batch.write_back() == {}
+    assert table.writes == []
+    assert set(batch.waiting()) == {b"a"}
+
+    value = batch.get(b"a")  # the next batch reads the waiting value, not the table's
+    assert value == {"n": 2}
+    value["n"] += 1
+    batch.put(b"a", value, second, lazy=True)
+    assert batch.write_back() == {}
+
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] += 10
+    batch.put(b"a", value, third)
+    assert batch.write_back() == {b"a": {"n": 13}}
+    assert table.writes == [(b"a", b'{"n": 13}', third)]
+    assert batch.waiting() == {}
+
+
+def test_a_change_that_may_wait_after_one_that_may_not_in_the_batch_is_written() -> None:
+    """The key's earlier change of the batch caused records: its value must be stored now."""
+    table = FakeTable()
+    batch = counts(table)
+    first, second = Event("first"), Event("second")
+    batch.put(b"a", {"n": 1}, first)
+    batch.put(b"a", {"n": 2}, second, lazy=True)
+
+    assert batch.write_back() == {b"a": {"n": 2}}
+    assert table.writes == [(b"a", b'{"n": 2}', second)]
+
+
+def test_write_now_writes_a_waiting_change_with_its_last_input() -> None:
+    table = FakeTable()
+    batch = counts(table)
+    first, second = Event("first"), Event("second")
+    batch.put(b"a", {"n": 1}, first, lazy=True)
+    batch.write_back()
+    batch.put(b"a", {"n": 2}, second, lazy=True)
+    batch.write_now([b"a"])
+
+    assert batch.write_back() == {b"a": {"n": 2}}
+    assert table.writes == [(b"a", b'{"n": 2}', second)]
+
+
+def test_a_new_generation_forgets_a_waiting_change_and_reads_the_table() -> None:
+    """Its inputs are read again from the committed offsets by the partition's owner."""
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table)
+    batch.follow(1)
+    batch.put(b"a", {"n": 5}, Event("waits"), lazy=True)
+    batch.write_back()
+
+    batch.follow(2)
+
+    assert batch.waiting() == {}
+    assert batch.get(b"a") == {"n": 1}
+    assert batch.write_back() == {}
+    assert table.writes == []
+
+
+def test_a_rollback_of_a_key_whose_change_waits_restores_the_waiting_value() -> None:
+    table = FakeTable({b"a": b'{"n": 1}'})
+    batch = counts(table, mutable=True)
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] = 2
+    batch.put(b"a", value, Event("waits"), lazy=True)
+    batch.write_back()
+
+    value = batch.get(b"a")
+    assert value is not None
+    value["n"] = 99  # an input that fails half-way
+    batch.rollback(b"a")
+
+    assert batch.get(b"a") == {"n": 2}
+
+
+def test_keys_whose_changes_wait_are_kept_past_the_most_recently_used() -> None:
+    table = FakeTable()
+    batch = BatchTable(table, json.loads, lambda v: json.dumps(v).encode(), keep=1)
+    batch.put(b"waits", {"n": 1}, Event("w"), lazy=True)
+    for name in (b"b", b"c", b"d"):
+        batch.put(name, {"n": 1}, Event(name.decode()))
+    batch.write_back()
+
+    assert table.get(b"waits") is None
+    assert batch.get(b"waits") == {"n": 1}  # kept decoded, though the oldest
+    assert set(batch.waiting()) == {b"waits"}

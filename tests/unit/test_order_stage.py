@@ -159,17 +159,7 @@ def test_a_promise_ends_when_the_view_shows_the_granted_hold() -> None:
     orders = two_dcs(east=1, far=5, updated_at=at(1))
     orders.batch(orders.event(make_order("A")))
     [reserve] = [x for x in orders.run.records() if isinstance(x, SkuCommand)]
-    granted = SkuResult(
-        command_id=reserve.command_id,
-        order_id="A",
-        sku="SKU-1",
-        action=SkuAction.RESERVE,
-        attempt=reserve.attempt,
-        ok=True,
-        holds=reserve.holds,
-        at=at(2),
-    )
-    orders.batch(orders.event(granted))
+    orders.batch(orders.event(granted(reserve)))
     # The owner's record after the hold, stamped with the same input: DC-EAST restocked to 3
     # free units since. Were A's unit still counted, C (3 units) would look elsewhere.
     orders.stage.view.apply(stock_at(3, 5, updated_at=at(2)))
@@ -177,3 +167,68 @@ def test_a_promise_ends_when_the_view_shows_the_granted_hold() -> None:
     orders.batch(orders.event(make_order("C", lines=[("SKU-1", 3)])))
 
     assert reserved_at(orders)[-1] == ("C", "DC-EAST")
+
+
+# ---- an answer that decides nothing waits for the order's next write (streams/runtime/acks.py) --
+
+
+def two_skus_at_east() -> Orders:
+    orders = Orders()
+    for sku in ("SKU-1", "SKU-2"):
+        lines = (at_location("DC-EAST", 5),)
+        orders.stage.view.apply(
+            make_availability(sku, locations=lines, total_available=5, updated_at=at(1))
+        )
+    return orders
+
+
+def granted(reserve: SkuCommand) -> SkuResult:
+    return SkuResult(
+        command_id=reserve.command_id,
+        order_id=reserve.order_id,
+        sku=reserve.sku,
+        action=SkuAction.RESERVE,
+        attempt=reserve.attempt,
+        ok=True,
+        holds=reserve.holds,
+        at=at(2),
+    )
+
+
+def test_an_order_whose_skus_answer_in_two_batches_is_written_twice_not_three_times() -> None:
+    orders = two_skus_at_east()
+    orders.batch(orders.event(make_order("A", lines=[("SKU-1", 1), ("SKU-2", 1)])))
+    first, second = [x for x in orders.run.records() if isinstance(x, SkuCommand)]
+    writes = len(orders.table.writes)
+    answer = orders.event(granted(first))
+
+    orders.batch(answer)
+
+    assert len(orders.table.writes) == writes  # nothing decided: the state waits
+    assert answer not in orders.run.acked  # and the answer is not committed
+    assert _stored(orders, "A").pending == {"SKU-1": None, "SKU-2": None}
+
+    orders.batch(orders.event(granted(second)))
+
+    assert len(orders.table.writes) == writes + 1
+    assert orders.statuses() == {"A": ["RECEIVED", "ALLOCATED"]}
+    assert answer in orders.run.acked
+    assert _stored(orders, "A").status == "ALLOCATED"
+
+
+def test_an_answer_whose_change_was_lost_with_the_worker_is_read_again() -> None:
+    """The first answer's change waited, unwritten and uncommitted, when the worker died: the
+    one that takes over reads it again from the committed offset, with the second."""
+    orders = two_skus_at_east()
+    orders.batch(orders.event(make_order("A", lines=[("SKU-1", 1), ("SKU-2", 1)])))
+    first, second = [x for x in orders.run.records() if isinstance(x, SkuCommand)]
+    answer = orders.event(granted(first))
+    orders.batch(answer)
+
+    again = Orders(dict(orders.table))
+    again.stage.view = orders.stage.view
+    again.run._offsets = dict(orders.run._offsets)  # the partition goes on where it was
+    again.batch(answer, again.event(granted(second)))
+
+    assert again.statuses() == {"A": ["ALLOCATED"]}
+    assert OrderState.from_stored(again.table[b"A"]).status == "ALLOCATED"
