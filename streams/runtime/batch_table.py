@@ -43,6 +43,7 @@ owns the partition now.
 
 from __future__ import annotations
 
+import itertools
 import time
 import weakref
 from collections import OrderedDict
@@ -251,6 +252,8 @@ class BatchTable(Generic[V]):
         self._removed.clear()
         excess = len(self._values) - self._keep - len(waiting)
         if excess > 0:  # the least recently used go, but those whose changes wait
-            for key in [k for k in self._values if k not in waiting][:excess]:
+            for key in list(
+                itertools.islice((k for k in self._values if k not in waiting), excess)
+            ):
                 del self._values[key]
         return changed
