@@ -19,9 +19,24 @@ read again from them instead of committing them (``faust_fixes._ack``).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
+
+from streams.runtime.batch_table import BatchTable
+from streams.runtime.envelopes import BatchedMessage
+
+WAIT_MAX_S = 5.0
+"""Seconds a key's change may wait unwritten (``BatchTable.put(..., lazy=True)``) before the
+next batch writes it anyway: what a crash reads again stays short, whatever keeps the key's
+next change away (a sku owner that does not answer)."""
+WAIT_MAX_KEYS = 2_000
+"""Keys whose changes may wait at once: the oldest past them are written (their decoded
+values are kept in memory meanwhile, and their inputs' partitions are not committed)."""
+Holds = list[tuple[bytes, list[Any], list[Any]]]
+"""Keys whose changes wait after a batch, each with the stream events and the inputs of the
+batch that made them."""
 
 _UNSET: Any = object()
 
@@ -99,3 +114,53 @@ class HeldAcks:
     def waiting(self) -> int:
         """Events queued behind a hold (or held)."""
         return sum(len(queue) for queue in self._queues.values())
+
+
+def waiting_changes(table: BatchTable[Any], inputs: list[Any], events: list[Any]) -> Holds:
+    """The keys whose changes may still wait after a batch of stream ``events`` that applied
+    ``inputs``, with the stream events and the inputs of the batch that made them. Those that
+    have waited past ``WAIT_MAX_S``, past the newest ``WAIT_MAX_KEYS``, or that an input read
+    outside the stream (a filled hole: it cannot be held) changed are written now instead."""
+    waiting = table.waiting()
+    if not waiting:
+        return []
+    now = time.monotonic()
+    write = {key for key, since in waiting.items() if now - since > WAIT_MAX_S}
+    if len(waiting) - len(write) > WAIT_MAX_KEYS:
+        oldest = sorted((k for k in waiting if k not in write), key=waiting.__getitem__)
+        write.update(oldest[: len(waiting) - len(write) - WAIT_MAX_KEYS])
+    carriers = {id(event.message): event for event in events}
+    made_by: dict[bytes, list[Any]] = {}
+    for event in inputs:
+        if event.key in waiting and event.key not in write:
+            made_by.setdefault(event.key, []).append(event)
+    holds: Holds = []
+    for key, made in made_by.items():
+        held = [carriers.get(id(carrier_message(event))) for event in made]
+        if any(event is None for event in held):
+            write.add(key)
+        else:
+            holds.append((key, list({id(e): e for e in held}.values()), made))
+    table.write_now(write)
+    return holds
+
+
+def hold_waiting(acks: HeldAcks, table: BatchTable[Any], holds: Holds) -> list[Any]:
+    """Once a batch's records are delivered: release what the keys written now held, and
+    hold this batch's inputs of the keys whose changes still wait; returns the events held."""
+    waiting = table.waiting()
+    acks.release([key for key in acks.held_keys() if key not in waiting])
+    held: list[Any] = []
+    for key, events, inputs in holds:
+        if key in waiting:
+            acks.hold(key, events, inputs)
+            held += events
+    return held
+
+
+def carrier_message(event: Any) -> Any:
+    """The message Faust delivered that carried ``event`` (itself, or its ``RecordBatch``)."""
+    message = event.message
+    if isinstance(message, BatchedMessage):
+        return message._carrier
+    return message

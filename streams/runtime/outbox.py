@@ -57,7 +57,7 @@ from schemas.dlq import DeadLetter, dead_letter
 from schemas.models import Message
 from streams.metrics import PipelineMetrics
 from streams.runtime import envelopes
-from streams.runtime.acks import HeldAcks
+from streams.runtime.acks import HeldAcks, Holds, hold_waiting, waiting_changes
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.batches import event_batches
 from streams.runtime.faust_fixes import read_again, start_offset
@@ -75,13 +75,6 @@ PART_MAX = 20_000
 """Records of packed upstream messages one batch applies at most (a message past them starts
 a part of its own, :meth:`Outbox._parts`): ``BATCH_MAX`` messages of a bulk load of stock are
 250,000 counts, which a worker applied, held and sent at once."""
-WAIT_MAX_S = 5.0
-"""Seconds a key's change may wait unwritten (``BatchTable.put(..., lazy=True)``) before the
-next batch writes it anyway: what a crash reads again stays short, whatever keeps the key's
-next change away (a sku owner that does not answer)."""
-WAIT_MAX_KEYS = 2_000
-"""Keys whose changes may wait at once: the oldest past them are written (their decoded
-values are kept in memory meanwhile, and their inputs' partitions are not committed)."""
 RETRY_PAUSE_S = 2.0
 """Seconds a stage restarted after it stopped on a batch waits before it reads it again."""
 
@@ -467,7 +460,7 @@ class Outbox:
                 for lost in missing:
                     await self._apply_each(lost, batch, sends)
             await self._apply_each(event, batch, sends)
-        holds: list[tuple[bytes, list[Any], list[Any]]] = []
+        holds: Holds = []
         if batch.table is not None:
             holds = await self._settle(batch, batch.table, sends, events)
         waited = time.perf_counter()
@@ -486,7 +479,7 @@ class Outbox:
         await confirm_delivery(stage, deliveries)  # before the inputs are acked
         m.broker_wait.labels(stage, "records").observe(time.perf_counter() - waited)
         if batch.table is not None:
-            held = _hold_waiting(batch.acks, batch.table, holds)
+            held = hold_waiting(batch.acks, batch.table, holds)
             self._not_awaited(held)
             m.waiting_keys.labels(stage).set(len(batch.acks))
         for kind, _ in sends.letters:
@@ -562,12 +555,12 @@ class Outbox:
 
     async def _settle(
         self, batch: _Batch, table: BatchTable[Any], sends: Sends, events: list[Any]
-    ) -> list[tuple[bytes, list[Any], list[Any]]]:
+    ) -> Holds:
         """Encode what the batch changed, run ``finish`` and write the table; a key that
         cannot be stored or finished has its inputs (those of earlier batches whose change
         waited too) applied again one by one, and is written. Returns the keys whose changes
         wait, with the stream events and the inputs of this batch they hold."""
-        holds = _waiting_changes(table, sends, events)
+        holds = waiting_changes(table, [event for event, _, _ in sends.inputs], events)
         values, failed = table.encode_changed()
         inputs_end = sends.mark()
         if batch.finish is not None and values:
@@ -615,60 +608,6 @@ class Outbox:
                 finished.extend(out)
             sends.extend(own)
         sends.extend(finished)
-
-
-def _waiting_changes(
-    table: BatchTable[Any], sends: Sends, events: list[Any]
-) -> list[tuple[bytes, list[Any], list[Any]]]:
-    """The keys whose changes may still wait after this batch, with the stream events and the
-    inputs of this batch that made them; those that have waited past ``WAIT_MAX_S``, past the
-    newest ``WAIT_MAX_KEYS``, or that an input read outside the stream (a filled hole: it
-    cannot be held) changed are written now instead."""
-    waiting = table.waiting()
-    if not waiting:
-        return []
-    now = time.monotonic()
-    write = {key for key, since in waiting.items() if now - since > WAIT_MAX_S}
-    if len(waiting) - len(write) > WAIT_MAX_KEYS:
-        oldest = sorted((k for k in waiting if k not in write), key=waiting.__getitem__)
-        write.update(oldest[: len(waiting) - len(write) - WAIT_MAX_KEYS])
-    carriers = {id(event.message): event for event in events}
-    inputs: dict[bytes, list[Any]] = {}
-    for event, _, _ in sends.inputs:
-        if event.key in waiting and event.key not in write:
-            inputs.setdefault(event.key, []).append(event)
-    holds: list[tuple[bytes, list[Any], list[Any]]] = []
-    for key, made in inputs.items():
-        held = [carriers.get(id(_carrier_message(event))) for event in made]
-        if any(event is None for event in held):
-            write.add(key)
-        else:
-            holds.append((key, list({id(e): e for e in held}.values()), made))
-    table.write_now(write)
-    return holds
-
-
-def _hold_waiting(
-    acks: HeldAcks, table: BatchTable[Any], holds: list[tuple[bytes, list[Any], list[Any]]]
-) -> list[Any]:
-    """Once the batch's records are delivered: release what the keys written now held, and
-    hold this batch's inputs of the keys whose changes still wait; returns the events held."""
-    waiting = table.waiting()
-    acks.release([key for key in acks.held_keys() if key not in waiting])
-    held: list[Any] = []
-    for key, events, inputs in holds:
-        if key in waiting:
-            acks.hold(key, events, inputs)
-            held += events
-    return held
-
-
-def _carrier_message(event: Any) -> Any:
-    """The message Faust delivered that carried ``event`` (itself, or its ``RecordBatch``)."""
-    message = event.message
-    if isinstance(message, envelopes.BatchedMessage):
-        return message._carrier
-    return message
 
 
 def _first_offsets(events: list[Any]) -> dict[tuple[str, int], int]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from schemas.models import StockEvent
-from streams.runtime import outbox
+from streams.runtime import acks
 from streams.runtime.batch_table import BatchTable
 from streams.runtime.outbox import Sends
 from tests.unit.batch_fakes import FakeEvent, LoggedTable, Run
@@ -123,7 +123,7 @@ def test_a_waiting_change_past_its_time_is_written_by_the_next_batch(
     stage.batch(add(run, "A", 1, "a1", wait=True))
     assert stored(table) == {}
 
-    monkeypatch.setattr(outbox, "WAIT_MAX_S", -1.0)
+    monkeypatch.setattr(acks, "WAIT_MAX_S", -1.0)
     stage.batch(add(run, "B", 1, "b1", partition=1))
 
     assert stored(table) == {"A": 1, "B": 1}
@@ -133,7 +133,7 @@ def test_a_waiting_change_past_its_time_is_written_by_the_next_batch(
 def test_past_the_most_keys_that_may_wait_the_oldest_are_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(outbox, "WAIT_MAX_KEYS", 2)
+    monkeypatch.setattr(acks, "WAIT_MAX_KEYS", 2)
     run = Run()
     table = run.table()
     stage = Tally(run, table)
