@@ -367,7 +367,7 @@ class Outbox:
         ready = acks.done(events)
         for event in ready:
             await stream.ack(event)
-        if len(ready) != len(events) or acks.waiting():
+        if acks.waiting():  # some of this batch may be queued behind a hold
             acked = {id(event) for event in ready}
             self._not_awaited(event for event in events if id(event) not in acked)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
+from tests.e2e import world
 from tests.e2e.harness import Pipeline
 
 
@@ -20,6 +21,26 @@ def one_worker(settings: Settings, tmp_path: Path, **env: str) -> Iterator[Pipel
     pipeline.overrides.update(env)
     pipeline.start_worker("w1")
     try:
+        yield pipeline
+    finally:
+        pipeline.stop_all()
+
+
+@contextmanager
+def static_pair(
+    settings: Settings, tmp_path: Path, session_s: int, stock: dict[str, int]
+) -> Iterator[Pipeline]:
+    """The test's topics, one DC holding ``stock`` and two running workers, ``w1`` and
+    ``w2``, static members of their group under their names (``DOM_STATIC_MEMBERSHIP``) with a
+    session timeout of ``session_s``; every worker is stopped afterwards."""
+    pipeline = Pipeline(settings, tmp_path)
+    pipeline.overrides.update(
+        DOM_STATIC_MEMBERSHIP="true", DOM_BROKER_SESSION_TIMEOUT=str(session_s)
+    )
+    try:
+        pipeline.start_worker("w1")
+        pipeline.start_worker("w2")
+        world.one_dc(pipeline, stock)
         yield pipeline
     finally:
         pipeline.stop_all()

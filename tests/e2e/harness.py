@@ -272,14 +272,3 @@ def group_members(settings: Settings) -> dict[str, frozenset[tuple[str, int]]]:
         )
         for m in future.result(timeout=30).members
     }
-
-
-def static_members(settings: Settings, tmp_path: Path, session_s: int) -> Pipeline:
-    """A pipeline whose workers join their group as static members under their names
-    (``DOM_STATIC_MEMBERSHIP``), with a session timeout of ``session_s``."""
-    pipeline = Pipeline(settings, tmp_path)
-    pipeline.overrides = {
-        "DOM_STATIC_MEMBERSHIP": "true",
-        "DOM_BROKER_SESSION_TIMEOUT": str(session_s),
-    }
-    return pipeline

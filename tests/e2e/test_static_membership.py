@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from config.settings import Settings
-from tests.e2e import world
-from tests.e2e.harness import group_members, partition_of, static_members
+from tests.e2e.conftest import static_pair
+from tests.e2e.harness import group_members, partition_of
 from tests.e2e.invariants import check_invariants, wait_for_outcomes
 from tests.unit.factories import make_order
 
@@ -35,11 +35,7 @@ def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
     make_settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(topic_partitions=PARTITIONS)
-    pipeline = static_members(settings, tmp_path, SESSION_S)
-    try:
-        pipeline.start_worker("w1")
-        pipeline.start_worker("w2")
-        world.one_dc(pipeline, STOCK)
+    with static_pair(settings, tmp_path, SESSION_S, STOCK) as pipeline:
         first = _probes("BEFORE")
         pipeline.produce(first)
         wait_for_outcomes(pipeline, {o.order_id for o in first})
@@ -65,5 +61,3 @@ def test_a_worker_restarted_under_its_name_takes_its_partitions_back_at_once(
         counts = check_invariants(pipeline, orders, wait_for_outcomes(pipeline, orders))
         assert counts == {"ALLOCATED": len(orders)}, counts
         print(f"\nrestarted worker routing again {routed_s:.1f} s after its SIGKILL")
-    finally:
-        pipeline.stop_all()

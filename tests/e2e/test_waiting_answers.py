@@ -19,8 +19,8 @@ from confluent_kafka import Consumer, TopicPartition
 from config.settings import Settings
 from schemas import topics as registry
 from streams.core.saga.state import OrderState
-from tests.e2e import world
-from tests.e2e.harness import Pipeline, group_members, partition_of, static_members
+from tests.e2e.conftest import static_pair
+from tests.e2e.harness import Pipeline, group_members, partition_of
 from tests.e2e.invariants import check_invariants, wait_for_outcomes
 from tests.unit.factories import make_order
 
@@ -60,11 +60,7 @@ def test_an_answer_whose_change_waits_is_not_lost_when_its_worker_is_killed(
     make_settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(topic_partitions=PARTITIONS)
-    pipeline = static_members(settings, tmp_path, SESSION_S)
-    try:
-        pipeline.start_worker("w1")
-        pipeline.start_worker("w2")
-        world.one_dc(pipeline, STOCK)
+    with static_pair(settings, tmp_path, SESSION_S, STOCK) as pipeline:
         members = group_members(settings)
         orders_topic = settings.topic(registry.ORDERS.name)
         commands_topic = settings.topic(registry.SKU_COMMANDS.name)
@@ -123,5 +119,3 @@ def test_an_answer_whose_change_waits_is_not_lost_when_its_worker_is_killed(
             ("RECEIVED", {here: None, away: None})
         ]
         assert {w.status for w in written[1:]} == {"ALLOCATED"}, [w.status for w in written]
-    finally:
-        pipeline.stop_all()
