@@ -12,7 +12,9 @@ the default rules, then
    every record written to any topic of the run in that window is counted (inbound, outbound,
    internal, changelogs);
 2. **latency**: orders at half that rate (or ``--latency-rate``) for ``--latency-seconds``,
-   placed_at to outcome;
+   placed_at to outcome, with what they cost at that pace (messages and CPU per order, events
+   a batch), set beside the same figures at full speed: a pace the workers meet with small
+   batches costs more per order than a backlog they drain in large ones;
 3. **memory**: the workers' peak RSS (VmHWM), read before they stop;
 4. **raw limit**: as many messages of the same average size as the pipeline wrote, produced
    and then consumed with confluent-kafka;
@@ -83,8 +85,10 @@ from dom.bench_kafka import (
 )
 from dom.bench_profile import read_profile, render_tables, top_self_json
 from dom.bench_report import (
+    BatchCounts,
     BenchResult,
     OrdersSummary,
+    events_per_batch,
     per_s,
     percentile,
     render_table,
@@ -503,6 +507,7 @@ class BenchRun:
             began = time.monotonic()
             began_ms = time.time() * 1000
             cpu_before = self._cpu_seconds()
+            batches_before = self._batch_counts()
             for n in range(r.orders):
                 if r.rate:
                     _wait_for_slot(producer, began + n / r.rate)
@@ -521,9 +526,13 @@ class BenchRun:
             self.progress.update(produced, completed=r.orders)
             self._wait("every order's outcome and commands", all_done)
             cpu_spent = [b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True)]
+            r.batch_events = events_per_batch(batches_before, self._batch_counts())
             sampling.close()  # the samplers stop here: the counts' window is not profiled
         self._record_throughput(tracker.summary(ids), counts, began_ms)
         self._record_cpu(cpu_spent)
+
+    def _batch_counts(self) -> list[BatchCounts]:
+        return [w.batch_counts() for w in self.workers]
 
     def _cpu_seconds(self) -> list[float]:
         """CPU seconds so far: the broker's (0 when it is not ours), then each worker's."""
@@ -580,21 +589,30 @@ class BenchRun:
         placed_ms: dict[str, float] = {}
         produced = self.progress.add_task("latency orders produced", total=total)
         routed = self.progress.add_task("latency orders routed", total=total)
-        began = time.monotonic()
-        for n in range(total):
-            _wait_for_slot(producer, began + n / rate)
-            order = build(n)
-            placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
-            producer.send(order)
-            self.progress.update(produced, completed=n + 1)
-        producer.flush()
 
         def all_routed() -> bool:
             done = tracker.routed(placed_ms)
             self.progress.update(routed, completed=done)
             return done >= total
 
-        self._wait("the latency orders' outcomes", all_routed)
+        # The sizes are the throughput phase's: only the records are counted here.
+        with window_counts(self.settings, sizes=False) as counts:
+            cpu_before = self._cpu_seconds()
+            batches_before = self._batch_counts()
+            began = time.monotonic()
+            for n in range(total):
+                _wait_for_slot(producer, began + n / rate)
+                order = build(n)
+                placed_ms[order.order_id] = order.placed_at.timestamp() * 1000
+                producer.send(order)
+                self.progress.update(produced, completed=n + 1)
+            producer.flush()
+            self._wait("the latency orders' outcomes", all_routed)
+            broker, *workers = (b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True))
+            r.latency_batch_events = events_per_batch(batches_before, self._batch_counts())
+        r.latency_messages_per_order = counts.total / total
+        r.latency_worker_cpu_ms_per_order = per_s(sum(workers) * 1000, total)
+        r.latency_broker_cpu_ms_per_order = per_s(broker * 1000, total)
         latencies = tracker.latencies_ms(placed_ms)
         r.latency_completed = len(latencies)
         r.latency_p50_ms = percentile(latencies, 50)

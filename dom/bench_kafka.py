@@ -319,8 +319,9 @@ def _direction(settings: Settings, name: str) -> registry.Direction:
 
 
 @contextmanager
-def window_counts(settings: Settings) -> Iterator[WindowCounts]:
-    """Count what every topic of the run received while the block ran (until it went quiet)."""
+def window_counts(settings: Settings, sizes: bool = True) -> Iterator[WindowCounts]:
+    """Count what every topic of the run received while the block ran (until it went quiet);
+    with ``sizes``, read those records too for their sizes and the orders' state writes."""
     before = end_offsets(settings)
     counts = WindowCounts()
     yield counts
@@ -330,6 +331,8 @@ def window_counts(settings: Settings) -> Iterator[WindowCounts]:
         direction = _direction(settings, settings.topic(topic))
         counts.by_direction[direction] = counts.by_direction.get(direction, 0) + moved
         counts.total += moved
+    if not sizes:
+        return
     writes: Counter[bytes] = Counter()
     counts.avg_bytes, counts.wire_bytes = _sizes(settings, before, after, counts.total, writes)
     times = Counter(writes.values())

@@ -40,7 +40,9 @@ pipeline at full speed (N orders produced as fast as the producer allows, or at 
     ``worker_cpu_seconds`` (user + system CPU of each worker, child processes included, over
     the same window), ``worker_cpu_ms_per_order`` (all workers' CPU over completed orders),
     ``broker_cpu_ms_per_order`` (the local broker's, which also serves the bench's own
-    producer and readers; 0 on an external cluster)
+    producer and readers; 0 on an external cluster), ``batch_events`` (stage -> the events a
+    batch of that stage held on average in that window, over every worker: read from the
+    workers' ``dom_stage_batch_size``)
 raw Kafka limit (confluent-kafka, same broker, same message count and size; with
 ``--no-limits``, ``limits`` is false and these, the runtime floor's and the ratios are all 0)
     ``raw_messages`` (``pipeline_messages``, at least 10,000), ``raw_message_bytes`` (the
@@ -60,7 +62,12 @@ ratios (pipeline messages/s over raw messages/s, and over the floor's)
 latency at a fixed offered load (``--latency-rate``, else half the measured maximum orders/s)
     ``latency_offered_orders_per_s``, ``latency_orders``, ``latency_completed``,
     ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``, ``latency_max_ms`` (placed_at,
-    set when the order is produced, to the routing outcome record's timestamp)
+    set when the order is produced, to the routing outcome record's timestamp), and what the
+    same orders cost at that pace, as the throughput phase's figures say it at full speed:
+    ``latency_messages_per_order`` (records written to every topic of the run from the first
+    order until quiet), ``latency_worker_cpu_ms_per_order`` and
+    ``latency_broker_cpu_ms_per_order`` (first order to the last one routed; the broker's 0 on
+    an external cluster), ``latency_batch_events`` (as ``batch_events``)
 memory
     ``worker_peak_rss_mb`` (VmHWM per worker, its child processes included),
     ``worker_peak_rss_mb_max``
@@ -85,7 +92,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -157,6 +164,7 @@ class BenchResult:
     worker_cpu_seconds: list[float] = field(default_factory=list)
     worker_cpu_ms_per_order: float = 0.0
     broker_cpu_ms_per_order: float = 0.0
+    batch_events: dict[str, float] = field(default_factory=dict)
     raw_messages: int = 0
     raw_message_bytes: int = 0
     raw_produce_msgs_per_s: float = 0.0
@@ -177,6 +185,10 @@ class BenchResult:
     latency_p95_ms: float = 0.0
     latency_p99_ms: float = 0.0
     latency_max_ms: float = 0.0
+    latency_messages_per_order: float = 0.0
+    latency_worker_cpu_ms_per_order: float = 0.0
+    latency_broker_cpu_ms_per_order: float = 0.0
+    latency_batch_events: dict[str, float] = field(default_factory=dict)
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     worker_peak_rss_mb_max: float = 0.0
     limits: bool = True
@@ -301,6 +313,7 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ("pipeline", "avg message", f"{_n(r.pipeline_avg_message_bytes)} B"),
         ("pipeline", "bytes per order", _bytes(r)),
         ("pipeline", "CPU per order", _cpu(r)),
+        ("pipeline", "events per batch", _batches(r.batch_events)),
         ("pipeline", "outcomes", outcomes or "-"),
         *_ratios(r),
         (
@@ -311,6 +324,9 @@ def table_rows(r: BenchResult) -> list[tuple[str, str, str]]:
         ),
         ("latency", "p50 / p95 / p99", _latency(r)),
         ("latency", "max", f"{_n(r.latency_max_ms)} ms"),
+        ("latency", "messages per order", f"{r.latency_messages_per_order:.1f}"),
+        ("latency", "CPU per order", _latency_cpu(r)),
+        ("latency", "events per batch", _batches(r.latency_batch_events)),
         ("memory", "peak RSS per worker", f"{rss} MB"),
         *_history(r),
         ("restart", "SIGKILL to routing again", _restart(r)),
@@ -376,6 +392,37 @@ def _cpu(r: BenchResult) -> str:
     if r.broker != "local":
         return workers
     return f"{workers}, broker {r.broker_cpu_ms_per_order:.2f} ms"
+
+
+def _latency_cpu(r: BenchResult) -> str:
+    workers = f"workers {r.latency_worker_cpu_ms_per_order:.2f} ms"
+    if r.broker != "local":
+        return workers
+    return f"{workers}, broker {r.latency_broker_cpu_ms_per_order:.2f} ms"
+
+
+def _batches(events: Mapping[str, float]) -> str:
+    """Each stage's events a batch, as ``orders 412, inventory 37``."""
+    return ", ".join(f"{stage} {_n(n, 1 if n < 10 else 0)}" for stage, n in events.items()) or "-"
+
+
+BatchCounts = dict[str, tuple[float, float]]
+"""Stage -> (events, batches) a worker's ``dom_stage_batch_size`` counted so far."""
+
+
+def events_per_batch(
+    before: Sequence[BatchCounts], after: Sequence[BatchCounts]
+) -> dict[str, float]:
+    """Each stage's events a batch between two readings of every worker (in the same order),
+    over all the workers; a stage that ran no batch in between is left out."""
+    events: dict[str, float] = defaultdict(float)
+    batches: dict[str, float] = defaultdict(float)
+    for old, new in zip(before, after, strict=True):
+        for stage, (n_events, n_batches) in new.items():
+            was_events, was_batches = old.get(stage, (0.0, 0.0))
+            events[stage] += n_events - was_events
+            batches[stage] += n_batches - was_batches
+    return {stage: round(events[stage] / n, 1) for stage, n in sorted(batches.items()) if n > 0}
 
 
 def _history(r: BenchResult) -> list[tuple[str, str, str]]:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -23,7 +24,8 @@ import click
 from config.settings import Settings
 from connectors.demo_traffic import CHANNEL_MIX, ChannelOrders
 from connectors.demo_world import CITIES, DC_CITIES, DemoWorld, build_world
-from dom.bench_report import BenchResult
+from dom.bench_report import BatchCounts, BenchResult
+from dom.console import health
 from schemas.models import Message, OrderPlaced
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +127,15 @@ class BenchWorker:
     def cpu_seconds(self) -> float:
         """User and system CPU time of the worker and every process below it, so far."""
         return process_cpu_seconds(self.proc.pid)
+
+    def batch_counts(self) -> BatchCounts:
+        """What the worker's ``/metrics`` say its stages' batches held so far (nothing when
+        it does not answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+                return batch_counts(r.read().decode())
+        except (OSError, ValueError):
+            return {}
 
     def stop(self, timeout: float = 30.0) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -233,6 +244,14 @@ def _process_tree(pid: int) -> list[int]:
             for task in Path(f"/proc/{current}/task").iterdir():
                 queue += [int(x) for x in (task / "children").read_text().split()]
     return pids
+
+
+def batch_counts(metrics: str) -> BatchCounts:
+    """Stage -> (events, batches) of ``dom_stage_batch_size`` in a worker's metrics."""
+    samples = health.parse(metrics)
+    events = health.by_label(samples, "dom_stage_batch_size_sum", "stage")
+    batches = health.by_label(samples, "dom_stage_batch_size_count", "stage")
+    return {stage: (events.get(stage, 0.0), n) for stage, n in batches.items()}
 
 
 def process_cpu_seconds(pid: int) -> float:

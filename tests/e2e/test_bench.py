@@ -85,6 +85,16 @@ def test_bench_reports_every_figure_for_a_tiny_run(kafka_bootstrap: str) -> None
     assert figures["latency_orders"] > 0
     assert figures["latency_completed"] == figures["latency_orders"]
     assert figures["latency_p50_ms"] <= figures["latency_p95_ms"] <= figures["latency_p99_ms"]
+    # What the orders cost in each phase, read from the worker's own metrics: every order
+    # went through the orders and inventory stages, in batches of one event at least.
+    for phase in ("batch_events", "latency_batch_events"):
+        assert {"orders", "inventory"} <= set(figures[phase]), figures[phase]
+        assert all(n >= 1 for n in figures[phase].values()), figures[phase]
+    # each latency order in, its status and commands out at least
+    assert figures["latency_messages_per_order"] > 3
+    assert figures["latency_worker_cpu_ms_per_order"] > 0
+    assert figures["latency_broker_cpu_ms_per_order"] == 0  # not the bench's broker
+    assert "events per batch" in result.output
     assert len(figures["worker_peak_rss_mb"]) == 1 and figures["worker_peak_rss_mb"][0] > 0
     assert len(figures["worker_cpu_seconds"]) == 1 and figures["worker_cpu_seconds"][0] > 0
     assert figures["worker_cpu_ms_per_order"] == figures["worker_cpu_seconds"][0] * 1000 / 50

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dom.bench_report import BenchResult, table_rows
-from dom.bench_world import stock_scale_for
+from prometheus_client import generate_latest
+
+from dom.bench_report import BenchResult, events_per_batch, table_rows
+from dom.bench_world import batch_counts, stock_scale_for
+from streams.metrics import PipelineMetrics
 
 
 def test_a_run_without_limits_says_so_instead_of_showing_zero_rates() -> None:
@@ -50,3 +53,44 @@ def test_orders_are_shown_by_how_many_times_their_state_was_written() -> None:
         value for _, name, value in table_rows(BenchResult()) if name == "order state writes"
     ]
     assert none == "-"
+
+
+def test_events_a_batch_are_each_stages_over_every_worker_between_two_readings() -> None:
+    before = [{"orders": (100.0, 10.0), "inventory": (40.0, 4.0)}, {}]
+    after = [
+        {"orders": (400.0, 20.0), "inventory": (40.0, 4.0)},  # inventory ran no batch
+        {"orders": (100.0, 5.0), "returns": (3.0, 3.0)},  # a worker that started meanwhile
+    ]
+    # orders: (300 + 100) events in (10 + 5) batches
+    assert events_per_batch(before, after) == {"orders": 26.7, "returns": 1.0}
+
+
+def test_a_workers_metrics_give_each_stages_events_and_batches() -> None:
+    metrics = PipelineMetrics()
+    for size in (3, 5):
+        metrics.batch_size.labels("orders").observe(size)
+    metrics.batch_size.labels("inventory").observe(500)
+    text = generate_latest(metrics.registry).decode()
+    assert batch_counts(text) == {"orders": (8.0, 2.0), "inventory": (500.0, 1.0)}
+    assert batch_counts("") == {}
+
+
+def test_the_latency_phase_shows_what_its_orders_cost_beside_the_full_speed_figures() -> None:
+    r = BenchResult(
+        broker="local",
+        worker_cpu_ms_per_order=3.4,
+        batch_events={"inventory": 310.0, "orders": 452.4},
+        latency_messages_per_order=12.31,
+        latency_worker_cpu_ms_per_order=6.456,
+        latency_broker_cpu_ms_per_order=1.2,
+        latency_batch_events={"inventory": 4.4, "orders": 25.6},
+    )
+    rows = table_rows(r)
+    assert ("pipeline", "events per batch", "inventory 310, orders 452") in rows
+    assert ("latency", "messages per order", "12.3") in rows
+    assert ("latency", "CPU per order", "workers 6.46 ms, broker 1.20 ms") in rows
+    assert ("latency", "events per batch", "inventory 4.4, orders 26") in rows
+    (empty,) = [
+        v for s, n, v in table_rows(BenchResult()) if (s, n) == ("latency", "events per batch")
+    ]
+    assert empty == "-"
