@@ -414,10 +414,13 @@ def events_per_batch(
     before: Sequence[BatchCounts], after: Sequence[BatchCounts]
 ) -> dict[str, float]:
     """Each stage's events a batch between two readings of every worker (in the same order),
-    over all the workers; a stage that ran no batch in between is left out."""
+    over all the workers; a stage that ran no batch in between is left out, and so is a worker
+    that did not answer one of the readings (empty)."""
     events: dict[str, float] = defaultdict(float)
     batches: dict[str, float] = defaultdict(float)
     for old, new in zip(before, after, strict=True):
+        if not old or not new:
+            continue
         for stage, (n_events, n_batches) in new.items():
             was_events, was_batches = old.get(stage, (0.0, 0.0))
             events[stage] += n_events - was_events

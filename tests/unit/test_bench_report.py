@@ -56,10 +56,15 @@ def test_orders_are_shown_by_how_many_times_their_state_was_written() -> None:
 
 
 def test_events_a_batch_are_each_stages_over_every_worker_between_two_readings() -> None:
-    before = [{"orders": (100.0, 10.0), "inventory": (40.0, 4.0)}, {}]
+    before = [
+        {"orders": (100.0, 10.0), "inventory": (40.0, 4.0)},
+        {"orders": (50.0, 5.0)},
+        {},  # a worker that did not answer: its counts since it started are not the phase's
+    ]
     after = [
         {"orders": (400.0, 20.0), "inventory": (40.0, 4.0)},  # inventory ran no batch
-        {"orders": (100.0, 5.0), "returns": (3.0, 3.0)},  # a worker that started meanwhile
+        {"orders": (150.0, 10.0), "returns": (3.0, 3.0)},  # a stage's first batches
+        {"orders": (9000.0, 90.0)},
     ]
     # orders: (300 + 100) events in (10 + 5) batches
     assert events_per_batch(before, after) == {"orders": 26.7, "returns": 1.0}
