@@ -50,6 +50,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -85,7 +86,6 @@ from dom.bench_kafka import (
 )
 from dom.bench_profile import read_profile, render_tables, top_self_json
 from dom.bench_report import (
-    BatchCounts,
     BenchResult,
     OrdersSummary,
     events_per_batch,
@@ -294,6 +294,15 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 
 
 # ---- one run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseCosts:
+    """What one phase cost: CPU seconds (the broker's first, 0 when it is not ours, then each
+    worker's) and each stage's events a batch (:func:`events_per_batch`)."""
+
+    cpu: list[float] = field(default_factory=list)
+    batch_events: dict[str, float] = field(default_factory=dict)
 
 
 class BenchRun:
@@ -506,33 +515,37 @@ class BenchRun:
         with window_counts(self.settings) as counts, ExitStack() as sampling:
             began = time.monotonic()
             began_ms = time.time() * 1000
-            cpu_before = self._cpu_seconds()
-            batches_before = self._batch_counts()
-            for n in range(r.orders):
-                if r.rate:
-                    _wait_for_slot(producer, began + n / r.rate)
-                order = build(n)
-                ids.append(order.order_id)
-                pending.append(order.order_id)
-                producer.send(order)
-                if n == 0:  # sampled from the first order on, not while the workers idle
-                    sampling.enter_context(self._profiled())
-                if n % 200 == 0:
-                    self.progress.update(produced, completed=n)
-                    if r.rate and n % 2000 == 0:
-                        all_done()
-            producer.flush()
-            r.orders_placed_seconds = time.monotonic() - began
-            self.progress.update(produced, completed=r.orders)
-            self._wait("every order's outcome and commands", all_done)
-            cpu_spent = [b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True)]
-            r.batch_events = events_per_batch(batches_before, self._batch_counts())
+            with self._costs() as costs:
+                for n in range(r.orders):
+                    if r.rate:
+                        _wait_for_slot(producer, began + n / r.rate)
+                    order = build(n)
+                    ids.append(order.order_id)
+                    pending.append(order.order_id)
+                    producer.send(order)
+                    if n == 0:  # sampled from the first order on, not while the workers idle
+                        sampling.enter_context(self._profiled())
+                    if n % 200 == 0:
+                        self.progress.update(produced, completed=n)
+                        if r.rate and n % 2000 == 0:
+                            all_done()
+                producer.flush()
+                r.orders_placed_seconds = time.monotonic() - began
+                self.progress.update(produced, completed=r.orders)
+                self._wait("every order's outcome and commands", all_done)
             sampling.close()  # the samplers stop here: the counts' window is not profiled
         self._record_throughput(tracker.summary(ids), counts, began_ms)
-        self._record_cpu(cpu_spent)
+        self._record_cpu(costs.cpu)
+        r.batch_events = costs.batch_events
 
-    def _batch_counts(self) -> list[BatchCounts]:
-        return [w.batch_counts() for w in self.workers]
+    @contextmanager
+    def _costs(self) -> Iterator[PhaseCosts]:
+        """What the broker and the workers spent while the block ran, filled in as it ends."""
+        costs = PhaseCosts()
+        cpu, batches = self._cpu_seconds(), [w.batch_counts() for w in self.workers]
+        yield costs
+        costs.cpu = [b - a for a, b in zip(cpu, self._cpu_seconds(), strict=True)]
+        costs.batch_events = events_per_batch(batches, [w.batch_counts() for w in self.workers])
 
     def _cpu_seconds(self) -> list[float]:
         """CPU seconds so far: the broker's (0 when it is not ours), then each worker's."""
@@ -596,9 +609,7 @@ class BenchRun:
             return done >= total
 
         # The sizes are the throughput phase's: only the records are counted here.
-        with window_counts(self.settings, sizes=False) as counts:
-            cpu_before = self._cpu_seconds()
-            batches_before = self._batch_counts()
+        with window_counts(self.settings, sizes=False) as counts, self._costs() as costs:
             began = time.monotonic()
             for n in range(total):
                 _wait_for_slot(producer, began + n / rate)
@@ -608,8 +619,8 @@ class BenchRun:
                 self.progress.update(produced, completed=n + 1)
             producer.flush()
             self._wait("the latency orders' outcomes", all_routed)
-            broker, *workers = (b - a for a, b in zip(cpu_before, self._cpu_seconds(), strict=True))
-            r.latency_batch_events = events_per_batch(batches_before, self._batch_counts())
+        broker, *workers = costs.cpu
+        r.latency_batch_events = costs.batch_events
         r.latency_messages_per_order = counts.total / total
         r.latency_worker_cpu_ms_per_order = per_s(sum(workers) * 1000, total)
         r.latency_broker_cpu_ms_per_order = per_s(broker * 1000, total)
