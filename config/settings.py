@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     max_shipments: int = Field(default=3, ge=1)
     shortfall_policy: Literal["ALLOCATE_AVAILABLE", "BACKORDER_WHOLE"] = "ALLOCATE_AVAILABLE"
     max_routing_attempts: int = Field(default=3, ge=1)
+    # Hold each shipment at the skus under its plan's own id (its shipment id and a digest of
+    # its location and lines), so that an attempt planned twice across a rebalance never
+    # shares a hold. A worker of an earlier release does not know those ids: false while one
+    # still runs (see the README's rolling upgrades).
+    plan_hold_ids: bool = True
     # Backorders (streams/core/inventory/backorders.py): the order waiting orders are served in when
     # stock arrives ("placed_at": first placed, first served; "service_level": NEXT_DAY, then
     # EXPRESS, then STANDARD; "tier": by DOM_BACKORDER_TIERS, best first, any other tier

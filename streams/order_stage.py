@@ -171,6 +171,7 @@ class SagaSettings:
     limits: OrderLimits
     backorders: BackorderPolicy
     retention: Retention
+    plan_hold_ids: bool = True
 
     @classmethod
     def of(cls, settings: Settings) -> SagaSettings:
@@ -189,6 +190,7 @@ class SagaSettings:
             ),
             backorders=BackorderPolicy.of(settings.backorder_priority, settings.backorder_tiers),
             retention=Retention(settings.return_window_days, settings.order_retention_days),
+            plan_hold_ids=settings.plan_hold_ids,
         )
 
 
@@ -337,6 +339,7 @@ class OrderStage:
             channels=view.channel_plan(),
             read_at=read_at,
             promised=promised,
+            plan_holds=saga.plan_hold_ids,
         )
 
 

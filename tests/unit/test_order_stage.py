@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from schemas.internal import SkuAction, SkuCommand, SkuResult
 from schemas.models import Availability, LocationAvailability, Message, OrderStatusChanged
@@ -29,13 +31,13 @@ ORDERS = "dom.orders.v1"
 class Orders:
     """The stage over a table of its own, with a view of one DC."""
 
-    def __init__(self, stored: dict[bytes, bytes] | None = None) -> None:
+    def __init__(self, stored: dict[bytes, bytes] | None = None, **settings: Any) -> None:
         self.run = Run("orders")
         self.table = self.run.table({} if stored is None else stored)
         self.orders = order_table(self.table)
         view = NetworkView()
         view.apply(make_location("DC-EAST"))
-        saga = SagaSettings.of(Settings())
+        saga = SagaSettings.of(Settings(**settings))
         self.stage = OrderStage(self.orders, self.run.codec, view, saga, self.run.outbox.metrics)
 
     def event(self, record: Message) -> FakeEvent:
@@ -67,6 +69,26 @@ def test_an_order_too_large_to_store_is_dead_lettered_and_the_batch_goes_on() ->
     assert orders.statuses() == {"ORD-OK": ["RECEIVED", "BACKORDERED"]}
     assert b"ORD-HUGE" not in orders.table and b"ORD-OK" in orders.table
     assert all(len(value) <= MAX_STATE_BYTES for value in _values(orders.table))
+
+
+@pytest.mark.parametrize("plan_hold_ids", [True, False])
+def test_shipments_are_held_under_their_plans_own_ids_unless_turned_off(
+    plan_hold_ids: bool,
+) -> None:
+    """DOM_PLAN_HOLD_IDS=false while a worker of an earlier release, which holds a shipment
+    under its shipment id, still runs."""
+    orders = Orders(plan_hold_ids=plan_hold_ids)
+    orders.stage.view.apply(stock_at(5, 0, updated_at=at(1)))
+    orders.batch(orders.event(make_order("A")))
+
+    [reserve] = [x for x in orders.run.records() if isinstance(x, SkuCommand)]
+    [hold] = [h.hold_id for h in reserve.holds]
+    [shipment] = _stored(orders, "A").shipments.values()
+    assert shipment.shipment_id == "A-1-1" and shipment.hold == hold
+    if plan_hold_ids:
+        assert hold.startswith("A-1-1.") and len(hold) == len("A-1-1.") + 8
+    else:
+        assert hold == "A-1-1"
 
 
 def test_an_order_keeps_the_replies_of_its_last_batch_only() -> None:

@@ -3,6 +3,8 @@ it had not accepted), late shipments that still count, and cancelling some units
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from schemas.internal import SkuAction
 from schemas.models import (
     ActionLine,
@@ -138,6 +140,25 @@ def test_a_late_consumption_redelivered_to_the_owner_changes_on_hand_once() -> N
     state, _ = apply_command(world.inventory["SKU-1"], late, T0)
 
     assert state.at("DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
+
+
+def test_with_plan_hold_ids_every_command_names_the_plans_hold() -> None:
+    world = World({"SKU-1": {"DC-EAST": 5}})
+    world.ctx = replace(world.ctx, plan_holds=True)
+    placed(world, make_order(lines=[("SKU-1", 2)]))
+    [reserve] = world.sku_commands(SkuAction.RESERVE)
+    [hold] = [h.hold_id for h in reserve.holds]
+    assert hold.startswith("ORD-1-1-1.") and world.statuses()[-1] == "ALLOCATED"
+    world.cancel(make_cancel())
+    world.run()
+
+    tell(world, SHIPPED)  # the location shipped anyway: its released units leave on-hand
+
+    [released] = world.sku_commands(SkuAction.RELEASE)
+    [late] = world.sku_commands(SkuAction.CONSUME)
+    assert [h.hold_id for h in released.holds] == [hold]
+    assert [h.hold_id for h in late.holds] == [hold + ":late"]
+    assert world.at("SKU-1", "DC-EAST") == inventory.LocationStock(on_hand=3, reserved=0)
 
 
 def test_a_hold_placed_on_an_accepted_shipment_waits_for_the_location() -> None:

@@ -3,6 +3,10 @@ inputs must then produce their first outputs again (same ids), and change nothin
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from schemas.internal import SkuCommand
 from streams.core.inventory import stock as inventory
 from streams.core.inventory.sku_owner import apply_command, apply_stock
@@ -59,3 +63,64 @@ def test_a_second_order_with_the_same_id_is_ignored_and_unknown_orders_are_repor
     _, outputs = apply_input(state, duplicate, _ctx(owner))
     assert outputs == []
     assert apply_input(None, make_cancel("ORD-404"), _ctx(owner)) == (None, [])
+
+
+FAR = LocationInfo("DC-FAR", LocationKind.DC, frozenset({Capability.SHIP}), lat=41.88, lon=-87.63)
+MID = LocationInfo("DC-MID", LocationKind.DC, frozenset({Capability.SHIP}), lat=39.74, lon=-104.99)
+
+
+@pytest.mark.parametrize("late_first", [False, True], ids=["new-owner-first", "old-owner-first"])
+def test_a_retry_decided_twice_across_a_rebalance_holds_only_what_the_outcome_shows(
+    late_first: bool,
+) -> None:
+    """A rebalance does not wait for a batch while an input is held (streams/runtime/acks.py):
+    the old owner's batch may retry a lost race after the new owner has read the same answer
+    from the placed state. Each routes the retry on its own view (here the old owner counted
+    DC-FAR's daily capacity full, from commands the new one has not seen), so attempt 2 is
+    planned twice, under
+    one shipment id. Whatever order the sku owner meets the two reservations in, what it
+    holds must be what the new owner's outcome ships."""
+    owner = _owner_with(0)  # DC-EAST sold out behind the view's back
+    for location in ("DC-FAR", "DC-MID"):
+        stocked = make_stock_event(sku="SKU-1", location_id=location, quantity=5, event_id=location)
+        owner, _ = apply_stock(owner, stocked)
+    full = replace(FAR, daily_order_capacity=10, orders_today=10)
+    stale_view = {"DC-EAST": 5, "DC-FAR": 5, "DC-MID": 5}
+    old = SagaContext(
+        locations=(EAST, full, MID), stock=lambda sku: stale_view, now=T0, plan_holds=True
+    )
+    new = SagaContext(
+        locations=(EAST, FAR, MID), stock=lambda sku: stale_view, now=T0, plan_holds=True
+    )
+    placed, outputs = apply_input(None, make_order(lines=[("SKU-1", 1)]), new)
+    assert placed is not None
+    [first] = [o for o in outputs if isinstance(o, SkuCommand)]
+    owner, refused = apply_command(owner, first, T0)
+    assert not refused.ok
+    stored = placed.model_dump_json()  # what the changelog holds when the partition moves
+
+    _, late = apply_input(OrderState.model_validate_json(stored), refused, old)
+    state, retried = apply_input(OrderState.model_validate_json(stored), refused, new)
+    [late_reserve] = [o for o in late if isinstance(o, SkuCommand) and o.action == "RESERVE"]
+    [new_reserve] = [o for o in retried if isinstance(o, SkuCommand) and o.action == "RESERVE"]
+    assert [h.location_id for h in late_reserve.holds] == ["DC-MID"]
+    assert [h.location_id for h in new_reserve.holds] == ["DC-FAR"]
+
+    answers = []
+    for command in (late_reserve, new_reserve) if late_first else (new_reserve, late_reserve):
+        owner, answer = apply_command(owner, command, T0)
+        answers.append(answer)
+    assert state is not None
+    outcome: list[object] = []
+    for result in answers:
+        state, out = apply_input(state, result, new)
+        assert state is not None
+        outcome += out
+        for command in [o for o in out if isinstance(o, SkuCommand)]:
+            owner, _ = apply_command(owner, command, T0)
+
+    live = [s for s in state.shipments.values() if s.state == "OPEN"]
+    shipped = {s.location_id: s.lines[0].quantity for s in live}
+    assert shipped == {"DC-FAR": 1}
+    held = {loc: owner.at(loc).reserved for loc in ("DC-EAST", "DC-FAR", "DC-MID")}
+    assert held == {"DC-EAST": 0, "DC-FAR": 1, "DC-MID": 0}

@@ -236,6 +236,24 @@ def test_a_closed_hold_refuses_the_whole_command() -> None:
     assert after.at("DC-EAST").reserved == 0
 
 
+def test_a_refused_reservation_gives_back_what_it_held_already() -> None:
+    """A placement read again after its worker died asks for a hold its first plan got and for
+    one more it cannot have: the order hears "no" and will never release the first, so the
+    owner does."""
+    state = stocked(DC_EAST=5, DC_WEST=1)
+    state, first = apply_command(state, reserve(("ORD-1-1-1.aa", "DC-EAST", 1)), T0)
+    assert first.ok
+
+    after, result = apply_command(
+        state, reserve(("ORD-1-1-1.aa", "DC-EAST", 1), ("ORD-1-1-2.bb", "DC-WEST", 2)), T0
+    )
+
+    assert not result.ok and "insufficient" in (result.reason or "")
+    assert not after.holds and after.at("DC-EAST").reserved == 0
+    _, again = apply_command(after, reserve(("ORD-1-1-1.aa", "DC-EAST", 1)), T0)
+    assert not again.ok  # closed: a late copy of the first plan's command holds nothing
+
+
 def test_the_same_shipment_id_of_two_orders_are_two_holds() -> None:
     state = stocked(DC_EAST=5)
     state, _ = apply_command(state, reserve(("S-1", "DC-EAST", 1), order_id="ORD-1"), T0)

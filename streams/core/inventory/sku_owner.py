@@ -293,8 +293,14 @@ def _reserve_all(state: SkuInventory, command: SkuCommand) -> tuple[SkuInventory
 
 
 def _refused(state: SkuInventory, command: SkuCommand) -> SkuInventory:
-    """The command's holds, none taken, are closed: a redelivery gets "no" again."""
-    return inventory.refuse(state, [(command.order_id, h.hold_id) for h in command.holds])
+    """The command's holds are closed: a redelivery gets "no" again. One of them held already
+    (an attempt planned twice, see the saga's ``_answers_plan``, asking again for what its
+    first plan got, and for more) is given back: the order heard "no", and will never
+    release it."""
+    hold_ids = [(command.order_id, h.hold_id) for h in command.holds]
+    for hold_id in hold_ids:
+        state = inventory.release(state, hold_id)
+    return inventory.refuse(state, hold_ids)
 
 
 def location_records(

@@ -50,7 +50,7 @@ from streams.core.saga.order_checks import order_problem
 from streams.core.saga.output import outcome_records, status_record
 from streams.core.saga.routing import StockView, merge_lines, routing_request
 from streams.core.saga.rules import plan_packing, rules_note, steer
-from streams.core.saga.state import Line, OrderState, SagaShipment, ShipmentState
+from streams.core.saga.state import Line, OrderState, SagaShipment, ShipmentState, plan_hold_id
 
 Outputs = list[Message]
 Input = (
@@ -141,7 +141,11 @@ def on_sku_result(state: OrderState, result: SkuResult, ctx: SagaContext) -> Out
         return on_expired(state, result, ctx)
     if result.action != SkuAction.RESERVE:
         return []  # releases and consumptions need no follow-up
-    current = result.attempt == state.attempt and state.pending.get(result.sku, False) is None
+    current = (
+        result.attempt == state.attempt
+        and state.pending.get(result.sku, False) is None
+        and _answers_plan(state, result)
+    )
     if not current:
         return _release_stale(state, result, ctx)
     state.pending[result.sku] = result.ok
@@ -246,6 +250,8 @@ def _start_attempt(
             destination_location_id=ship.destination_location_id,
             attempt=state.attempt,
         )
+        if ctx.plan_holds:
+            shipment.hold_id = plan_hold_id(shipment)
         state.shipments[shipment.shipment_id] = shipment
         planned.append(shipment)
     state.pending = {sku: None for s in planned for sku in s.skus()}
@@ -392,16 +398,24 @@ def _consume(
 _HOLDING = (ShipmentState.RESERVING, ShipmentState.OPEN, ShipmentState.CANCELLING)
 
 
+def _answers_plan(state: OrderState, result: SkuResult) -> bool:
+    """Whether the result's holds are the ones the attempt asked of its sku. An attempt may be
+    planned twice: a rebalance does not wait for a batch while an input is held
+    (streams/runtime/acks.py), so the old owner of the order's partition may still route a
+    retry when the new owner routes it again, each on its own view; both plans' answers come
+    to the new owner."""
+    asked = {s.hold: s.location_id for s in state.attempt_shipments()}
+    return all(asked.get(h.hold_id) == h.location_id for h in result.holds)
+
+
 def _release_stale(state: OrderState, result: SkuResult, ctx: SagaContext) -> Outputs:
-    """A reservation that succeeded after its attempt was given up must not keep its units."""
+    """A reservation that succeeded after its attempt was given up, or for a plan the order no
+    longer has, must not keep its units. A hold the order's live shipments still use stays:
+    the owner holds the newest plan under it."""
     if not result.ok:
         return []
-    stale = [
-        h
-        for h in result.holds
-        if state.shipments.get(h.hold_id) is None
-        or state.shipments[h.hold_id].state not in _HOLDING
-    ]
+    holding = {s.hold for s in state.shipments.values() if s.state in _HOLDING}
+    stale = [h for h in result.holds if h.hold_id not in holding]
     if not stale:
         return []
     return [
@@ -432,7 +446,7 @@ def _sku_commands(
             if not skip or sku not in skip:
                 holds[sku].append(
                     Hold(
-                        hold_id=shipment.shipment_id,
+                        hold_id=shipment.hold,
                         location_id=shipment.location_id,
                         quantity=quantity,
                     )

@@ -96,7 +96,7 @@ def _shipped_anyway(
     if shipment.state == WAITING_FOR_CONFIRMATION:
         outputs = sku_commands(state, [shipment], SkuAction.CONSUME, ctx)
     else:  # released when the CANCEL went out: take them off on-hand all the same
-        late = shipment.model_copy(update={"shipment_id": shipment.shipment_id + LATE_HOLD_SUFFIX})
+        late = shipment.model_copy(update={"hold_id": shipment.hold + LATE_HOLD_SUFFIX})
         outputs = sku_commands(state, [late], SkuAction.CONSUME, ctx)
     shipment.state = ShipmentState.SHIPPED
     shipment.left(ctx.now, event.tracking_number, event.carrier)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -68,10 +69,27 @@ class Line(BaseModel):
     quantity: int
 
 
+def plan_hold_id(shipment: SagaShipment) -> str:
+    """The shipment's id and a digest of what it plans (location, kind, destination, lines):
+    the same plan always gets the same hold id, another plan of the same shipment another."""
+    planned = (
+        shipment.location_id,
+        shipment.kind,
+        shipment.destination_location_id,
+        sorted((x.line_id, x.sku, x.quantity) for x in shipment.lines),
+    )
+    digest = hashlib.blake2b(repr(planned).encode(), digest_size=4).hexdigest()
+    return f"{shipment.shipment_id}.{digest}"
+
+
 class SagaShipment(BaseModel):
-    """One planned or live shipment; its id is also the hold id at every sku it draws on."""
+    """One planned or live shipment, held at every sku it draws on under :attr:`hold`."""
 
     shipment_id: str
+    # The hold id at the skus when it differs from the shipment id: the plan's own (see
+    # ``plan_hold_id``), so that two plans of one attempt never share a hold. Absent in
+    # shipments planned before plan hold ids, which are held under their shipment id.
+    hold_id: str | None = None
     location_id: str
     kind: str
     lines: list[Line]
@@ -85,6 +103,11 @@ class SagaShipment(BaseModel):
     left_at: datetime | None = None  # shipped or handed over: the return window counts from here
     tracking_number: str | None = None  # as the location reported it shipped, for the channels
     carrier: str | None = None
+
+    @property
+    def hold(self) -> str:
+        """The id its units are held under at the skus' owners."""
+        return self.hold_id or self.shipment_id
 
     def left(self, now: datetime, tracking_number: str | None, carrier: str | None) -> None:
         """Its units left the location (or reached the customer) at ``now``; the tracking the
