@@ -339,7 +339,7 @@ class OrderStage:
             channels=view.channel_plan(),
             read_at=read_at,
             promised=promised,
-            plan_holds=saga.plan_hold_ids,
+            plan_hold_ids=saga.plan_hold_ids,
         )
 
 

@@ -144,7 +144,7 @@ def test_a_late_consumption_redelivered_to_the_owner_changes_on_hand_once() -> N
 
 def test_with_plan_hold_ids_every_command_names_the_plans_hold() -> None:
     world = World({"SKU-1": {"DC-EAST": 5}})
-    world.ctx = replace(world.ctx, plan_holds=True)
+    world.ctx = replace(world.ctx, plan_hold_ids=True)
     placed(world, make_order(lines=[("SKU-1", 2)]))
     [reserve] = world.sku_commands(SkuAction.RESERVE)
     [hold] = [h.hold_id for h in reserve.holds]

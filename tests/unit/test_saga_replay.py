@@ -77,9 +77,8 @@ def test_a_retry_decided_twice_across_a_rebalance_holds_only_what_the_outcome_sh
     the old owner's batch may retry a lost race after the new owner has read the same answer
     from the placed state. Each routes the retry on its own view (here the old owner counted
     DC-FAR's daily capacity full, from commands the new one has not seen), so attempt 2 is
-    planned twice, under
-    one shipment id. Whatever order the sku owner meets the two reservations in, what it
-    holds must be what the new owner's outcome ships."""
+    planned twice, under one shipment id. Whatever order the sku owner meets the two
+    reservations in, what it holds must be what the new owner's outcome ships."""
     owner = _owner_with(0)  # DC-EAST sold out behind the view's back
     for location in ("DC-FAR", "DC-MID"):
         stocked = make_stock_event(sku="SKU-1", location_id=location, quantity=5, event_id=location)
@@ -87,10 +86,10 @@ def test_a_retry_decided_twice_across_a_rebalance_holds_only_what_the_outcome_sh
     full = replace(FAR, daily_order_capacity=10, orders_today=10)
     stale_view = {"DC-EAST": 5, "DC-FAR": 5, "DC-MID": 5}
     old = SagaContext(
-        locations=(EAST, full, MID), stock=lambda sku: stale_view, now=T0, plan_holds=True
+        locations=(EAST, full, MID), stock=lambda sku: stale_view, now=T0, plan_hold_ids=True
     )
     new = SagaContext(
-        locations=(EAST, FAR, MID), stock=lambda sku: stale_view, now=T0, plan_holds=True
+        locations=(EAST, FAR, MID), stock=lambda sku: stale_view, now=T0, plan_hold_ids=True
     )
     placed, outputs = apply_input(None, make_order(lines=[("SKU-1", 1)]), new)
     assert placed is not None
@@ -111,11 +110,9 @@ def test_a_retry_decided_twice_across_a_rebalance_holds_only_what_the_outcome_sh
         owner, answer = apply_command(owner, command, T0)
         answers.append(answer)
     assert state is not None
-    outcome: list[object] = []
     for result in answers:
         state, out = apply_input(state, result, new)
         assert state is not None
-        outcome += out
         for command in [o for o in out if isinstance(o, SkuCommand)]:
             owner, _ = apply_command(owner, command, T0)
 

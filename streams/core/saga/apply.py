@@ -250,7 +250,7 @@ def _start_attempt(
             destination_location_id=ship.destination_location_id,
             attempt=state.attempt,
         )
-        if ctx.plan_holds:
+        if ctx.plan_hold_ids:
             shipment.hold_id = plan_hold_id(shipment)
         state.shipments[shipment.shipment_id] = shipment
         planned.append(shipment)

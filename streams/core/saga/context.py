@@ -77,7 +77,7 @@ class SagaContext:
     # time in ms): its replies are dropped once a later batch of that partition makes it done
     promised: StockLookup | None = None  # sku -> location_id -> units this worker promised
     # other orders that ``stock`` may not show yet (streams/core/routing/promised.py)
-    plan_holds: bool = False  # hold each new shipment under its plan's own id (``hold_id``),
+    plan_hold_ids: bool = False  # hold each new shipment under its plan's own id (``hold_id``),
     # so that two plans of one attempt never share a hold (DOM_PLAN_HOLD_IDS)
 
 
